@@ -1,0 +1,274 @@
+//! Checked primitive reads and writes: integers, variable byte integers, strings, binary.
+//!
+//! A [`Reader`] is bounded to one packet's body: running out of bytes inside it is a
+//! Malformed Packet, never a request for more input.
+
+use bytes::{BufMut, Bytes};
+
+use crate::{
+    DecodeError, MqttString, PacketType, ProtocolVersion, StringError, TopicFilter, TopicName,
+};
+
+/// The largest value a variable byte integer can hold (section 1.5.5).
+pub const MAX_VARIABLE_BYTE_INTEGER: u32 = 268_435_455;
+
+/// Picks the rule text for the version being decoded: `v5` cites the MQTT 5.0 id, `v3` the
+/// MQTT 3.1.1 id of the same rule.
+#[inline]
+pub(crate) const fn rule(
+    version: ProtocolVersion,
+    v5: &'static str,
+    v3: &'static str,
+) -> &'static str {
+    if version.is_v5() { v5 } else { v3 }
+}
+
+/// Decodes a variable byte integer at the start of `b`.
+///
+/// `Ok(None)`: `b` ends inside the integer. `Ok(Some((value, len)))` otherwise. Errors when
+/// the integer runs past four bytes or is not in its shortest form ([MQTT-1.5.5-1]).
+#[inline]
+pub(crate) fn read_var_int(b: &[u8]) -> Result<Option<(u32, usize)>, &'static str> {
+    let mut value: u32 = 0;
+    for i in 0..4 {
+        let Some(&byte) = b.get(i) else {
+            return Ok(None);
+        };
+        value |= u32::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            if i > 0 && byte == 0 {
+                return Err("[MQTT-1.5.5-1] variable byte integer not in its shortest form");
+            }
+            return Ok(Some((value, i + 1)));
+        }
+    }
+    Err("[MQTT-1.5.5-1] variable byte integer longer than four bytes")
+}
+
+/// Bytes a variable byte integer of `v` takes (v at most [`MAX_VARIABLE_BYTE_INTEGER`]).
+#[inline]
+pub(crate) const fn var_int_len(v: u32) -> usize {
+    match v {
+        0..=127 => 1,
+        128..=16_383 => 2,
+        16_384..=2_097_151 => 3,
+        _ => 4,
+    }
+}
+
+/// Writes `v` as a variable byte integer; `v` must be at most [`MAX_VARIABLE_BYTE_INTEGER`].
+#[inline]
+pub(crate) fn put_var_int(buf: &mut impl BufMut, mut v: u32) {
+    loop {
+        let mut byte = (v & 0x7F) as u8;
+        v >>= 7;
+        if v > 0 {
+            byte |= 0x80;
+        }
+        buf.put_u8(byte);
+        if v == 0 {
+            break;
+        }
+    }
+}
+
+/// Writes a two-byte length then the bytes; the caller has checked `b.len() <= 65535`.
+#[inline]
+pub(crate) fn put_binary(buf: &mut impl BufMut, b: &[u8]) {
+    buf.put_u16(b.len() as u16);
+    buf.put_slice(b);
+}
+
+/// A cursor over one packet's body.
+pub(crate) struct Reader {
+    buf: Bytes,
+    pub(crate) packet: PacketType,
+    pub(crate) version: ProtocolVersion,
+}
+
+impl Reader {
+    #[inline]
+    pub(crate) fn new(buf: Bytes, packet: PacketType, version: ProtocolVersion) -> Self {
+        Self {
+            buf,
+            packet,
+            version,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn malformed(&self, rule: &'static str) -> DecodeError {
+        DecodeError::malformed(Some(self.packet), rule)
+    }
+
+    #[inline]
+    pub(crate) fn protocol(&self, rule: &'static str) -> DecodeError {
+        DecodeError::protocol(Some(self.packet), rule)
+    }
+
+    /// A malformed-packet error citing the v5 or 3.1.1 id of the same rule.
+    #[inline]
+    pub(crate) fn malformed_v(&self, v5: &'static str, v3: &'static str) -> DecodeError {
+        self.malformed(rule(self.version, v5, v3))
+    }
+
+    #[inline]
+    pub(crate) fn is_v5(&self) -> bool {
+        self.version.is_v5()
+    }
+
+    #[inline]
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    #[inline]
+    fn short(&self) -> DecodeError {
+        self.malformed("packet ends before its last field")
+    }
+
+    /// Errors unless every byte of the body was read.
+    #[inline]
+    pub(crate) fn finish(&self) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(self.malformed("bytes left over after the packet's last field"))
+        }
+    }
+
+    #[inline]
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        let Some(&b) = self.buf.first() else {
+            return Err(self.short());
+        };
+        bytes::Buf::advance(&mut self.buf, 1);
+        Ok(b)
+    }
+
+    #[inline]
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        match *self.buf {
+            [a, b, ..] => {
+                bytes::Buf::advance(&mut self.buf, 2);
+                Ok(u16::from_be_bytes([a, b]))
+            }
+            _ => Err(self.short()),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        match *self.buf {
+            [a, b, c, d, ..] => {
+                bytes::Buf::advance(&mut self.buf, 4);
+                Ok(u32::from_be_bytes([a, b, c, d]))
+            }
+            _ => Err(self.short()),
+        }
+    }
+
+    /// A variable byte integer inside the body.
+    #[inline]
+    pub(crate) fn var_int(&mut self) -> Result<u32, DecodeError> {
+        match read_var_int(&self.buf) {
+            Ok(Some((v, n))) => {
+                bytes::Buf::advance(&mut self.buf, n);
+                Ok(v)
+            }
+            Ok(None) => Err(self.short()),
+            Err(rule) => Err(self.malformed(rule)),
+        }
+    }
+
+    /// The next `n` bytes, as a slice sharing the packet's buffer.
+    #[inline]
+    pub(crate) fn take(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        if n > self.buf.len() {
+            return Err(self.short());
+        }
+        Ok(self.buf.split_to(n))
+    }
+
+    /// Everything left in the body.
+    #[inline]
+    pub(crate) fn rest(&mut self) -> Bytes {
+        core::mem::take(&mut self.buf)
+    }
+
+    /// Binary Data: a two-byte length and that many bytes.
+    #[inline]
+    pub(crate) fn binary(&mut self) -> Result<Bytes, DecodeError> {
+        let n = self.u16()? as usize;
+        self.take(n)
+    }
+
+    fn string_error(&self, e: StringError) -> DecodeError {
+        let r = match (e, self.is_v5()) {
+            (StringError::NotUtf8, false) => "[MQTT-1.5.3-1] ill-formed UTF-8",
+            (StringError::Null, false) => "[MQTT-1.5.3-2] string contains U+0000",
+            (StringError::EmptyTopic, _) => "[MQTT-4.7.3-1] topic is empty",
+            (StringError::WildcardInTopicName, _) => {
+                "[MQTT-3.3.2-2] topic name contains a wildcard"
+            }
+            (StringError::MisplacedMultiLevelWildcard, _) => {
+                "[MQTT-4.7.1-1] '#' must be the whole last level of a topic filter"
+            }
+            (StringError::MisplacedSingleLevelWildcard, _) => {
+                "[MQTT-4.7.1-2] '+' must fill a whole level of a topic filter"
+            }
+            (StringError::InvalidSharedSubscription, _) => {
+                "[MQTT-4.8.2-2] shared subscription needs $share/{ShareName}/{filter}"
+            }
+            (StringError::NotUtf8, true) => "[MQTT-1.5.4-1] ill-formed UTF-8",
+            (StringError::Null, true) => "[MQTT-1.5.4-2] string contains U+0000",
+            (StringError::TooLong, _) => "[MQTT-1.5.4-1] string longer than 65,535 bytes",
+        };
+        self.malformed(r)
+    }
+
+    /// A UTF-8 Encoded String.
+    #[inline]
+    pub(crate) fn string(&mut self) -> Result<MqttString, DecodeError> {
+        let b = self.binary()?;
+        MqttString::from_wire(b).map_err(|e| self.string_error(e))
+    }
+
+    /// A topic name (possibly empty; the caller decides whether empty is allowed).
+    #[inline]
+    pub(crate) fn topic_name(&mut self) -> Result<TopicName, DecodeError> {
+        let b = self.binary()?;
+        TopicName::from_wire(b).map_err(|e| self.string_error(e))
+    }
+
+    /// A topic filter.
+    #[inline]
+    pub(crate) fn topic_filter(&mut self) -> Result<TopicFilter, DecodeError> {
+        let b = self.binary()?;
+        let f = TopicFilter::from_wire(b).map_err(|e| self.string_error(e))?;
+        if self.is_v5()
+            && let Some(Err(e)) = f.shared()
+        {
+            return Err(self.string_error(e));
+        }
+        Ok(f)
+    }
+
+    /// A packet identifier, which must not be 0 ([MQTT-2.2.1-3], 3.1.1 [MQTT-2.3.1-1]).
+    #[inline]
+    pub(crate) fn packet_id(&mut self) -> Result<crate::PacketId, DecodeError> {
+        let n = self.u16()?;
+        crate::PacketId::new(n).ok_or_else(|| {
+            self.protocol(rule(
+                self.version,
+                "[MQTT-2.2.1-3] packet identifier is 0",
+                "[MQTT-2.3.1-1] packet identifier is 0",
+            ))
+        })
+    }
+}

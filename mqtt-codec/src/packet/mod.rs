@@ -1,0 +1,424 @@
+//! The control packets, the fixed header, and the streaming decoder.
+
+mod ack;
+mod connect;
+mod publish;
+mod subscribe;
+
+pub use ack::{Auth, Disconnect, PubResponse, SubAck, UnsubAck};
+pub use connect::{ConnAck, Connect, Will};
+pub use publish::Publish;
+pub use subscribe::{RetainHandling, Subscribe, SubscriptionOptions, Unsubscribe};
+
+use alloc::boxed::Box;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, var_int_len};
+use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
+
+/// The largest packet MQTT can describe: a five-byte fixed header and a remaining length
+/// of 268,435,455 bytes.
+pub const MAX_PACKET_SIZE: u32 = 1 + 4 + MAX_VARIABLE_BYTE_INTEGER;
+
+/// What the decoder needs to know about the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeContext {
+    /// The negotiated protocol version; `None` until a CONNECT has decided it, when only a
+    /// CONNECT can be decoded.
+    pub version: Option<ProtocolVersion>,
+    /// The largest whole packet (fixed header included) this receiver accepts. Checked from
+    /// the fixed header, before the body is buffered.
+    pub max_packet_size: u32,
+}
+
+impl DecodeContext {
+    /// A context for a connection whose version is known, accepting packets up to the
+    /// protocol maximum.
+    pub const fn new(version: ProtocolVersion) -> Self {
+        Self {
+            version: Some(version),
+            max_packet_size: MAX_PACKET_SIZE,
+        }
+    }
+
+    /// A context for a server's fresh connection: only a CONNECT can be decoded until the
+    /// version is set.
+    pub const fn awaiting_connect() -> Self {
+        Self {
+            version: None,
+            max_packet_size: MAX_PACKET_SIZE,
+        }
+    }
+
+    /// The same context with another maximum packet size.
+    pub const fn with_max_packet_size(mut self, max: u32) -> Self {
+        self.max_packet_size = max;
+        self
+    }
+}
+
+impl Default for DecodeContext {
+    fn default() -> Self {
+        Self::awaiting_connect()
+    }
+}
+
+/// The outcome of looking at the start of a buffer for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// A whole packet is in the buffer: its type, fixed header length and total length.
+    Complete {
+        /// The packet type from the first byte.
+        packet: PacketType,
+        /// Bytes of the fixed header (2 to 5).
+        header_len: usize,
+        /// Bytes of the whole packet, fixed header included.
+        total_len: usize,
+    },
+    /// More bytes are needed: at least `needed` more (exactly that many once the fixed
+    /// header is complete).
+    Incomplete {
+        /// How many more bytes to read before trying again.
+        needed: usize,
+    },
+}
+
+/// Reads the fixed header at the start of `buf` and checks it: the packet type exists in
+/// `cx.version`, its reserved flags are right, and its size is within `cx.max_packet_size`.
+/// Nothing is consumed and nothing is allocated, so a receiver can call this before it
+/// buffers (or reserves room for) the body.
+pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError> {
+    let Some(&b0) = buf.first() else {
+        return Ok(Frame::Incomplete { needed: 2 });
+    };
+    let Some(packet) = PacketType::from_nibble(b0 >> 4) else {
+        return Err(DecodeError::malformed(
+            None,
+            "[MQTT-2.1.3-1] packet type 0 is reserved",
+        ));
+    };
+    let version = match cx.version {
+        Some(v) => v,
+        None if packet == PacketType::Connect => ProtocolVersion::V5,
+        None => {
+            return Err(DecodeError::protocol(
+                Some(packet),
+                "[MQTT-3.1.0-1] the first packet must be CONNECT",
+            ));
+        }
+    };
+    if packet == PacketType::Auth && !version.is_v5() {
+        return Err(DecodeError::malformed(
+            None,
+            "[MQTT-2.2.2-1] packet type 15 is reserved in MQTT 3.1.1",
+        ));
+    }
+    if let Some(flags) = packet.fixed_flags()
+        && b0 & 0x0F != flags
+    {
+        return Err(DecodeError::malformed(
+            Some(packet),
+            reserved_flags_rule(packet, version),
+        ));
+    }
+    let (remaining, n) = match read_var_int(&buf[1..]) {
+        Ok(Some(v)) => v,
+        Ok(None) => return Ok(Frame::Incomplete { needed: 1 }),
+        Err(rule) => return Err(DecodeError::malformed(Some(packet), rule)),
+    };
+    let header_len = 1 + n;
+    let total = header_len as u64 + u64::from(remaining);
+    if total > u64::from(cx.max_packet_size) {
+        return Err(DecodeError::new(
+            DecodeErrorKind::PacketTooLarge {
+                size: total,
+                max: cx.max_packet_size,
+            },
+            Some(packet),
+            "[MQTT-3.2.2-15] packet larger than the Maximum Packet Size",
+        ));
+    }
+    let total_len = total as usize;
+    if buf.len() < total_len {
+        return Ok(Frame::Incomplete {
+            needed: total_len - buf.len(),
+        });
+    }
+    Ok(Frame::Complete {
+        packet,
+        header_len,
+        total_len,
+    })
+}
+
+/// The rule a fixed header with wrong reserved flags breaks: 3.1.1 names it again for some
+/// packets.
+fn reserved_flags_rule(packet: PacketType, version: ProtocolVersion) -> &'static str {
+    if version.is_v5() {
+        return "[MQTT-2.1.3-1] reserved fixed header flags have the wrong value";
+    }
+    match packet {
+        PacketType::PubRel => "[MQTT-3.6.1-1] PUBREL fixed header flags must be 0010",
+        PacketType::Subscribe => "[MQTT-3.8.1-1] SUBSCRIBE fixed header flags must be 0010",
+        PacketType::Unsubscribe => "[MQTT-3.10.1-1] UNSUBSCRIBE fixed header flags must be 0010",
+        PacketType::Disconnect => "[MQTT-3.14.1-1] DISCONNECT fixed header flags must be 0",
+        _ => "[MQTT-2.2.2-1] reserved fixed header flags have the wrong value",
+    }
+}
+
+/// One step of streaming decoding: a packet, or how many more bytes are needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // boxing the packet would cost an allocation per decode
+pub enum Decoded {
+    /// A whole packet, removed from the buffer.
+    Packet(Packet),
+    /// The buffer ends inside a packet; nothing was consumed. Read at least `needed` more
+    /// bytes and try again.
+    Incomplete {
+        /// Bytes still missing (exact once the fixed header is complete).
+        needed: usize,
+    },
+}
+
+/// An MQTT control packet of either protocol version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "type"))]
+pub enum Packet {
+    /// CONNECT (boxed: it is large and rare).
+    Connect(Box<Connect>),
+    /// CONNACK (boxed: it is large and rare).
+    ConnAck(Box<ConnAck>),
+    /// PUBLISH.
+    Publish(Publish),
+    /// PUBACK.
+    PubAck(PubResponse),
+    /// PUBREC.
+    PubRec(PubResponse),
+    /// PUBREL.
+    PubRel(PubResponse),
+    /// PUBCOMP.
+    PubComp(PubResponse),
+    /// SUBSCRIBE.
+    Subscribe(Subscribe),
+    /// SUBACK.
+    SubAck(SubAck),
+    /// UNSUBSCRIBE.
+    Unsubscribe(Unsubscribe),
+    /// UNSUBACK.
+    UnsubAck(UnsubAck),
+    /// PINGREQ.
+    PingReq,
+    /// PINGRESP.
+    PingResp,
+    /// DISCONNECT.
+    Disconnect(Disconnect),
+    /// AUTH (MQTT 5.0 only).
+    Auth(Auth),
+}
+
+impl Packet {
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Self::Connect(_) => PacketType::Connect,
+            Self::ConnAck(_) => PacketType::ConnAck,
+            Self::Publish(_) => PacketType::Publish,
+            Self::PubAck(_) => PacketType::PubAck,
+            Self::PubRec(_) => PacketType::PubRec,
+            Self::PubRel(_) => PacketType::PubRel,
+            Self::PubComp(_) => PacketType::PubComp,
+            Self::Subscribe(_) => PacketType::Subscribe,
+            Self::SubAck(_) => PacketType::SubAck,
+            Self::Unsubscribe(_) => PacketType::Unsubscribe,
+            Self::UnsubAck(_) => PacketType::UnsubAck,
+            Self::PingReq => PacketType::PingReq,
+            Self::PingResp => PacketType::PingResp,
+            Self::Disconnect(_) => PacketType::Disconnect,
+            Self::Auth(_) => PacketType::Auth,
+        }
+    }
+
+    /// Decodes one packet from the front of `buf`.
+    ///
+    /// `Ok(Some(packet))` removes the packet's bytes from `buf`; the packet's strings and
+    /// payload are slices of them (no copy). `Ok(None)` means `buf` ends inside a packet and
+    /// nothing was consumed (see [`Packet::decode_stream`] for how many bytes are missing).
+    /// Call in a loop to drain a buffer holding several packets. An error is fatal to the
+    /// connection: the peer broke the protocol, and what is left in `buf` is not to be
+    /// decoded further.
+    #[inline]
+    pub fn decode(buf: &mut BytesMut, cx: &DecodeContext) -> Result<Option<Packet>, DecodeError> {
+        match Self::decode_stream(buf, cx)? {
+            Decoded::Packet(p) => Ok(Some(p)),
+            Decoded::Incomplete { .. } => Ok(None),
+        }
+    }
+
+    /// Like [`Packet::decode`], saying how many more bytes are needed when `buf` ends
+    /// inside a packet.
+    #[inline]
+    pub fn decode_stream(buf: &mut BytesMut, cx: &DecodeContext) -> Result<Decoded, DecodeError> {
+        match check_frame(buf, cx)? {
+            Frame::Incomplete { needed } => Ok(Decoded::Incomplete { needed }),
+            Frame::Complete {
+                packet,
+                header_len,
+                total_len,
+            } => {
+                let flags = buf[0] & 0x0F;
+                let mut whole = buf.split_to(total_len);
+                let body = whole.split_off(header_len).freeze();
+                decode_body(packet, flags, body, cx).map(Decoded::Packet)
+            }
+        }
+    }
+
+    /// Decodes exactly one whole packet from `bytes` (for example a WebSocket message or a
+    /// test vector). Bytes missing or left over are Malformed.
+    pub fn decode_exact(bytes: Bytes, cx: &DecodeContext) -> Result<Packet, DecodeError> {
+        match check_frame(&bytes, cx)? {
+            Frame::Incomplete { .. } => Err(DecodeError::malformed(
+                PacketType::from_nibble(bytes.first().copied().unwrap_or(0) >> 4),
+                "packet ends before its last field",
+            )),
+            Frame::Complete {
+                packet,
+                header_len,
+                total_len,
+            } => {
+                if total_len != bytes.len() {
+                    return Err(DecodeError::malformed(
+                        Some(packet),
+                        "bytes left over after the packet's last field",
+                    ));
+                }
+                let flags = bytes[0] & 0x0F;
+                decode_body(packet, flags, bytes.slice(header_len..), cx)
+            }
+        }
+    }
+
+    /// The number of bytes [`Packet::encode`] writes for `version`, or why it cannot.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_len(version)?;
+        Ok(1 + var_int_len(remaining as u32) + remaining)
+    }
+
+    /// Encodes the packet for `version` into `buf`.
+    ///
+    /// Everything is checked before the first byte is written: a field `version` cannot
+    /// carry, a value out of range or a buffer without room is an error and `buf` is left
+    /// as it was.
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        let remaining = self.remaining_len(version)?;
+        let total = 1 + var_int_len(remaining as u32) + remaining;
+        if buf.remaining_mut() < total {
+            return Err(EncodeError::BufferTooSmall {
+                needed: total,
+                available: buf.remaining_mut(),
+            });
+        }
+        buf.put_u8(self.first_byte());
+        put_var_int(buf, remaining as u32);
+        self.write_body(version, buf);
+        Ok(())
+    }
+
+    /// Encodes into a new [`BytesMut`] of exactly the right size.
+    pub fn to_bytes(&self, version: ProtocolVersion) -> Result<BytesMut, EncodeError> {
+        let mut buf = BytesMut::with_capacity(self.encoded_len(version)?);
+        self.encode(version, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn first_byte(&self) -> u8 {
+        let t = (self.packet_type() as u8) << 4;
+        match self {
+            Self::Publish(p) => t | p.flags(),
+            _ => t | self.packet_type().fixed_flags().unwrap_or(0),
+        }
+    }
+
+    /// Checks the packet for `version` and returns its remaining length.
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let n = match self {
+            Self::Connect(c) => c.body_len(version)?,
+            Self::ConnAck(c) => c.body_len(version)?,
+            Self::Publish(p) => p.body_len(version)?,
+            Self::PubAck(a) => a.body_len(PacketType::PubAck, version)?,
+            Self::PubRec(a) => a.body_len(PacketType::PubRec, version)?,
+            Self::PubRel(a) => a.body_len(PacketType::PubRel, version)?,
+            Self::PubComp(a) => a.body_len(PacketType::PubComp, version)?,
+            Self::Subscribe(s) => s.body_len(version)?,
+            Self::SubAck(s) => s.body_len(version)?,
+            Self::Unsubscribe(u) => u.body_len(version)?,
+            Self::UnsubAck(u) => u.body_len(version)?,
+            Self::PingReq | Self::PingResp => 0,
+            Self::Disconnect(d) => d.body_len(version)?,
+            Self::Auth(a) => a.body_len(version)?,
+        };
+        if n > MAX_VARIABLE_BYTE_INTEGER as usize {
+            return Err(EncodeError::TooLarge {
+                packet: self.packet_type(),
+                remaining_length: n,
+            });
+        }
+        Ok(n)
+    }
+
+    fn write_body(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
+        match self {
+            Self::Connect(c) => c.write(buf),
+            Self::ConnAck(c) => c.write(version, buf),
+            Self::Publish(p) => p.write(version, buf),
+            Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a) => {
+                a.write(version, buf)
+            }
+            Self::Subscribe(s) => s.write(version, buf),
+            Self::SubAck(s) => s.write(version, buf),
+            Self::Unsubscribe(u) => u.write(version, buf),
+            Self::UnsubAck(u) => u.write(version, buf),
+            Self::PingReq | Self::PingResp => {}
+            Self::Disconnect(d) => d.write(version, buf),
+            Self::Auth(a) => a.write(buf),
+        }
+    }
+}
+
+/// Decodes a body whose fixed header `check_frame` accepted.
+fn decode_body(
+    packet: PacketType,
+    flags: u8,
+    body: Bytes,
+    cx: &DecodeContext,
+) -> Result<Packet, DecodeError> {
+    // A CONNECT sets the reader's version from its own protocol level; `check_frame`
+    // refused every other type while the version is unknown.
+    let version = cx.version.unwrap_or(ProtocolVersion::V5);
+    let mut r = Reader::new(body, packet, version);
+    let p = match packet {
+        PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
+        PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r)?)),
+        PacketType::Publish => Packet::Publish(Publish::decode(flags, &mut r)?),
+        PacketType::PubAck => Packet::PubAck(PubResponse::decode(&mut r)?),
+        PacketType::PubRec => Packet::PubRec(PubResponse::decode(&mut r)?),
+        PacketType::PubRel => Packet::PubRel(PubResponse::decode(&mut r)?),
+        PacketType::PubComp => Packet::PubComp(PubResponse::decode(&mut r)?),
+        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(&mut r)?),
+        PacketType::SubAck => Packet::SubAck(SubAck::decode(&mut r)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(&mut r)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(&mut r)?),
+        PacketType::PingReq => Packet::PingReq,
+        PacketType::PingResp => Packet::PingResp,
+        PacketType::Disconnect => Packet::Disconnect(Disconnect::decode(&mut r)?),
+        PacketType::Auth => Packet::Auth(Auth::decode(&mut r)?),
+    };
+    r.finish()?;
+    Ok(p)
+}

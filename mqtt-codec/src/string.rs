@@ -1,0 +1,419 @@
+//! Validated strings: [`MqttString`], [`TopicName`] and [`TopicFilter`].
+//!
+//! Each wraps a [`ByteString`] (a [`Bytes`] known to hold UTF-8), so a decoded string is a
+//! slice of the packet's buffer, and its invariants hold from construction on: encoding a
+//! packet never meets an invalid string.
+
+use alloc::string::String;
+use core::{fmt, ops::Deref};
+
+use bytes::Bytes;
+use bytestring::ByteString;
+
+/// Why a string cannot be used where MQTT asked for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StringError {
+    /// Longer than the 65,535 bytes a two-byte length prefix can describe ([MQTT-4.7.3-3]).
+    #[error("[MQTT-1.5.4-1] string longer than 65,535 bytes")]
+    TooLong,
+    /// Not well-formed UTF-8, or UTF-8 encoding a surrogate ([MQTT-1.5.4-1]).
+    #[error("[MQTT-1.5.4-1] ill-formed UTF-8")]
+    NotUtf8,
+    /// Contains U+0000 ([MQTT-1.5.4-2]).
+    #[error("[MQTT-1.5.4-2] string contains U+0000")]
+    Null,
+    /// A topic name or filter is empty ([MQTT-4.7.3-1]).
+    #[error("[MQTT-4.7.3-1] topic is empty")]
+    EmptyTopic,
+    /// A topic name contains `+` or `#` ([MQTT-3.3.2-2]).
+    #[error("[MQTT-3.3.2-2] topic name contains a wildcard")]
+    WildcardInTopicName,
+    /// A `#` that is not alone in the last level of a filter ([MQTT-4.7.1-1]).
+    #[error("[MQTT-4.7.1-1] '#' must be the whole last level of a topic filter")]
+    MisplacedMultiLevelWildcard,
+    /// A `+` that does not fill a whole level of a filter ([MQTT-4.7.1-2]).
+    #[error("[MQTT-4.7.1-2] '+' must fill a whole level of a topic filter")]
+    MisplacedSingleLevelWildcard,
+    /// A `$share/` filter without a valid share name and filter ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+    #[error("[MQTT-4.8.2-2] shared subscription needs $share/{{ShareName}}/{{filter}}")]
+    InvalidSharedSubscription,
+}
+
+/// A UTF-8 Encoded String as MQTT defines it: well-formed UTF-8, no U+0000, at most 65,535
+/// bytes.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct MqttString(ByteString);
+
+/// What one scan of a string's bytes found.
+struct Scan {
+    null: bool,
+    plus: bool,
+    hash: bool,
+}
+
+#[inline]
+fn scan(b: &[u8]) -> Scan {
+    let mut s = Scan {
+        null: false,
+        plus: false,
+        hash: false,
+    };
+    for &c in b {
+        s.null |= c == 0;
+        s.plus |= c == b'+';
+        s.hash |= c == b'#';
+    }
+    s
+}
+
+impl MqttString {
+    /// The empty string.
+    pub const fn empty() -> Self {
+        Self(ByteString::new())
+    }
+
+    /// A string from a static literal.
+    ///
+    /// # Panics
+    /// If `s` is longer than 65,535 bytes or contains U+0000: a literal is the program's own
+    /// text, so this is a bug to fix, not an input to handle.
+    pub const fn from_static(s: &'static str) -> Self {
+        let b = s.as_bytes();
+        assert!(
+            b.len() <= u16::MAX as usize,
+            "MQTT string longer than 65,535 bytes"
+        );
+        let mut i = 0;
+        while i < b.len() {
+            assert!(b[i] != 0, "MQTT string contains U+0000");
+            i += 1;
+        }
+        Self(ByteString::from_static(s))
+    }
+
+    /// Validates `s` as an MQTT string.
+    pub fn new(s: impl Into<ByteString>) -> Result<Self, StringError> {
+        let s = s.into();
+        if s.len() > u16::MAX as usize {
+            return Err(StringError::TooLong);
+        }
+        if s.as_bytes().contains(&0) {
+            return Err(StringError::Null);
+        }
+        Ok(Self(s))
+    }
+
+    /// Validates wire bytes (at most 65,535 of them, as a length prefix guarantees).
+    pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
+        let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
+        if s.as_bytes().contains(&0) {
+            return Err(StringError::Null);
+        }
+        Ok(Self(s))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The string's bytes, sharing the buffer it was decoded from.
+    pub fn as_bytes(&self) -> &Bytes {
+        self.0.as_bytes()
+    }
+
+    /// The underlying [`ByteString`].
+    pub fn into_inner(self) -> ByteString {
+        self.0
+    }
+}
+
+impl Deref for MqttString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for MqttString {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MqttString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for MqttString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<&str> for MqttString {
+    type Error = StringError;
+    fn try_from(s: &str) -> Result<Self, StringError> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<String> for MqttString {
+    type Error = StringError;
+    fn try_from(s: String) -> Result<Self, StringError> {
+        Self::new(s)
+    }
+}
+
+impl PartialEq<str> for MqttString {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for MqttString {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A topic name: an [`MqttString`] without the wildcards `+` and `#` ([MQTT-3.3.2-2]).
+///
+/// It may be empty only in an MQTT 5.0 PUBLISH that carries a Topic Alias; the packets
+/// check that, so this type admits the empty name.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct TopicName(MqttString);
+
+impl TopicName {
+    /// Validates `s` as a topic name.
+    pub fn new(s: impl Into<ByteString>) -> Result<Self, StringError> {
+        let s = MqttString::new(s)?;
+        let sc = scan(s.as_bytes());
+        if sc.plus || sc.hash {
+            return Err(StringError::WildcardInTopicName);
+        }
+        Ok(Self(s))
+    }
+
+    /// A topic name from a static literal.
+    ///
+    /// # Panics
+    /// If the literal is not a valid topic name.
+    pub fn from_static(s: &'static str) -> Self {
+        match Self::new(s) {
+            Ok(t) => t,
+            Err(e) => panic!("invalid static topic name {s:?}: {e}"),
+        }
+    }
+
+    pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
+        let sc = scan(&b);
+        if sc.null {
+            return Err(StringError::Null);
+        }
+        let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
+        if sc.plus || sc.hash {
+            return Err(StringError::WildcardInTopicName);
+        }
+        Ok(Self(MqttString(s)))
+    }
+
+    /// The topic name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The topic name as an [`MqttString`].
+    pub fn as_mqtt_str(&self) -> &MqttString {
+        &self.0
+    }
+
+    /// Whether the name starts with `$` (a server-specific topic, which filters starting
+    /// with a wildcard do not match: [MQTT-4.7.2-1]).
+    pub fn is_system(&self) -> bool {
+        self.0.as_bytes().first() == Some(&b'$')
+    }
+}
+
+/// A topic filter: an [`MqttString`] with `#` only as the whole last level and `+` only as
+/// whole levels ([MQTT-4.7.1-1], [MQTT-4.7.1-2]), at least one character long
+/// ([MQTT-4.7.3-1]).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct TopicFilter(MqttString);
+
+fn check_filter(b: &[u8]) -> Result<(), StringError> {
+    if b.is_empty() {
+        return Err(StringError::EmptyTopic);
+    }
+    let sc = scan(b);
+    if sc.null {
+        return Err(StringError::Null);
+    }
+    if !sc.plus && !sc.hash {
+        return Ok(());
+    }
+    let last = b.len() - 1;
+    for (i, &c) in b.iter().enumerate() {
+        let starts_level = i == 0 || b[i - 1] == b'/';
+        let ends_level = i == last || b[i + 1] == b'/';
+        match c {
+            b'#' if !(starts_level && i == last) => {
+                return Err(StringError::MisplacedMultiLevelWildcard);
+            }
+            b'+' if !(starts_level && ends_level) => {
+                return Err(StringError::MisplacedSingleLevelWildcard);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl TopicFilter {
+    /// Validates `s` as a topic filter.
+    pub fn new(s: impl Into<ByteString>) -> Result<Self, StringError> {
+        let s = MqttString::new(s)?;
+        check_filter(s.as_bytes())?;
+        Ok(Self(s))
+    }
+
+    /// A topic filter from a static literal.
+    ///
+    /// # Panics
+    /// If the literal is not a valid topic filter.
+    pub fn from_static(s: &'static str) -> Self {
+        match Self::new(s) {
+            Ok(t) => t,
+            Err(e) => panic!("invalid static topic filter {s:?}: {e}"),
+        }
+    }
+
+    pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
+        check_filter(&b)?;
+        let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
+        Ok(Self(MqttString(s)))
+    }
+
+    /// The topic filter as written (including any `$share/ShareName/` prefix).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The filter as an [`MqttString`].
+    pub fn as_mqtt_str(&self) -> &MqttString {
+        &self.0
+    }
+
+    /// Whether the filter contains `+` or `#`.
+    pub fn has_wildcards(&self) -> bool {
+        self.0.as_bytes().iter().any(|&c| c == b'+' || c == b'#')
+    }
+
+    /// For an MQTT 5.0 shared subscription `$share/{ShareName}/{filter}`, the share name and
+    /// the filter after it; `None` for a filter that does not start with `$share/`.
+    ///
+    /// Returns `Some(Err(..))` when the filter starts with `$share/` but breaks
+    /// [MQTT-4.8.2-1] or [MQTT-4.8.2-2].
+    pub fn shared(&self) -> Option<Result<(&str, &str), StringError>> {
+        let rest = self.as_str().strip_prefix("$share/")?;
+        let Some((name, filter)) = rest.split_once('/') else {
+            return Some(Err(StringError::InvalidSharedSubscription));
+        };
+        if name.is_empty() || name.contains(['+', '#']) || filter.is_empty() {
+            return Some(Err(StringError::InvalidSharedSubscription));
+        }
+        Some(Ok((name, filter)))
+    }
+
+    /// Whether `topic` matches this filter by the rules of section 4.7: `+` matches one
+    /// level, `#` matches the parent level and any number of levels below, and a topic
+    /// starting with `$` is not matched by a filter starting with a wildcard
+    /// ([MQTT-4.7.2-1]). A shared subscription's prefix is not stripped: match its
+    /// [`shared`](Self::shared) filter instead.
+    pub fn matches(&self, topic: &TopicName) -> bool {
+        matches_filter(self.as_str(), topic.as_str())
+    }
+}
+
+/// Whether the topic name `topic` matches the topic filter `filter` (both assumed valid), by
+/// the rules of section 4.7. See [`TopicFilter::matches`].
+pub fn matches_filter(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+macro_rules! string_traits {
+    ($t:ident) => {
+        impl Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl TryFrom<&str> for $t {
+            type Error = StringError;
+            fn try_from(s: &str) -> Result<Self, StringError> {
+                Self::new(s)
+            }
+        }
+        impl TryFrom<String> for $t {
+            type Error = StringError;
+            fn try_from(s: String) -> Result<Self, StringError> {
+                Self::new(s)
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+        impl From<$t> for MqttString {
+            fn from(t: $t) -> MqttString {
+                t.0
+            }
+        }
+    };
+}
+string_traits!(TopicName);
+string_traits!(TopicFilter);
