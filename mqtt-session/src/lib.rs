@@ -3,12 +3,11 @@
 //! This crate is being built; see the workspace README for its plan.
 //!
 //! ```
-//! assert_eq!(mqtt_session::codec_version(), env!("CARGO_PKG_VERSION"));
+//! use mqtt_session::topic_tree::TopicTree;
+//! let _ = core::mem::size_of::<TopicTree<u32>>();
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
-/// The version of the codec this crate was built with.
-pub fn codec_version() -> &'static str {
-    env!("CARGO_PKG_VERSION")
-}
+pub mod client;
+pub mod topic_tree;

@@ -1,0 +1,1 @@
+//! The sans-IO MQTT client session (in progress).
