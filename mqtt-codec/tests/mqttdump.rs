@@ -450,3 +450,83 @@ fn every_packet_type_has_a_line() {
         ]
     );
 }
+
+const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"));
+
+/// Splits a README command line into words: spaces separate, single quotes group.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut quoted = false;
+    let mut started = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                started = true;
+            }
+            ' ' if !quoted => {
+                if started {
+                    words.push(std::mem::take(&mut word));
+                    started = false;
+                }
+            }
+            _ => {
+                word.push(c);
+                started = true;
+            }
+        }
+    }
+    assert!(!quoted, "unbalanced quote in {line:?}");
+    if started {
+        words.push(word);
+    }
+    words
+}
+
+#[test]
+fn the_readmes_first_command_still_works() {
+    let prefix = "cargo run -p mqtt-codec --example mqttdump --features serde -- ";
+    let first = README
+        .lines()
+        .find(|l| l.starts_with("cargo run"))
+        .expect("a cargo run line in README.md");
+    let args = first
+        .strip_prefix(prefix)
+        .expect("the first command is mqttdump");
+    let args = shell_words(args);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run(&args);
+    assert_eq!(out.status, dump::EXIT_OK, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "CONNECT protocol=3.1.1 client_id=\"test\" clean_start=true keep_alive=60\n"
+    );
+}
+
+#[test]
+fn the_readmes_examples_show_real_output() {
+    let start = README
+        .find("<!-- section: mqttdump -->")
+        .expect("README section mqttdump");
+    let section = &README[start..];
+    let section = &section[..section.find("<!-- end: mqttdump -->").unwrap()];
+    let mut examples = 0;
+    let mut lines = section.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(command) = line.strip_prefix("$ mqttdump ") else {
+            continue;
+        };
+        let mut expected = String::new();
+        while let Some(next) = lines.next_if(|l| !l.starts_with('$') && !l.starts_with("```")) {
+            expected.push_str(next);
+            expected.push('\n');
+        }
+        let args = shell_words(command);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = run(&args);
+        assert_eq!(out.stdout, expected, "README example `mqttdump {command}`");
+        examples += 1;
+    }
+    assert!(examples >= 3, "only {examples} examples found");
+}

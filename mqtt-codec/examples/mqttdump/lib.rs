@@ -233,7 +233,10 @@ where
         Ok(true) => EXIT_OK,
         Ok(false) => EXIT_BAD_INPUT,
         Err(e) => {
-            let _ = writeln!(stderr, "mqttdump: {e}");
+            // A reader that stopped early (`mqttdump ... | head`) needs no message.
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                let _ = writeln!(stderr, "mqttdump: {e}");
+            }
             EXIT_BAD_INPUT
         }
     }
