@@ -6,8 +6,8 @@
 mod dump;
 
 use mqtt_codec::{
-    Connect, MqttString, Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QosPid,
-    TopicName,
+    Bytes, Connect, MqttString, Packet, PacketId, ProtocolVersion, Publish, PublishProperties,
+    QoS, QosPid, TopicName, Will,
 };
 use serde_json::Value;
 
@@ -529,4 +529,33 @@ fn the_readmes_examples_show_real_output() {
         examples += 1;
     }
     assert!(examples >= 3, "only {examples} examples found");
+}
+
+#[test]
+fn a_connect_shows_its_will_and_credentials_but_not_the_password() {
+    let mut c = Connect::new(ProtocolVersion::V5, MqttString::new("cli").unwrap());
+    c.username = Some(MqttString::new("user").unwrap());
+    c.password = Some(Bytes::from_static(b"secret"));
+    c.properties.session_expiry_interval = Some(300);
+    let mut will = Will {
+        topic: TopicName::new("last/will").unwrap(),
+        payload: Bytes::from_static(b"bye"),
+        qos: QoS::AtLeastOnce,
+        retain: true,
+        properties: Default::default(),
+    };
+    will.properties.correlation_data = Some(Bytes::from_static(&[1, 2, 0xff]));
+    c.will = Some(will);
+    let bytes = encode(Packet::Connect(Box::new(c)), ProtocolVersion::V5);
+
+    let out = run(&[&hex(&bytes)]);
+    assert_eq!(out.status, dump::EXIT_OK);
+    assert_eq!(
+        out.stdout,
+        "CONNECT protocol=5.0 client_id=\"cli\" clean_start=true keep_alive=60 \
+         will={topic=\"last/will\" qos=1 retain=true payload=3 bytes \"bye\" \
+         properties={correlation_data=3 bytes 0x0102ff}} \
+         username=\"user\" password=6 bytes properties={session_expiry_interval=300}\n"
+    );
+    assert!(!out.stdout.contains("secret"));
 }
