@@ -6,8 +6,8 @@
 mod dump;
 
 use mqtt_codec::{
-    Bytes, Connect, MqttString, Packet, PacketId, ProtocolVersion, Publish, PublishProperties,
-    QoS, QosPid, TopicName, Will,
+    Bytes, Connect, MqttString, Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS,
+    QosPid, TopicName, Will,
 };
 use serde_json::Value;
 
