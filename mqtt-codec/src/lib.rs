@@ -87,3 +87,12 @@ fn serde_payload<S: serde::Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Erro
         }
     }
 }
+
+/// [`serde_payload`] for an optional field.
+#[cfg(feature = "serde")]
+fn serde_opt_payload<S: serde::Serializer>(b: &Option<Bytes>, s: S) -> Result<S::Ok, S::Error> {
+    match b {
+        Some(b) => serde_payload(b, s),
+        None => s.serialize_none(),
+    }
+}

@@ -30,6 +30,7 @@ pub struct Connect {
     pub username: Option<MqttString>,
     /// Password, if the Password Flag is set. MQTT 5.0 allows it without a user name;
     /// 3.1.1 does not ([MQTT-3.1.2-22]).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_opt_payload"))]
     pub password: Option<Bytes>,
 }
 
@@ -40,6 +41,7 @@ pub struct Will {
     /// Will Topic: a non-empty topic name.
     pub topic: TopicName,
     /// Will Payload.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_payload"))]
     pub payload: Bytes,
     /// Will QoS.
     pub qos: QoS,
