@@ -1,0 +1,1 @@
+//! The sans-IO MQTT broker core (in progress).
