@@ -23,12 +23,36 @@ pub(crate) const fn rule(
     if version.is_v5() { v5 } else { v3 }
 }
 
+/// Why a variable byte integer cannot be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VarIntError {
+    /// A fifth byte would follow (section 1.5.5; 3.1.1 section 2.2.3).
+    TooLong,
+    /// Not in its shortest form.
+    NotShortest,
+}
+
+impl VarIntError {
+    /// The rule broken, for `version`: only MQTT 5.0 has a statement for the shortest form
+    /// ([MQTT-1.5.5-1]); 3.1.1 shows the encoding (section 2.2.3) without one.
+    pub(crate) const fn rule(self, version: ProtocolVersion) -> &'static str {
+        match self {
+            Self::TooLong => "variable byte integer longer than four bytes",
+            Self::NotShortest => rule(
+                version,
+                "[MQTT-1.5.5-1] variable byte integer not in its shortest form",
+                "remaining length not in its shortest form (section 2.2.3)",
+            ),
+        }
+    }
+}
+
 /// Decodes a variable byte integer at the start of `b`.
 ///
 /// `Ok(None)`: `b` ends inside the integer. `Ok(Some((value, len)))` otherwise. Errors when
-/// the integer runs past four bytes or is not in its shortest form ([MQTT-1.5.5-1]).
+/// the integer runs past four bytes or is not in its shortest form.
 #[inline]
-pub(crate) fn read_var_int(b: &[u8]) -> Result<Option<(u32, usize)>, &'static str> {
+pub(crate) fn read_var_int(b: &[u8]) -> Result<Option<(u32, usize)>, VarIntError> {
     let mut value: u32 = 0;
     for i in 0..4 {
         let Some(&byte) = b.get(i) else {
@@ -37,12 +61,12 @@ pub(crate) fn read_var_int(b: &[u8]) -> Result<Option<(u32, usize)>, &'static st
         value |= u32::from(byte & 0x7F) << (7 * i);
         if byte & 0x80 == 0 {
             if i > 0 && byte == 0 {
-                return Err("[MQTT-1.5.5-1] variable byte integer not in its shortest form");
+                return Err(VarIntError::NotShortest);
             }
             return Ok(Some((value, i + 1)));
         }
     }
-    Err("[MQTT-1.5.5-1] variable byte integer longer than four bytes")
+    Err(VarIntError::TooLong)
 }
 
 /// Bytes a variable byte integer of `v` takes (v at most [`MAX_VARIABLE_BYTE_INTEGER`]).
@@ -182,7 +206,7 @@ impl Reader {
                 Ok(v)
             }
             Ok(None) => Err(self.short()),
-            Err(rule) => Err(self.malformed(rule)),
+            Err(e) => Err(self.malformed(e.rule(self.version))),
         }
     }
 
@@ -216,14 +240,24 @@ impl Reader {
             (StringError::WildcardInTopicName, _) => {
                 "[MQTT-3.3.2-2] topic name contains a wildcard"
             }
-            (StringError::MisplacedMultiLevelWildcard, _) => {
+            // 3.1.1 numbers the wildcard rules of section 4.7.1 one higher than 5.0 does.
+            (StringError::MisplacedMultiLevelWildcard, true) => {
                 "[MQTT-4.7.1-1] '#' must be the whole last level of a topic filter"
             }
-            (StringError::MisplacedSingleLevelWildcard, _) => {
+            (StringError::MisplacedMultiLevelWildcard, false) => {
+                "[MQTT-4.7.1-2] '#' must be the whole last level of a topic filter"
+            }
+            (StringError::MisplacedSingleLevelWildcard, true) => {
                 "[MQTT-4.7.1-2] '+' must fill a whole level of a topic filter"
+            }
+            (StringError::MisplacedSingleLevelWildcard, false) => {
+                "[MQTT-4.7.1-3] '+' must fill a whole level of a topic filter"
             }
             (StringError::InvalidSharedSubscription, _) => {
                 "[MQTT-4.8.2-2] shared subscription needs $share/{ShareName}/{filter}"
+            }
+            (StringError::EmptyShareName, _) => {
+                "[MQTT-4.8.2-1] shared subscription has an empty ShareName"
             }
             (StringError::NotUtf8, true) => "[MQTT-1.5.4-1] ill-formed UTF-8",
             (StringError::Null, true) => "[MQTT-1.5.4-2] string contains U+0000",
@@ -246,17 +280,17 @@ impl Reader {
         TopicName::from_wire(b).map_err(|e| self.string_error(e))
     }
 
-    /// A topic filter.
+    /// A topic filter. In v5 a shared subscription's ShareName is checked first, so that a
+    /// wildcard in it is reported as the ShareName's fault ([MQTT-4.8.2-2]).
     #[inline]
     pub(crate) fn topic_filter(&mut self) -> Result<TopicFilter, DecodeError> {
         let b = self.binary()?;
-        let f = TopicFilter::from_wire(b).map_err(|e| self.string_error(e))?;
         if self.is_v5()
-            && let Some(Err(e)) = f.shared()
+            && let Some(Err(e)) = crate::string::split_shared(&b)
         {
             return Err(self.string_error(e));
         }
-        Ok(f)
+        TopicFilter::from_wire(b).map_err(|e| self.string_error(e))
     }
 
     /// A packet identifier, which must not be 0 ([MQTT-2.2.1-3], 3.1.1 [MQTT-2.3.1-1]).

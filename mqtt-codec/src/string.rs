@@ -35,9 +35,13 @@ pub enum StringError {
     /// A `+` that does not fill a whole level of a filter ([MQTT-4.7.1-2]).
     #[error("[MQTT-4.7.1-2] '+' must fill a whole level of a topic filter")]
     MisplacedSingleLevelWildcard,
-    /// A `$share/` filter without a valid share name and filter ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+    /// A `$share/` filter whose ShareName contains `+` or `#`, or is not followed by `/` and
+    /// a filter ([MQTT-4.8.2-2]).
     #[error("[MQTT-4.8.2-2] shared subscription needs $share/{{ShareName}}/{{filter}}")]
     InvalidSharedSubscription,
+    /// A `$share/` filter with an empty ShareName ([MQTT-4.8.2-1]).
+    #[error("[MQTT-4.8.2-1] shared subscription has an empty ShareName")]
+    EmptyShareName,
 }
 
 /// A UTF-8 Encoded String as MQTT defines it: well-formed UTF-8, no U+0000, at most 65,535
@@ -324,14 +328,8 @@ impl TopicFilter {
     /// Returns `Some(Err(..))` when the filter starts with `$share/` but breaks
     /// [MQTT-4.8.2-1] or [MQTT-4.8.2-2].
     pub fn shared(&self) -> Option<Result<(&str, &str), StringError>> {
-        let rest = self.as_str().strip_prefix("$share/")?;
-        let Some((name, filter)) = rest.split_once('/') else {
-            return Some(Err(StringError::InvalidSharedSubscription));
-        };
-        if name.is_empty() || name.contains(['+', '#']) || filter.is_empty() {
-            return Some(Err(StringError::InvalidSharedSubscription));
-        }
-        Some(Ok((name, filter)))
+        let s = self.as_str();
+        Some(split_shared(s.as_bytes())?.map(|n| (&s[7..7 + n], &s[8 + n..])))
     }
 
     /// Whether `topic` matches this filter by the rules of section 4.7: `+` matches one
@@ -342,6 +340,24 @@ impl TopicFilter {
     pub fn matches(&self, topic: &TopicName) -> bool {
         matches_filter(self.as_str(), topic.as_str())
     }
+}
+
+/// For a filter starting with `$share/`, the length of its ShareName, checked: not empty
+/// ([MQTT-4.8.2-1]), without `+` or `#`, and followed by `/` and a filter ([MQTT-4.8.2-2]).
+/// `None` when the filter does not start with `$share/`. The ShareName is `b[7..7 + n]` and
+/// the filter `b[8 + n..]` (both split at ASCII `/`, so still UTF-8 when `b` is).
+pub(crate) fn split_shared(b: &[u8]) -> Option<Result<usize, StringError>> {
+    let rest = b.strip_prefix(b"$share/")?;
+    let Some(n) = rest.iter().position(|&c| c == b'/') else {
+        return Some(Err(StringError::InvalidSharedSubscription));
+    };
+    if n == 0 {
+        return Some(Err(StringError::EmptyShareName));
+    }
+    if rest[..n].iter().any(|&c| c == b'+' || c == b'#') || rest.len() == n + 1 {
+        return Some(Err(StringError::InvalidSharedSubscription));
+    }
+    Some(Ok(n))
 }
 
 /// Whether the topic name `topic` matches the topic filter `filter` (both assumed valid), by

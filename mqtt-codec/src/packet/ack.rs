@@ -386,10 +386,13 @@ pub struct Auth {
 
 impl Auth {
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+        // The Reason Code and Property Length may be left out only together (section
+        // 3.15.2.1): unlike PUBACK or DISCONNECT, a lone Reason Code is cut short.
         if r.is_empty() {
             return Ok(Self::default());
         }
-        let (reason_code, properties) = read_reason_and_props(r, AuthProperties::decode)?;
+        let reason_code = read_reason(r)?;
+        let properties = AuthProperties::decode(r)?;
         if properties.authentication_method.is_none() {
             return Err(r.protocol("AUTH without an Authentication Method (section 3.15.2.2.2)"));
         }

@@ -14,7 +14,9 @@ use alloc::boxed::Box;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, var_int_len};
+use crate::coding::{
+    MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
+};
 use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
 
 /// The largest packet MQTT can describe: a five-byte fixed header and a remaining length
@@ -93,10 +95,8 @@ pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError>
         return Ok(Frame::Incomplete { needed: 2 });
     };
     let Some(packet) = PacketType::from_nibble(b0 >> 4) else {
-        return Err(DecodeError::malformed(
-            None,
-            "[MQTT-2.1.3-1] packet type 0 is reserved",
-        ));
+        // Table 2-1 (3.1.1 Table 2.1) marks it reserved; no normative statement names it.
+        return Err(DecodeError::malformed(None, "packet type 0 is reserved"));
     };
     let version = match cx.version {
         Some(v) => v,
@@ -111,7 +111,7 @@ pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError>
     if packet == PacketType::Auth && !version.is_v5() {
         return Err(DecodeError::malformed(
             None,
-            "[MQTT-2.2.2-1] packet type 15 is reserved in MQTT 3.1.1",
+            "packet type 15 is reserved in MQTT 3.1.1 (section 2.2.1)",
         ));
     }
     if let Some(flags) = packet.fixed_flags()
@@ -125,7 +125,7 @@ pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError>
     let (remaining, n) = match read_var_int(&buf[1..]) {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(Frame::Incomplete { needed: 1 }),
-        Err(rule) => return Err(DecodeError::malformed(Some(packet), rule)),
+        Err(e) => return Err(DecodeError::malformed(Some(packet), e.rule(version))),
     };
     let header_len = 1 + n;
     let total = header_len as u64 + u64::from(remaining);
@@ -136,7 +136,12 @@ pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError>
                 max: cx.max_packet_size,
             },
             Some(packet),
-            "[MQTT-3.2.2-15] packet larger than the Maximum Packet Size",
+            // 3.1.1 has no Maximum Packet Size: the limit is the receiver's own.
+            rule(
+                version,
+                "[MQTT-3.2.2-15] packet larger than the Maximum Packet Size",
+                "packet larger than the receiver's maximum packet size",
+            ),
         ));
     }
     let total_len = total as usize;
@@ -152,11 +157,20 @@ pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError>
     })
 }
 
-/// The rule a fixed header with wrong reserved flags breaks: 3.1.1 names it again for some
-/// packets.
+/// The rule a fixed header with wrong reserved flags breaks: both versions name it again
+/// for some packets.
 fn reserved_flags_rule(packet: PacketType, version: ProtocolVersion) -> &'static str {
     if version.is_v5() {
-        return "[MQTT-2.1.3-1] reserved fixed header flags have the wrong value";
+        return match packet {
+            PacketType::PubRel => "[MQTT-3.6.1-1] PUBREL fixed header flags must be 0010",
+            PacketType::Subscribe => "[MQTT-3.8.1-1] SUBSCRIBE fixed header flags must be 0010",
+            PacketType::Unsubscribe => {
+                "[MQTT-3.10.1-1] UNSUBSCRIBE fixed header flags must be 0010"
+            }
+            PacketType::Disconnect => "[MQTT-3.14.1-1] DISCONNECT fixed header flags must be 0",
+            PacketType::Auth => "[MQTT-3.15.1-1] AUTH fixed header flags must be 0",
+            _ => "[MQTT-2.1.3-1] reserved fixed header flags have the wrong value",
+        };
     }
     match packet {
         PacketType::PubRel => "[MQTT-3.6.1-1] PUBREL fixed header flags must be 0010",

@@ -127,7 +127,8 @@ impl Subscribe {
                 }
             } else {
                 let qos = QoS::from_u8(b).ok_or_else(|| {
-                    r.malformed("[MQTT-3.8.3-3] requested QoS reserved bits set or QoS is 3")
+                    // Printed as [MQTT-3-8.3-4] in 3.1.1 section 3.8.3.
+                    r.malformed("[MQTT-3.8.3-4] requested QoS reserved bits set or QoS is 3")
                 })?;
                 SubscriptionOptions::qos(qos)
             };
