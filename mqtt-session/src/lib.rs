@@ -1,13 +1,72 @@
-//! Sans-IO MQTT session state machines (client and broker), built on [`mqtt_codec`].
+//! Sans-IO MQTT session state machines, built on [`mqtt_codec`].
 //!
-//! This crate is being built; see the workspace README for its plan.
+//! Nothing here performs I/O, spawns a task or reads a clock: a driver feeds in decoded
+//! packets and the current time, and carries out the actions that come back. The same
+//! machine therefore runs under tokio, in a blocking loop, or in a test with simulated
+//! time.
+//!
+//! - [`client`]: the MQTT 3.1.1 / 5.0 client session ([`client::Client`]).
+//! - Shared building blocks, for the client and the broker alike: [`rules`] (which packet
+//!   may arrive when), [`inflight`] (QoS 1/2 delivery state and Receive Maximum),
+//!   [`packet_ids`], [`topic_alias`], [`timer`], [`store`] (write-ahead persistence and
+//!   session snapshots) and [`event`] (how a connection ended).
+//! - [`broker`]: the broker side.
+//! - [`topic_tree`]: topic filters matched against topic names.
+//!
+//! A client publishing at QoS 1, with the server's side played by hand:
 //!
 //! ```
-//! use mqtt_session::topic_tree::TopicTree;
-//! let _ = core::mem::size_of::<TopicTree<u32>>();
+//! use std::time::{Duration, Instant};
+//! use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS, TopicName};
+//! use mqtt_session::client::{Action, Client, ClientConfig, Event, Message};
+//!
+//! # #[allow(clippy::disallowed_methods)] // a driver reads the clock; the library never does
+//! let now = Instant::now();
+//! let config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("sensor-1"));
+//! let mut client = Client::new(config);
+//!
+//! client.connect(now)?;
+//! let Some(Action::Send(Packet::Connect(_))) = client.poll_action() else { panic!() };
+//! client.handle_packet(now, Packet::ConnAck(Box::new(ConnAck::default())));
+//! // A driver carries out every action in order: store, tell the application, send.
+//! let actions: Vec<Action> = std::iter::from_fn(|| client.poll_action()).collect();
+//! assert!(matches!(actions.last(), Some(Action::Event(Event::Connected(_)))));
+//!
+//! let msg = Message::new(TopicName::from_static("sensors/temp"), "21.5").with_qos(QoS::AtLeastOnce);
+//! let id = client.publish(now, msg)?.unwrap();
+//! // Write-ahead: the message is handed to storage before it goes on the wire.
+//! assert!(matches!(client.poll_action(), Some(Action::Persist(_))));
+//! let Some(Action::Send(Packet::Publish(p))) = client.poll_action() else { panic!() };
+//! assert_eq!(p.qos_pid.packet_id(), Some(id));
+//!
+//! client.handle_packet(now, Packet::PubAck(PubResponse::new(id)));
+//! assert!(matches!(client.poll_action(), Some(Action::Persist(_)))); // forget it
+//! let Some(Action::Event(Event::Published(done))) = client.poll_action() else { panic!() };
+//! assert_eq!(done.packet_id, id);
+//!
+//! // Keep-alive: after 60 idle seconds the client pings.
+//! assert_eq!(client.poll_timeout(), Some(now + Duration::from_secs(60)));
+//! client.handle_timeout(now + Duration::from_secs(60));
+//! assert_eq!(client.poll_action(), Some(Action::Send(Packet::PingReq)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod broker;
 pub mod client;
+pub mod event;
+pub mod inflight;
+pub mod packet_ids;
+pub mod rules;
+pub mod store;
+pub mod timer;
+pub mod topic_alias;
 pub mod topic_tree;
+
+/// A fixed starting instant for unit tests (tests may read the clock; the library may not).
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}

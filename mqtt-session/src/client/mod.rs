@@ -1,1 +1,380 @@
-//! The sans-IO MQTT client session (in progress).
+//! The sans-IO MQTT client: one session with a server, over any number of connections.
+//!
+//! [`Client`] performs no I/O and reads no clock. Its methods sort into four kinds:
+//!
+//! - **inputs**, `handle_*(now, ..)`: a packet decoded from the server
+//!   ([`handle_packet`](Client::handle_packet)), a decode failure
+//!   ([`handle_decode_error`](Client::handle_decode_error)), a timer that fell due
+//!   ([`handle_timeout`](Client::handle_timeout)), the transport closing
+//!   ([`handle_closed`](Client::handle_closed));
+//! - **commands** from the application: [`connect`](Client::connect),
+//!   [`publish`](Client::publish), [`subscribe`](Client::subscribe),
+//!   [`unsubscribe`](Client::unsubscribe), [`disconnect`](Client::disconnect) and the v5
+//!   authentication steps. They return `Err` only for local misuse; the server's
+//!   misbehaviour ends the connection with an [`Event::Disconnected`] instead;
+//! - **outputs**: after every input or command, drain [`poll_action`](Client::poll_action)
+//!   until `None` and carry the actions out in order, then ask
+//!   [`poll_timeout`](Client::poll_timeout) when to call `handle_timeout` next;
+//! - **getters**: [`state`](Client::state), [`session_state`](Client::session_state),
+//!   [`limits`](Client::limits), and so on.
+//!
+//! A driver opens a transport, calls `connect`, decodes what arrives with
+//! [`ClientConfig::decode_context`] and feeds it in, and closes the transport on
+//! [`Action::Close`]. To reconnect it opens a new transport and calls `connect` again: the
+//! session (unacknowledged messages, QoS 2 state, pending requests) carries over.
+
+mod config;
+mod connect;
+mod error;
+mod event;
+mod publish;
+mod subscribe;
+#[cfg(test)]
+#[allow(clippy::field_reassign_with_default, clippy::box_default)] // stories read better
+mod tests;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+pub use config::{ClientConfig, ServerLimits};
+pub use error::{
+    AuthError, ConnectError, DisconnectError, PublishError, ResumeError, SubscribeError,
+};
+pub use event::{Action, Connected, DropReason, Event, Published, Subscribed, Unsubscribed};
+pub use publish::Message;
+
+use mqtt_codec::{DecodeError, MqttString, Packet, PacketId, ProtocolVersion};
+
+use crate::event::{CloseCause, Disconnected};
+use crate::inflight::{InboundQos2, Outbound};
+use crate::packet_ids::PacketIds;
+use crate::rules::{self, Role, Stage, Violation};
+use crate::store::{Request, SessionState, StoreOp};
+use crate::timer::{Timer, TimerTable};
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+
+/// Where the client's connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    /// No connection: call [`Client::connect`] on a new transport.
+    Disconnected,
+    /// CONNECT sent; waiting for CONNACK (v5: perhaps exchanging AUTH first).
+    Connecting,
+    /// CONNACK accepted the connection.
+    Connected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientTimer {
+    ConnAck,
+    PingResp,
+    KeepAlive,
+}
+
+impl Timer for ClientTimer {
+    const ALL: &'static [Self] = &[Self::ConnAck, Self::PingResp, Self::KeepAlive];
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A sans-IO MQTT 3.1.1 / 5.0 client session. See the [module documentation](self).
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    client_id: MqttString,
+    state: ConnectionState,
+    /// A session exists (a CONNACK accepted one, or it was restored): v5 reconnections
+    /// then use Clean Start 0.
+    has_session: bool,
+    /// The Clean Start flag of the current connection's CONNECT.
+    sent_clean_start: bool,
+    reauthenticating: bool,
+    outbound: Outbound,
+    inbound_qos2: InboundQos2,
+    ids: PacketIds,
+    requests: BTreeMap<PacketId, Request>,
+    limits: ServerLimits,
+    out_aliases: OutboundAliases,
+    in_aliases: InboundAliases,
+    timers: TimerTable<ClientTimer, 3>,
+    actions: VecDeque<Action>,
+}
+
+impl Client {
+    /// A client with a new, empty session. Nothing happens until [`connect`](Self::connect).
+    pub fn new(config: ClientConfig) -> Self {
+        let limits = ServerLimits::defaults(config.keep_alive);
+        Self {
+            client_id: config.client_id.clone(),
+            in_aliases: InboundAliases::new(config.topic_alias_maximum()),
+            config,
+            state: ConnectionState::Disconnected,
+            has_session: false,
+            sent_clean_start: false,
+            reauthenticating: false,
+            outbound: Outbound::new(),
+            inbound_qos2: InboundQos2::new(),
+            ids: PacketIds::new(),
+            requests: BTreeMap::new(),
+            limits,
+            out_aliases: OutboundAliases::default(),
+            timers: TimerTable::new(),
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// A client resuming a stored session (from [`session_state`](Self::session_state) or a
+    /// [`MemoryStore`](crate::store::MemoryStore)-like store). Its next connection asks the
+    /// server to resume the session (v5: Clean Start 0) and resends what was in flight.
+    pub fn resume(config: ClientConfig, state: SessionState) -> Result<Self, ResumeError> {
+        let mut c = Self::new(config);
+        if !state.client_id.is_empty() {
+            c.client_id = state.client_id;
+        }
+        for entry in state.outgoing {
+            let id = entry.packet_id;
+            if !c.ids.claim(id) || c.outbound.restore(entry).is_none() {
+                return Err(ResumeError::DuplicatePacketId(id.get()));
+            }
+        }
+        for id in state.incoming_qos2 {
+            c.inbound_qos2.insert(id);
+        }
+        for r in state.requests {
+            let id = r.packet_id();
+            if !c.ids.claim(id) {
+                return Err(ResumeError::DuplicatePacketId(id.get()));
+            }
+            c.requests.insert(id, r);
+        }
+        c.ids.set_next(state.next_packet_id);
+        c.has_session = true;
+        Ok(c)
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// Where the connection stands.
+    pub fn state(&self) -> ConnectionState {
+        self.state
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The protocol version of every connection.
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.config.protocol
+    }
+
+    /// The client identifier (the server's assignment once a CONNACK carried one).
+    pub fn client_id(&self) -> &MqttString {
+        &self.client_id
+    }
+
+    /// What the server allows on the current connection (defaults before CONNACK).
+    pub fn limits(&self) -> &ServerLimits {
+        &self.limits
+    }
+
+    /// Outgoing QoS 1/2 messages using the server's Receive Maximum right now.
+    pub fn in_flight(&self) -> usize {
+        self.outbound.in_flight()
+    }
+
+    /// Outgoing QoS 1/2 messages waiting to be sent.
+    pub fn queued(&self) -> usize {
+        self.outbound.waiting()
+    }
+
+    /// A snapshot of everything needed to resume this session in a new process with
+    /// [`Client::resume`]: outgoing messages in order, incoming QoS 2 identifiers, pending
+    /// requests and the packet identifier counter.
+    pub fn session_state(&self) -> SessionState {
+        SessionState {
+            client_id: self.client_id.clone(),
+            outgoing: self.outbound.iter().cloned().collect(),
+            incoming_qos2: self.inbound_qos2.iter().collect(),
+            requests: self.requests.values().cloned().collect(),
+            next_packet_id: self.ids.next(),
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------------------
+
+    /// The next action to carry out. Call until `None` after every input and command.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    // ----- inputs --------------------------------------------------------------------
+
+    /// A packet decoded from the server's byte stream (use
+    /// [`ClientConfig::decode_context`]). Packets arriving while disconnected are ignored.
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
+        let stage = match self.state {
+            ConnectionState::Disconnected => return,
+            ConnectionState::Connecting => Stage::Connecting,
+            ConnectionState::Connected => Stage::Connected,
+        };
+        if let Err(v) =
+            rules::check_inbound(Role::Client, self.protocol(), stage, packet.packet_type())
+        {
+            return self.protocol_violation(now, v);
+        }
+        // Any packet shows the server is alive.
+        self.timers.stop(ClientTimer::PingResp);
+        match packet {
+            Packet::ConnAck(ack) => self.on_connack(now, *ack),
+            Packet::Publish(p) => self.on_publish(now, p),
+            Packet::PubAck(a) => self.on_puback(now, a),
+            Packet::PubRec(a) => self.on_pubrec(now, a),
+            Packet::PubRel(a) => self.on_pubrel(now, a),
+            Packet::PubComp(a) => self.on_pubcomp(now, a),
+            Packet::SubAck(a) => self.on_suback(now, a),
+            Packet::UnsubAck(a) => self.on_unsuback(now, a),
+            Packet::PingResp => {}
+            Packet::Disconnect(d) => self.on_disconnect(d),
+            Packet::Auth(a) => self.on_auth(now, a),
+            // Refused by the rules above.
+            Packet::Connect(_)
+            | Packet::Subscribe(_)
+            | Packet::Unsubscribe(_)
+            | Packet::PingReq => {}
+        }
+    }
+
+    /// The server's byte stream could not be decoded: the connection ends with the error's
+    /// reason code (v5: in a DISCONNECT) and an event citing the rule.
+    pub fn handle_decode_error(&mut self, now: Instant, error: &DecodeError) {
+        if self.state == ConnectionState::Disconnected {
+            return;
+        }
+        self.protocol_violation(now, Violation::new(error.reason_code(), error.rule()));
+    }
+
+    /// Timers that fell due at or before `now` fire: CONNACK timeout, PINGREQ when idle for
+    /// the keep-alive interval ([MQTT-3.1.2-20]), and the connection declared lost when
+    /// nothing came back after a PINGREQ.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(t) = self.timers.pop_expired(now) {
+            match (t, self.state) {
+                (ClientTimer::ConnAck, ConnectionState::Connecting)
+                | (ClientTimer::PingResp, ConnectionState::Connected) => {
+                    self.close(Disconnected::new(CloseCause::Timeout, None));
+                    return;
+                }
+                (ClientTimer::KeepAlive, ConnectionState::Connected) => {
+                    self.send(now, Packet::PingReq);
+                    if self.timers.get(ClientTimer::PingResp).is_none() {
+                        let wait = self.config.ping_timeout.unwrap_or(self.keep_alive());
+                        self.timers.set(ClientTimer::PingResp, now + wait);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The transport closed (or failed) without the client asking. The session stays:
+    /// call [`connect`](Self::connect) on a new transport to resume it.
+    pub fn handle_closed(&mut self, _now: Instant) {
+        if self.state == ConnectionState::Disconnected {
+            return;
+        }
+        self.emit(Event::Disconnected(Disconnected::new(
+            CloseCause::TransportClosed,
+            None,
+        )));
+        self.connection_ended();
+    }
+
+    // ----- internals shared by the protocol files ------------------------------------
+
+    fn keep_alive(&self) -> Duration {
+        Duration::from_secs(u64::from(self.limits.keep_alive))
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+
+    fn persist(&mut self, op: StoreOp) {
+        self.actions.push_back(Action::Persist(op));
+    }
+
+    /// Queues `packet` for the wire, first dropping the properties the spec lets a sender
+    /// drop (reason string, user properties of acknowledgements, DISCONNECT and AUTH) if
+    /// it would exceed the server's Maximum Packet Size ([MQTT-3.2.2-15]); a packet that
+    /// still does not fit is not sent. Sending restarts the keep-alive interval.
+    fn send(&mut self, now: Instant, mut packet: Packet) {
+        let max = self.limits.maximum_packet_size as usize;
+        let version = self.protocol();
+        let fits = |p: &Packet| p.encoded_len(version).map_or(true, |n| n <= max);
+        if !fits(&packet) {
+            match &mut packet {
+                Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                    a.properties = Default::default();
+                }
+                Packet::Disconnect(d) => {
+                    d.properties.reason_string = None;
+                    d.properties.user_properties.clear();
+                }
+                Packet::Auth(a) => {
+                    a.properties.reason_string = None;
+                    a.properties.user_properties.clear();
+                }
+                _ => {}
+            }
+            if !fits(&packet) {
+                return;
+            }
+        }
+        self.actions.push_back(Action::Send(packet));
+        if self.state == ConnectionState::Connected && self.limits.keep_alive > 0 {
+            self.timers
+                .set(ClientTimer::KeepAlive, now + self.keep_alive());
+        }
+    }
+
+    /// The server broke a rule: v5 sends DISCONNECT with the reason code (once CONNECT is
+    /// out), then the connection closes with an event naming the rule.
+    fn protocol_violation(&mut self, now: Instant, v: Violation) {
+        if self.protocol().is_v5() {
+            self.send(
+                now,
+                Packet::Disconnect(mqtt_codec::Disconnect::new(v.reason_code)),
+            );
+        }
+        self.close(Disconnected::violation(v));
+    }
+
+    /// Ends the connection from this side: event, then [`Action::Close`].
+    fn close(&mut self, why: Disconnected) {
+        self.emit(Event::Disconnected(why));
+        self.actions.push_back(Action::Close);
+        self.connection_ended();
+    }
+
+    /// Per-connection state ends; the session stays.
+    fn connection_ended(&mut self) {
+        self.state = ConnectionState::Disconnected;
+        self.reauthenticating = false;
+        self.timers.stop_all();
+        self.outbound.connection_lost();
+        self.out_aliases = OutboundAliases::default();
+        self.in_aliases = InboundAliases::new(self.config.topic_alias_maximum());
+    }
+
+    fn release_id(&mut self, id: PacketId) {
+        self.ids.release(id);
+    }
+}

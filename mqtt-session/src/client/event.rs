@@ -1,0 +1,121 @@
+//! What the client hands back: [`Action`]s, among them [`Event`]s for the application.
+
+use mqtt_codec::{
+    AckProperties, AuthProperties, ConnAck, MqttString, Packet, PacketId, Publish, QoS, ReasonCode,
+    SubscriptionOptions, TopicFilter,
+};
+
+use super::config::ServerLimits;
+use crate::event::Disconnected;
+use crate::store::StoreOp;
+
+/// One output of the client, in the order it must be carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // boxing would cost an allocation per action
+pub enum Action {
+    /// Encode this packet (with the client's protocol version) and write it to the server.
+    Send(Packet),
+    /// Apply this operation to durable storage before carrying out later actions.
+    Persist(StoreOp),
+    /// Tell the application.
+    Event(Event),
+    /// Close the transport: the connection is over (the client is now disconnected).
+    Close,
+}
+
+/// Something the application should know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // boxing would cost an allocation per message
+pub enum Event {
+    /// The server accepted the connection.
+    Connected(Connected),
+    /// An application message from the server, its topic resolved from any alias. Each
+    /// QoS 2 message arrives once ([MQTT-4.3.3-10]).
+    Message(Publish),
+    /// An outgoing QoS 1/2 message is done: acknowledged with PUBACK or PUBCOMP, or
+    /// refused with a PUBACK or PUBREC carrying an error code.
+    Published(Published),
+    /// An outgoing QoS 1/2 message was dropped without completing its handshake.
+    PublishDropped {
+        /// Its packet identifier (now free again).
+        packet_id: PacketId,
+        /// Why it was dropped.
+        reason: DropReason,
+    },
+    /// A SUBACK answered a SUBSCRIBE.
+    Subscribed(Subscribed),
+    /// An UNSUBACK answered an UNSUBSCRIBE.
+    Unsubscribed(Unsubscribed),
+    /// v5 enhanced authentication: the server sent AUTH with Continue authentication. Answer
+    /// with [`Client::continue_authentication`](super::Client::continue_authentication).
+    AuthChallenge(AuthProperties),
+    /// v5: the server accepted a re-authentication.
+    Reauthenticated(AuthProperties),
+    /// The connection ended; see [`Disconnected::cause`].
+    Disconnected(Disconnected),
+}
+
+/// The server accepted a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The server had a session for this client: unacknowledged messages were resent.
+    pub session_present: bool,
+    /// The client identifier in use (assigned by the server if the client sent none).
+    pub client_id: MqttString,
+    /// What the server allows on this connection.
+    pub limits: ServerLimits,
+    /// The CONNACK itself, for the properties not summarised above.
+    pub connack: Box<ConnAck>,
+}
+
+/// The end of an outgoing QoS 1/2 message's handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The message's packet identifier (now free again).
+    pub packet_id: PacketId,
+    /// QoS 1 or 2.
+    pub qos: QoS,
+    /// The reason code of the PUBACK, PUBREC (on failure) or PUBCOMP that ended it; 0x80 or
+    /// above means the server did not accept the message.
+    pub reason_code: ReasonCode,
+    /// That packet's properties (v5 reason string, user properties).
+    pub properties: AckProperties,
+}
+
+/// Why an outgoing message was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// It had been sent, and the server reconnected without the session: the client
+    /// discards the session state ([MQTT-3.2.2-5]). Publish it again if it still matters.
+    SessionLost,
+    /// It is larger than the Maximum Packet Size of the server it was to go to.
+    PacketTooLarge,
+    /// Its QoS exceeds the Maximum QoS of the server it was to go to.
+    QosNotSupported,
+    /// It is retained and the server it was to go to does not support retained messages.
+    RetainNotSupported,
+}
+
+/// A SUBACK matched to its SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscribed {
+    /// The SUBSCRIBE's identifier.
+    pub packet_id: PacketId,
+    /// The filters requested and, in the same order, the server's answers: the granted QoS
+    /// (0x00 to 0x02) or a failure code.
+    pub filters: Vec<(TopicFilter, SubscriptionOptions, ReasonCode)>,
+    /// The SUBACK's properties.
+    pub properties: AckProperties,
+}
+
+/// An UNSUBACK matched to its UNSUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsubscribed {
+    /// The UNSUBSCRIBE's identifier.
+    pub packet_id: PacketId,
+    /// The filters and, in the same order, the server's answers (v5). 3.1.1 carries no
+    /// answers: each is reported as Success.
+    pub filters: Vec<(TopicFilter, ReasonCode)>,
+    /// The UNSUBACK's properties.
+    pub properties: AckProperties,
+}

@@ -1,0 +1,335 @@
+//! Application messages both ways: QoS 0, QoS 1 (PUBACK) and QoS 2 (PUBREC, PUBREL,
+//! PUBCOMP), flow control against the server's Receive Maximum, topic aliases and the
+//! server's Maximum Packet Size.
+
+use std::time::Instant;
+
+use mqtt_codec::{
+    Bytes, Packet, PacketId, PubResponse, Publish, PublishProperties, QoS, QosPid, ReasonCode,
+    TopicName,
+};
+
+use super::{Client, ConnectionState, DropReason, Event, PublishError, Published};
+use crate::inflight::{NextSend, OutgoingEntry, OutgoingState, PubRecOutcome};
+use crate::rules::Violation;
+use crate::store::StoreOp;
+
+/// An application message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The topic. Empty only with a Topic Alias already bound on this connection.
+    pub topic: TopicName,
+    /// The payload.
+    pub payload: Bytes,
+    /// QoS 0, 1 or 2.
+    pub qos: QoS,
+    /// Whether the server retains it.
+    pub retain: bool,
+    /// v5 properties (must be empty under 3.1.1).
+    pub properties: PublishProperties,
+}
+
+impl Message {
+    /// A QoS 0, non-retained message with no properties.
+    pub fn new(topic: TopicName, payload: impl Into<Bytes>) -> Self {
+        Self {
+            topic,
+            payload: payload.into(),
+            qos: QoS::AtMostOnce,
+            retain: false,
+            properties: PublishProperties::default(),
+        }
+    }
+
+    /// The same message at `qos`.
+    pub fn with_qos(mut self, qos: QoS) -> Self {
+        self.qos = qos;
+        self
+    }
+
+    /// The same message with RETAIN set as given.
+    pub fn with_retain(mut self, retain: bool) -> Self {
+        self.retain = retain;
+        self
+    }
+}
+
+fn rule_ack_id(v5: bool) -> &'static str {
+    if v5 {
+        "[MQTT-2.2.1-5] acknowledgement for a packet identifier with no matching message in flight"
+    } else {
+        "[MQTT-2.3.1-6] acknowledgement for a packet identifier with no matching message in flight"
+    }
+}
+
+impl Client {
+    /// Publishes a message. QoS 0 goes out at once and needs an open connection. QoS 1 and
+    /// 2 get a packet identifier (returned), are handed to storage (`Persist`) and go out
+    /// as the server's Receive Maximum allows ([MQTT-3.3.4-7]); while disconnected or over
+    /// the quota they wait, up to [`ClientConfig::max_queued`](super::ClientConfig).
+    /// [`Event::Published`] reports the end of the handshake.
+    pub fn publish(
+        &mut self,
+        now: Instant,
+        msg: Message,
+    ) -> Result<Option<PacketId>, PublishError> {
+        let connected = self.state == ConnectionState::Connected;
+        if msg.qos == QoS::AtMostOnce && !connected {
+            return Err(PublishError::NotConnected);
+        }
+        if !msg.properties.subscription_identifiers.is_empty() {
+            return Err(PublishError::SubscriptionIdentifier);
+        }
+        if connected {
+            if msg.qos > self.limits.maximum_qos {
+                return Err(PublishError::QosNotSupported(self.limits.maximum_qos));
+            }
+            if msg.retain && !self.limits.retain_available {
+                return Err(PublishError::RetainNotSupported);
+            }
+        }
+        let mut topic = msg.topic;
+        if let Some(alias) = msg.properties.topic_alias {
+            if self.config.automatic_topic_aliases {
+                return Err(PublishError::TopicAlias("automatic aliasing is on"));
+            }
+            if connected && !self.out_aliases.allows(alias) {
+                return Err(PublishError::TopicAlias(
+                    "above the server's Topic Alias Maximum",
+                ));
+            }
+            if topic.is_empty() {
+                match self.out_aliases.topic(alias) {
+                    Some(t) => topic = t.clone(),
+                    None => {
+                        return Err(PublishError::TopicAlias("unknown alias for an empty topic"));
+                    }
+                }
+            }
+        } else if topic.is_empty() {
+            return Err(PublishError::TopicAlias("an empty topic needs an alias"));
+        }
+        let placeholder = PacketId::new(1).ok_or(PublishError::PacketIdsExhausted)?;
+        let mut publish = Publish {
+            dup: false,
+            qos_pid: QosPid::new(msg.qos, Some(placeholder)).unwrap_or(QosPid::AtMostOnce),
+            retain: msg.retain,
+            topic,
+            properties: msg.properties,
+            payload: msg.payload,
+        };
+        let size = Packet::Publish(publish.clone()).encoded_len(self.protocol())?;
+        let max = self.limits.maximum_packet_size;
+        if connected && size > max as usize {
+            return Err(PublishError::PacketTooLarge { size, max });
+        }
+        if msg.qos == QoS::AtMostOnce {
+            self.send_publish(now, publish);
+            return Ok(None);
+        }
+        let would_wait = !connected
+            || self.outbound.waiting() > 0
+            || self.outbound.in_flight() >= usize::from(self.limits.receive_maximum);
+        if would_wait && self.outbound.waiting() >= self.config.max_queued {
+            return Err(PublishError::QueueFull);
+        }
+        let id = self
+            .ids
+            .allocate()
+            .ok_or(PublishError::PacketIdsExhausted)?;
+        publish.qos_pid = QosPid::new(msg.qos, Some(id)).unwrap_or(QosPid::AtMostOnce);
+        let Some(seq) = self.outbound.push(publish) else {
+            // Unreachable: the identifier was free. Give it back rather than panic.
+            self.release_id(id);
+            return Err(PublishError::PacketIdsExhausted);
+        };
+        if let Some(entry) = self.outbound.get(seq).cloned() {
+            self.persist(StoreOp::PutOutgoing(entry));
+        }
+        self.flush(now);
+        Ok(Some(id))
+    }
+
+    /// Sends what the outgoing queue allows now: PUBREL first (never held back), then
+    /// PUBLISH in order while the server's Receive Maximum has room ([MQTT-4.9.0-2]).
+    pub(super) fn flush(&mut self, now: Instant) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        while let Some(next) = self.outbound.next_to_send(self.limits.receive_maximum) {
+            match next {
+                NextSend::PubRel(seq) => {
+                    let Some(id) = self.outbound.get(seq).map(|e| e.packet_id) else {
+                        return;
+                    };
+                    self.outbound.mark_sent(seq);
+                    self.send(now, Packet::PubRel(PubResponse::new(id)));
+                }
+                NextSend::Publish(seq) => {
+                    let Some(OutgoingEntry {
+                        packet_id,
+                        state: OutgoingState::Publish { publish, sent, .. },
+                        ..
+                    }) = self.outbound.get(seq).cloned()
+                    else {
+                        return;
+                    };
+                    let drop = if publish.qos() > self.limits.maximum_qos {
+                        Some(DropReason::QosNotSupported)
+                    } else if publish.retain && !self.limits.retain_available {
+                        Some(DropReason::RetainNotSupported)
+                    } else {
+                        Packet::Publish(publish.clone())
+                            .encoded_len(self.protocol())
+                            .ok()
+                            .filter(|&n| n <= self.limits.maximum_packet_size as usize)
+                            .map_or(Some(DropReason::PacketTooLarge), |_| None)
+                    };
+                    if let Some(reason) = drop {
+                        self.outbound.remove(seq);
+                        self.release_id(packet_id);
+                        self.persist(StoreOp::RemoveOutgoing(packet_id));
+                        self.emit(Event::PublishDropped { packet_id, reason });
+                        continue;
+                    }
+                    let mut publish = publish;
+                    // [MQTT-3.3.1-1]: DUP on re-delivery, and only then ([MQTT-3.3.1-3]).
+                    publish.dup = sent;
+                    self.outbound.mark_sent(seq);
+                    self.send_publish(now, publish);
+                }
+            }
+        }
+    }
+
+    /// Applies topic aliases and sends; an aliased packet that would exceed the server's
+    /// maximum goes without the alias (the unaliased size was checked).
+    fn send_publish(&mut self, now: Instant, publish: Publish) {
+        let mut wire = publish.clone();
+        self.out_aliases.apply(&mut wire);
+        let fits = Packet::Publish(wire.clone())
+            .encoded_len(self.protocol())
+            .is_ok_and(|n| n <= self.limits.maximum_packet_size as usize);
+        let mut packet = if fits { wire } else { publish };
+        if !fits {
+            packet.properties.topic_alias = None;
+        }
+        self.send(now, Packet::Publish(packet));
+    }
+
+    pub(super) fn on_publish(&mut self, now: Instant, mut p: Publish) {
+        if let Err(v) = self.in_aliases.resolve(&mut p) {
+            return self.protocol_violation(now, v);
+        }
+        match p.qos_pid {
+            QosPid::AtMostOnce => self.emit(Event::Message(p)),
+            QosPid::AtLeastOnce(id) => {
+                // [MQTT-4.3.2-4]: PUBACK once the message is handed over.
+                self.emit(Event::Message(p));
+                self.send(now, Packet::PubAck(PubResponse::new(id)));
+            }
+            QosPid::ExactlyOnce(id) => {
+                if self.inbound_qos2.contains(id) {
+                    // [MQTT-4.3.3-10]: acknowledge again, deliver once.
+                    self.send(now, Packet::PubRec(PubResponse::new(id)));
+                    return;
+                }
+                if self.inbound_qos2.len() >= usize::from(self.config.receive_maximum()) {
+                    return self.protocol_violation(
+                        now,
+                        Violation::new(
+                            ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                            "[MQTT-3.3.4-9] more QoS 2 PUBLISH unacknowledged than the client's Receive Maximum",
+                        ),
+                    );
+                }
+                self.inbound_qos2.insert(id);
+                self.emit(Event::Message(p));
+                // Write-ahead: the identifier is stored before PUBREC promises delivery.
+                self.persist(StoreOp::PutIncoming(id));
+                // [MQTT-4.3.3-8]
+                self.send(now, Packet::PubRec(PubResponse::new(id)));
+            }
+        }
+    }
+
+    fn complete(&mut self, entry: OutgoingEntry, ack: PubResponse) {
+        let qos = match &entry.state {
+            OutgoingState::Publish { publish, .. } => publish.qos(),
+            OutgoingState::PubRel { .. } => QoS::ExactlyOnce,
+        };
+        self.release_id(entry.packet_id);
+        self.persist(StoreOp::RemoveOutgoing(entry.packet_id));
+        self.emit(Event::Published(Published {
+            packet_id: entry.packet_id,
+            qos,
+            reason_code: ack.reason_code,
+            properties: ack.properties,
+        }));
+    }
+
+    pub(super) fn on_puback(&mut self, now: Instant, ack: PubResponse) {
+        match self.outbound.puback(ack.packet_id) {
+            Ok(entry) => {
+                self.complete(entry, ack);
+                self.flush(now);
+            }
+            Err(_) => {
+                let rule = rule_ack_id(self.protocol().is_v5());
+                self.protocol_violation(now, Violation::protocol(rule));
+            }
+        }
+    }
+
+    pub(super) fn on_pubrec(&mut self, now: Instant, ack: PubResponse) {
+        let id = ack.packet_id;
+        match self.outbound.pubrec(id, ack.reason_code.is_error()) {
+            Ok(PubRecOutcome::Release(seq)) => {
+                // Write-ahead: the stored message becomes a PUBREL before it is sent
+                // ([MQTT-4.3.3-4]); the PUBLISH is never sent again ([MQTT-4.3.3-6]).
+                if let Some(entry) = self.outbound.get(seq).cloned() {
+                    self.persist(StoreOp::PutOutgoing(entry));
+                }
+                self.flush(now);
+            }
+            Ok(PubRecOutcome::AlreadyReleased(_)) => self.flush(now),
+            Ok(PubRecOutcome::Failed(entry)) => {
+                // [MQTT-4.4.0-2]: acknowledged, not to be sent again.
+                self.complete(entry, ack);
+                self.flush(now);
+            }
+            Err(_) if self.protocol().is_v5() => {
+                let mut rel = PubResponse::new(id);
+                rel.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+                self.send(now, Packet::PubRel(rel));
+            }
+            Err(_) => self.protocol_violation(now, Violation::protocol(rule_ack_id(false))),
+        }
+    }
+
+    pub(super) fn on_pubrel(&mut self, now: Instant, rel: PubResponse) {
+        let id = rel.packet_id;
+        let mut comp = PubResponse::new(id);
+        if self.inbound_qos2.remove(id) {
+            // Forget the identifier before PUBCOMP lets the server reuse it.
+            self.persist(StoreOp::RemoveIncoming(id));
+        } else if self.protocol().is_v5() {
+            comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+        }
+        // [MQTT-4.3.3-11]
+        self.send(now, Packet::PubComp(comp));
+    }
+
+    pub(super) fn on_pubcomp(&mut self, now: Instant, ack: PubResponse) {
+        match self.outbound.pubcomp(ack.packet_id) {
+            Ok(entry) => {
+                self.complete(entry, ack);
+                self.flush(now);
+            }
+            Err(_) => {
+                let rule = rule_ack_id(self.protocol().is_v5());
+                self.protocol_violation(now, Violation::protocol(rule));
+            }
+        }
+    }
+}

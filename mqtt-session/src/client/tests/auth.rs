@@ -1,0 +1,158 @@
+//! v5 enhanced authentication (section 4.12).
+
+use mqtt_codec::{
+    Auth, AuthProperties, Bytes, ConnAck, MqttString, Packet, ProtocolVersion, ReasonCode,
+};
+
+use super::*;
+use crate::client::AuthError;
+
+fn scram() -> Harness {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.properties.authentication_method = Some(MqttString::from_static("SCRAM"));
+    config.properties.authentication_data = Some(Bytes::from_static(b"client-first"));
+    Harness::new(config)
+}
+
+fn server_auth(code: ReasonCode, method: &'static str, data: &'static str) -> Packet {
+    Packet::Auth(Auth {
+        reason_code: code,
+        properties: AuthProperties {
+            authentication_method: Some(MqttString::from_static(method)),
+            authentication_data: Some(Bytes::from_static(data.as_bytes())),
+            ..Default::default()
+        },
+    })
+}
+
+fn connack_scram() -> ConnAck {
+    connack_with(|p| p.authentication_method = Some(MqttString::from_static("SCRAM")))
+}
+
+/// [MQTT-4.12.0-2], [MQTT-4.12.0-3], [MQTT-4.12.0-5]: the server challenges with AUTH
+/// Continue, the application answers through the client, and CONNACK ends the exchange
+/// with the same method.
+#[test]
+fn enhanced_authentication_exchange() {
+    let mut h = scram();
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    let Some(Action::Send(Packet::Connect(c))) = h.actions.first() else {
+        panic!()
+    };
+    assert_eq!(c.properties.authentication_method.as_deref(), Some("SCRAM"));
+    assert_eq!(
+        h.recv(server_auth(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            "SCRAM",
+            "server-first"
+        )),
+        ["event auth-challenge server-first"]
+    );
+    h.client
+        .continue_authentication(h.now, Some(Bytes::from_static(b"client-final")))
+        .unwrap();
+    assert_eq!(h.drain(), ["send AUTH 0x18 client-final"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(connack_scram()))),
+        ["persist client-id c1", "event connected present=0 id=c1"]
+    );
+}
+
+/// [MQTT-4.12.0-5]: a successful CONNACK must carry the CONNECT's method.
+#[test]
+fn connack_without_the_method_is_a_protocol_error() {
+    let mut h = scram();
+    assert_eq!(
+        h.connect(),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-4.12.0-5",
+            "close"
+        ]
+    );
+}
+
+/// [MQTT-4.12.0-5]: AUTH with another method.
+#[test]
+fn auth_with_another_method_is_a_protocol_error() {
+    let mut h = scram();
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(server_auth(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            "PLAIN",
+            "x"
+        ))[1],
+        "event disconnected ProtocolViolation rc=0x82 MQTT-4.12.0-5"
+    );
+}
+
+/// [MQTT-4.12.0-6]: no method in CONNECT, no AUTH from the server.
+#[test]
+fn auth_without_a_method_in_connect_is_a_protocol_error() {
+    let mut h = Harness::v5();
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(server_auth(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            "SCRAM",
+            "x"
+        ))[1],
+        "event disconnected ProtocolViolation rc=0x82 MQTT-4.12.0-6"
+    );
+}
+
+/// [MQTT-4.12.0-7]: a client without a method sends no AUTH.
+#[test]
+fn no_auth_without_a_method() {
+    let mut h = Harness::v5();
+    h.connect();
+    assert_eq!(
+        h.client.reauthenticate(h.now, None),
+        Err(AuthError::NoAuthenticationMethod)
+    );
+    assert_eq!(
+        h.client.continue_authentication(h.now, None),
+        Err(AuthError::NoAuthenticationMethod)
+    );
+}
+
+/// [MQTT-4.12.1-1]: re-authentication on an open connection starts with AUTH 0x19 and ends
+/// with the server's AUTH Success.
+#[test]
+fn reauthentication() {
+    let mut h = scram();
+    h.connect_with(connack_scram());
+    assert_eq!(
+        h.client.continue_authentication(h.now, None),
+        Err(AuthError::NotNow)
+    );
+    h.client
+        .reauthenticate(h.now, Some(Bytes::from_static(b"again")))
+        .unwrap();
+    assert_eq!(h.drain(), ["send AUTH 0x19 again"]);
+    assert_eq!(
+        h.recv(server_auth(
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            "SCRAM",
+            "prove it"
+        )),
+        ["event auth-challenge prove it"]
+    );
+    h.client
+        .continue_authentication(h.now, Some(Bytes::from_static(b"proof")))
+        .unwrap();
+    assert_eq!(h.drain(), ["send AUTH 0x18 proof"]);
+    assert_eq!(
+        h.recv(server_auth(ReasonCode::SUCCESS, "SCRAM", "ok")),
+        ["event reauthenticated"]
+    );
+    // An unsolicited AUTH Success afterwards is out of place.
+    assert_eq!(
+        h.recv(server_auth(ReasonCode::SUCCESS, "SCRAM", "ok"))[1],
+        "event disconnected ProtocolViolation rc=0x82"
+    );
+}

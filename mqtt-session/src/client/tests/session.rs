@@ -1,0 +1,218 @@
+//! Session resume: resending after reconnect, discarding when the server has no session,
+//! snapshots, write-ahead persistence and restoring in a new process.
+
+use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS};
+
+use super::*;
+use crate::client::ResumeError;
+use crate::inflight::OutgoingState;
+use crate::store::{MemoryStore, SessionState};
+
+fn present() -> ConnAck {
+    let mut ack = ConnAck::default();
+    ack.session_present = true;
+    ack
+}
+
+/// Three messages in three states when the connection drops: QoS 1 sent, QoS 2 released,
+/// QoS 1 never sent.
+fn interrupted() -> Harness {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.properties.session_expiry_interval = Some(3600);
+    let mut h = Harness::new(config);
+    h.connect_with(connack_with(|p| {
+        p.receive_maximum = std::num::NonZeroU16::new(2)
+    }));
+    h.publish("a", "1", QoS::AtLeastOnce);
+    h.publish("b", "2", QoS::ExactlyOnce);
+    h.publish("c", "3", QoS::AtLeastOnce);
+    h.recv(Packet::PubRec(PubResponse::new(id(2))));
+    h.client.handle_closed(h.now);
+    assert_eq!(h.drain(), ["event disconnected TransportClosed"]);
+    h
+}
+
+/// [MQTT-4.4.0-1], [MQTT-4.6.0-1], [MQTT-3.3.1-1]: with a session present, unacknowledged
+/// PUBLISH go again with their identifiers and DUP set, in their original order, and PUBREL
+/// goes again; a message never sent goes with DUP 0.
+#[test]
+fn resume_resends_in_order_with_dup() {
+    let mut h = interrupted();
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present()))),
+        [
+            "event connected present=1 id=c1",
+            "send PUBREL 2",
+            "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0",
+            "send PUBLISH 'c' qos=1 id=3 dup=0 retain=0"
+        ]
+    );
+    assert_eq!(
+        h.recv(Packet::PubComp(PubResponse::new(id(2)))),
+        ["persist rm-out 2", "event published 2"]
+    );
+}
+
+/// [MQTT-3.2.2-5]: no session at the server: the client discards what it had sent (and
+/// says so); a message never sent is still sent.
+#[test]
+fn no_session_present_discards_sent_messages() {
+    let mut h = interrupted();
+    h.recv(Packet::PingResp); // ignored while disconnected
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::default())),
+        [
+            "persist rm-out 1",
+            "event dropped 1 SessionLost",
+            "persist rm-out 2",
+            "event dropped 2 SessionLost",
+            "persist client-id c1",
+            "event connected present=0 id=c1",
+            "send PUBLISH 'c' qos=1 id=3 dup=0 retain=0"
+        ]
+    );
+}
+
+/// Incoming QoS 2 state is session state too: kept across a resumed connection (the
+/// duplicate is still suppressed), dropped when the server has no session.
+#[test]
+fn incoming_qos2_survives_resume() {
+    let mut h = Harness::v5();
+    h.connect();
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 4));
+    h.client.handle_closed(h.now);
+    h.drain();
+    h.connect_with(present());
+    let Packet::Publish(mut p) = incoming("t", "m", QoS::ExactlyOnce, 4) else {
+        panic!()
+    };
+    p.dup = true;
+    assert_eq!(h.recv(Packet::Publish(p)), ["send PUBREC 4"]);
+    h.client.handle_closed(h.now);
+    h.drain();
+    let out = h.connect_with(ConnAck::default());
+    assert_eq!(out[0], "persist rm-in 4");
+    assert_eq!(
+        h.recv(incoming("t", "new", QoS::ExactlyOnce, 4))[0],
+        "event message 't' new qos=2"
+    );
+}
+
+/// Write-ahead: every `Persist` comes before the packet that depends on it, and applying
+/// them in order to a store gives the same state as the snapshot.
+#[test]
+fn persisted_operations_match_the_snapshot() {
+    let mut h = interrupted();
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9)); // ignored: disconnected
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    h.recv(Packet::ConnAck(Box::new(present())));
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9));
+    h.recv(Packet::PubAck(PubResponse::new(id(1))));
+    h.client
+        .subscribe(
+            h.now,
+            vec![(
+                mqtt_codec::TopicFilter::from_static("x"),
+                mqtt_codec::SubscriptionOptions::default(),
+            )],
+            Default::default(),
+        )
+        .unwrap();
+    h.drain();
+
+    let mut store = MemoryStore::new();
+    for a in &h.actions {
+        if let Action::Persist(op) = a {
+            store.apply(op);
+        }
+    }
+    let stored = store.state();
+    let snap = h.client.session_state();
+    let ids = |s: &SessionState| s.outgoing.iter().map(|e| e.packet_id).collect::<Vec<_>>();
+    assert_eq!(ids(&stored), ids(&snap));
+    assert_eq!(ids(&snap), [id(2), id(3)]);
+    assert!(matches!(
+        stored.outgoing[0].state,
+        OutgoingState::PubRel { .. }
+    ));
+    assert_eq!(stored.incoming_qos2, snap.incoming_qos2);
+    assert_eq!(snap.incoming_qos2, [id(9)]);
+    assert_eq!(stored.requests, snap.requests);
+    assert_eq!(stored.client_id, snap.client_id);
+
+    // The PUBLISH of message 3 came after its Persist.
+    let pos = |want: &str| {
+        h.actions
+            .iter()
+            .position(|a| describe(a).starts_with(want))
+            .unwrap()
+    };
+    assert!(pos("persist put-out 3") < pos("send PUBLISH 'c' qos=1 id=3"));
+    assert!(pos("persist put-out 2 pubrel") < pos("send PUBREL 2"));
+    assert!(pos("persist put-in 9") < pos("send PUBREC 9"));
+}
+
+/// A snapshot restores the session in a new client ("a new process"): it asks to resume
+/// and resends with DUP.
+#[test]
+fn resume_from_a_snapshot_in_a_new_client() {
+    let h = interrupted();
+    let state = h.client.session_state();
+    let config = h.client.config().clone();
+    let mut h = Harness::with_client(Client::resume(config, state).unwrap());
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present())))[1..],
+        [
+            "send PUBREL 2",
+            "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0",
+            "send PUBLISH 'c' qos=1 id=3 dup=0 retain=0"
+        ]
+    );
+    // New identifiers do not collide with restored ones.
+    assert_eq!(
+        h.publish("d", "4", QoS::AtLeastOnce)[0],
+        "persist put-out 4 publish"
+    );
+}
+
+/// A store rebuilt from persisted operations resumes too; its messages go with DUP set,
+/// since the store cannot know whether they reached the wire.
+#[test]
+fn resume_from_a_memory_store() {
+    let mut h = Harness::v5();
+    h.connect();
+    h.publish("a", "1", QoS::AtLeastOnce);
+    let mut store = MemoryStore::new();
+    for a in &h.actions {
+        if let Action::Persist(op) = a {
+            store.apply(op);
+        }
+    }
+    let config = h.client.config().clone();
+    let mut h = Harness::with_client(Client::resume(config, store.state()).unwrap());
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present())))[1],
+        "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0"
+    );
+}
+
+#[test]
+fn resume_refuses_duplicate_identifiers() {
+    let h = interrupted();
+    let mut state = h.client.session_state();
+    state.outgoing.push(state.outgoing[0].clone());
+    let config = h.client.config().clone();
+    assert_eq!(
+        Client::resume(config, state).err(),
+        Some(ResumeError::DuplicatePacketId(1))
+    );
+}

@@ -1,0 +1,479 @@
+//! Outgoing QoS 1/2 messages in their handshakes, and incoming QoS 2 identifiers awaiting
+//! PUBREL: the delivery state a session keeps for one direction. Used by either role.
+//!
+//! [`Outbound`] keeps messages in the order they were first handed over. A message is
+//! *queued* until it goes on the wire, *published* until PUBACK (QoS 1) or PUBREC (QoS 2)
+//! arrives, and *released* (PUBREL sent) until PUBCOMP arrives. It counts the messages that
+//! use the peer's Receive Maximum ([MQTT-3.3.4-7], [MQTT-4.9.0-2]): published ones on the
+//! current connection and released ones. When the connection is lost every entry waits to
+//! be sent again, in its original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use mqtt_codec::{PacketId, Publish, QoS};
+
+/// Where an outgoing message is in its handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // boxing would cost an allocation per message
+pub enum OutgoingState {
+    /// The PUBLISH waits to be sent, or is sent and waits for PUBACK / PUBREC.
+    Publish {
+        /// The message, topic in full (aliases are applied when it is sent).
+        publish: Publish,
+        /// A PUBLISH with this identifier has been sent before (on this or an earlier
+        /// connection): it is sent again with DUP set ([MQTT-3.3.1-1]).
+        sent: bool,
+        /// Sent on the current connection and not yet acknowledged.
+        on_wire: bool,
+    },
+    /// PUBREC arrived; the PUBREL is sent (or waits to be sent again) and PUBCOMP is awaited.
+    PubRel {
+        /// The PUBREL has been sent on the current connection.
+        on_wire: bool,
+    },
+}
+
+/// One outgoing message: its identifier, its place in the sending order, and its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingEntry {
+    /// The sending order: lower goes first.
+    pub seq: u64,
+    /// The packet identifier.
+    pub packet_id: PacketId,
+    /// The handshake state.
+    pub state: OutgoingState,
+}
+
+/// What the next packet to send for an outgoing message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextSend {
+    /// The PUBLISH of the entry `seq` (DUP set if it was sent before).
+    Publish(u64),
+    /// The PUBREL of the entry `seq`.
+    PubRel(u64),
+}
+
+/// How a PUBREC was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // short-lived, returned once per PUBREC
+pub enum PubRecOutcome {
+    /// Success: the entry is now released and its PUBREL must be sent.
+    Release(u64),
+    /// A PUBREC for an entry already released: send its PUBREL again.
+    AlreadyReleased(u64),
+    /// A failure reason code: the handshake is over ([MQTT-4.4.0-2]); here is the entry.
+    Failed(OutgoingEntry),
+}
+
+/// An acknowledgement that matches no message in the state it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnknownPacketId(pub PacketId);
+
+/// The outgoing QoS 1/2 messages of one session, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Outbound {
+    entries: BTreeMap<u64, OutgoingEntry>,
+    by_id: HashMap<PacketId, u64>,
+    unsent_publish: BTreeSet<u64>,
+    unsent_pubrel: BTreeSet<u64>,
+    in_flight: usize,
+    next_seq: u64,
+}
+
+impl Outbound {
+    /// No messages.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a new QoS 1/2 message at the end of the order and returns its sequence number.
+    /// The caller has given it an unused identifier (in `publish.qos_pid`); a QoS 0 message
+    /// or an identifier already present is refused (`None`).
+    pub fn push(&mut self, publish: Publish) -> Option<u64> {
+        let packet_id = publish.qos_pid.packet_id()?;
+        self.insert(OutgoingEntry {
+            seq: self.next_seq,
+            packet_id,
+            state: OutgoingState::Publish {
+                publish,
+                sent: false,
+                on_wire: false,
+            },
+        })
+    }
+
+    /// Adds an entry restored from a stored session; it waits to be sent again. Entries must
+    /// come in their original order; returns `None` for a duplicate identifier or a
+    /// PUBLISH whose identifier does not match.
+    pub fn restore(&mut self, mut entry: OutgoingEntry) -> Option<u64> {
+        match &mut entry.state {
+            OutgoingState::Publish {
+                publish, on_wire, ..
+            } => {
+                if publish.qos_pid.packet_id() != Some(entry.packet_id) {
+                    return None;
+                }
+                *on_wire = false;
+            }
+            OutgoingState::PubRel { on_wire } => *on_wire = false,
+        }
+        entry.seq = entry.seq.max(self.next_seq);
+        self.insert(entry)
+    }
+
+    fn insert(&mut self, entry: OutgoingEntry) -> Option<u64> {
+        if self.by_id.contains_key(&entry.packet_id) {
+            return None;
+        }
+        let seq = entry.seq;
+        self.next_seq = seq + 1;
+        self.by_id.insert(entry.packet_id, seq);
+        match &entry.state {
+            OutgoingState::Publish { on_wire, .. } => {
+                if *on_wire {
+                    self.in_flight += 1;
+                } else {
+                    self.unsent_publish.insert(seq);
+                }
+            }
+            OutgoingState::PubRel { on_wire } => {
+                self.in_flight += 1;
+                if !*on_wire {
+                    self.unsent_pubrel.insert(seq);
+                }
+            }
+        }
+        self.entries.insert(seq, entry);
+        Some(seq)
+    }
+
+    /// Messages that count against the peer's Receive Maximum.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// PUBLISH packets waiting to be sent (new, or to be sent again after a reconnect).
+    pub fn waiting(&self) -> usize {
+        self.unsent_publish.len()
+    }
+
+    /// All entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries in sending order.
+    pub fn iter(&self) -> impl Iterator<Item = &OutgoingEntry> {
+        self.entries.values()
+    }
+
+    /// The entry `seq`.
+    pub fn get(&self, seq: u64) -> Option<&OutgoingEntry> {
+        self.entries.get(&seq)
+    }
+
+    /// The entry holding `id`.
+    pub fn by_id(&self, id: PacketId) -> Option<&OutgoingEntry> {
+        self.entries.get(self.by_id.get(&id)?)
+    }
+
+    /// What to send next: a PUBREL waiting to be sent (never held back by the quota,
+    /// [MQTT-3.3.4-8]), else the oldest waiting PUBLISH if fewer than `receive_maximum`
+    /// messages are in flight.
+    pub fn next_to_send(&self, receive_maximum: u16) -> Option<NextSend> {
+        if let Some(&seq) = self.unsent_pubrel.first() {
+            return Some(NextSend::PubRel(seq));
+        }
+        if self.in_flight < usize::from(receive_maximum) {
+            return self.unsent_publish.first().map(|&s| NextSend::Publish(s));
+        }
+        None
+    }
+
+    /// Records that the packet [`next_to_send`](Self::next_to_send) gave for `seq` went on
+    /// the wire.
+    pub fn mark_sent(&mut self, seq: u64) {
+        let Some(entry) = self.entries.get_mut(&seq) else {
+            return;
+        };
+        match &mut entry.state {
+            OutgoingState::Publish { sent, on_wire, .. } => {
+                if !*on_wire {
+                    *on_wire = true;
+                    *sent = true;
+                    self.in_flight += 1;
+                    self.unsent_publish.remove(&seq);
+                }
+            }
+            OutgoingState::PubRel { on_wire } => {
+                *on_wire = true;
+                self.unsent_pubrel.remove(&seq);
+            }
+        }
+    }
+
+    /// Removes the entry `seq` whatever its state (a message that can no longer be sent).
+    pub fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
+        let entry = self.entries.remove(&seq)?;
+        self.by_id.remove(&entry.packet_id);
+        self.unsent_publish.remove(&seq);
+        self.unsent_pubrel.remove(&seq);
+        match &entry.state {
+            OutgoingState::Publish { on_wire: true, .. } | OutgoingState::PubRel { .. } => {
+                self.in_flight -= 1;
+            }
+            OutgoingState::Publish { .. } => {}
+        }
+        Some(entry)
+    }
+
+    /// A PUBACK arrived: the QoS 1 message `id` sent on this connection is done.
+    pub fn puback(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
+        match self.by_id(id).map(|e| &e.state) {
+            Some(OutgoingState::Publish {
+                publish,
+                on_wire: true,
+                ..
+            }) if publish.qos() == QoS::AtLeastOnce => {}
+            _ => return Err(UnknownPacketId(id)),
+        }
+        let seq = self.by_id[&id];
+        self.remove(seq).ok_or(UnknownPacketId(id))
+    }
+
+    /// A PUBREC arrived for `id`; `failed` when its reason code is 0x80 or above.
+    pub fn pubrec(&mut self, id: PacketId, failed: bool) -> Result<PubRecOutcome, UnknownPacketId> {
+        let seq = *self.by_id.get(&id).ok_or(UnknownPacketId(id))?;
+        let entry = self.entries.get_mut(&seq).ok_or(UnknownPacketId(id))?;
+        match &entry.state {
+            OutgoingState::Publish {
+                publish,
+                on_wire: true,
+                ..
+            } if publish.qos() == QoS::ExactlyOnce => {
+                if failed {
+                    let e = self.remove(seq).ok_or(UnknownPacketId(id))?;
+                    return Ok(PubRecOutcome::Failed(e));
+                }
+                // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]).
+                entry.state = OutgoingState::PubRel { on_wire: false };
+                self.unsent_pubrel.insert(seq);
+                Ok(PubRecOutcome::Release(seq))
+            }
+            OutgoingState::PubRel { .. } if !failed => {
+                entry.state = OutgoingState::PubRel { on_wire: false };
+                self.unsent_pubrel.insert(seq);
+                Ok(PubRecOutcome::AlreadyReleased(seq))
+            }
+            _ => Err(UnknownPacketId(id)),
+        }
+    }
+
+    /// A PUBCOMP arrived: the released message `id` is done.
+    pub fn pubcomp(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
+        match self.by_id(id).map(|e| &e.state) {
+            Some(OutgoingState::PubRel { on_wire: true }) => {}
+            _ => return Err(UnknownPacketId(id)),
+        }
+        let seq = self.by_id[&id];
+        self.remove(seq).ok_or(UnknownPacketId(id))
+    }
+
+    /// The connection is gone: every entry waits to be sent again on the next one.
+    pub fn connection_lost(&mut self) {
+        for (&seq, entry) in &mut self.entries {
+            match &mut entry.state {
+                OutgoingState::Publish { on_wire, .. } => {
+                    if *on_wire {
+                        *on_wire = false;
+                        self.in_flight -= 1;
+                        self.unsent_publish.insert(seq);
+                    }
+                }
+                OutgoingState::PubRel { on_wire } => {
+                    *on_wire = false;
+                    self.unsent_pubrel.insert(seq);
+                }
+            }
+        }
+    }
+
+    /// The peer has no session: removes and returns every entry that was ever sent (the
+    /// session state, [MQTT-3.2.2-5]); messages never sent stay queued.
+    pub fn discard_sent(&mut self) -> Vec<OutgoingEntry> {
+        let seqs: Vec<u64> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !matches!(e.state, OutgoingState::Publish { sent: false, .. }))
+            .map(|(&s, _)| s)
+            .collect();
+        seqs.into_iter().filter_map(|s| self.remove(s)).collect()
+    }
+}
+
+/// The identifiers of incoming QoS 2 messages that were delivered and await PUBREL: a
+/// PUBLISH with one of them is a duplicate, acknowledged but not delivered again
+/// ([MQTT-4.3.3-10]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundQos2 {
+    ids: BTreeSet<PacketId>,
+}
+
+impl InboundQos2 {
+    /// None awaiting PUBREL.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a newly delivered message; false if `id` was already awaiting PUBREL.
+    pub fn insert(&mut self, id: PacketId) -> bool {
+        self.ids.insert(id)
+    }
+
+    /// Whether `id` awaits PUBREL.
+    pub fn contains(&self, id: PacketId) -> bool {
+        self.ids.contains(&id)
+    }
+
+    /// PUBREL arrived: forgets `id`; false if it was not awaiting one.
+    pub fn remove(&mut self, id: PacketId) -> bool {
+        self.ids.remove(&id)
+    }
+
+    /// How many await PUBREL.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether none await PUBREL.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The identifiers, in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = PacketId> + '_ {
+        self.ids.iter().copied()
+    }
+
+    /// Forgets them all and returns them.
+    pub fn take(&mut self) -> Vec<PacketId> {
+        std::mem::take(&mut self.ids).into_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtt_codec::{QosPid, TopicName};
+
+    fn publish(id: u16, qos: QoS) -> Publish {
+        let mut p = Publish::new(TopicName::from_static("t"), "x");
+        p.qos_pid = QosPid::new(qos, PacketId::new(id)).unwrap();
+        p
+    }
+    fn pid(n: u16) -> PacketId {
+        PacketId::new(n).unwrap()
+    }
+
+    /// [MQTT-3.3.4-7]: no more than Receive Maximum unacknowledged QoS 1/2 PUBLISH; released
+    /// (PUBREL sent) messages still count until PUBCOMP.
+    #[test]
+    fn quota_counts_published_and_released_messages() {
+        let mut out = Outbound::new();
+        let a = out.push(publish(1, QoS::ExactlyOnce)).unwrap();
+        let b = out.push(publish(2, QoS::AtLeastOnce)).unwrap();
+        assert_eq!(out.next_to_send(1), Some(NextSend::Publish(a)));
+        out.mark_sent(a);
+        assert_eq!(out.next_to_send(1), None);
+        assert_eq!(out.pubrec(pid(1), false), Ok(PubRecOutcome::Release(a)));
+        // The PUBREL is not held back by the quota, the next PUBLISH is.
+        assert_eq!(out.next_to_send(1), Some(NextSend::PubRel(a)));
+        out.mark_sent(a);
+        assert_eq!(out.next_to_send(1), None);
+        assert!(out.pubcomp(pid(1)).is_ok());
+        assert_eq!(out.next_to_send(1), Some(NextSend::Publish(b)));
+        assert_eq!(out.in_flight(), 0);
+    }
+
+    /// [MQTT-4.4.0-1], [MQTT-4.6.0-1]: after a reconnect, unacknowledged PUBLISH and PUBREL
+    /// go again, PUBLISH in their original order.
+    #[test]
+    fn connection_lost_requeues_in_original_order() {
+        let mut out = Outbound::new();
+        let a = out.push(publish(7, QoS::AtLeastOnce)).unwrap();
+        let b = out.push(publish(3, QoS::ExactlyOnce)).unwrap();
+        let c = out.push(publish(5, QoS::ExactlyOnce)).unwrap();
+        for s in [a, b, c] {
+            out.mark_sent(s);
+        }
+        out.pubrec(pid(5), false).unwrap();
+        out.mark_sent(c);
+        out.connection_lost();
+        assert_eq!(out.in_flight(), 1);
+        assert_eq!(out.next_to_send(10), Some(NextSend::PubRel(c)));
+        out.mark_sent(c);
+        assert_eq!(out.next_to_send(10), Some(NextSend::Publish(a)));
+        out.mark_sent(a);
+        assert_eq!(out.next_to_send(10), Some(NextSend::Publish(b)));
+        // A PUBACK for a message not yet sent again on this connection matches nothing.
+        assert_eq!(out.puback(pid(3)), Err(UnknownPacketId(pid(3))));
+    }
+
+    #[test]
+    fn acks_must_match_the_qos_and_state() {
+        let mut out = Outbound::new();
+        let a = out.push(publish(1, QoS::AtLeastOnce)).unwrap();
+        out.mark_sent(a);
+        assert!(out.pubrec(pid(1), false).is_err());
+        assert!(out.pubcomp(pid(1)).is_err());
+        assert!(out.puback(pid(2)).is_err());
+        assert_eq!(out.puback(pid(1)).unwrap().seq, a);
+        assert!(out.is_empty());
+    }
+
+    /// [MQTT-4.4.0-2]: a PUBREC with a failure code ends the handshake.
+    #[test]
+    fn failed_pubrec_ends_the_handshake() {
+        let mut out = Outbound::new();
+        let a = out.push(publish(1, QoS::ExactlyOnce)).unwrap();
+        out.mark_sent(a);
+        assert!(matches!(
+            out.pubrec(pid(1), true),
+            Ok(PubRecOutcome::Failed(_))
+        ));
+        assert_eq!(out.in_flight(), 0);
+        assert!(out.is_empty());
+    }
+
+    /// [MQTT-3.2.2-5]: with no session at the server, what was sent is discarded; what was
+    /// never sent stays.
+    #[test]
+    fn discard_sent_keeps_unsent_messages() {
+        let mut out = Outbound::new();
+        let a = out.push(publish(1, QoS::AtLeastOnce)).unwrap();
+        let b = out.push(publish(2, QoS::AtLeastOnce)).unwrap();
+        out.mark_sent(a);
+        out.connection_lost();
+        let gone = out.discard_sent();
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].seq, a);
+        assert_eq!(out.next_to_send(5), Some(NextSend::Publish(b)));
+    }
+
+    /// [MQTT-4.3.3-10]: a QoS 2 identifier awaiting PUBREL marks later PUBLISH as duplicates.
+    #[test]
+    fn inbound_qos2_ids() {
+        let mut q = InboundQos2::new();
+        assert!(q.insert(pid(4)));
+        assert!(!q.insert(pid(4)));
+        assert!(q.remove(pid(4)));
+        assert!(q.insert(pid(4)));
+        assert_eq!(q.take(), vec![pid(4)]);
+        assert!(q.is_empty());
+    }
+}
