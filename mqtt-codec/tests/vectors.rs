@@ -486,7 +486,7 @@ fn vector_names_are_unique() {
     assert!(dups.is_empty(), "duplicate names:\n{}", dups.join("\n"));
 }
 
-/// The MQTT version a valid vector exercises: a CONNECT names its own.
+/// Every valid vector that decodes, with the version it exercises (a CONNECT names its own).
 fn valid_packets(vectors: &[Vector]) -> Vec<(&Vector, ProtocolVersion, Packet)> {
     vectors
         .iter()
