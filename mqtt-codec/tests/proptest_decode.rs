@@ -1,0 +1,323 @@
+//! Properties of decoding input a peer controls: arbitrary bytes, arbitrary bodies behind a
+//! valid fixed header, and valid packets with random bytes changed never panic, under every
+//! decode context; whatever decodes re-encodes to a packet that decodes equal; and a packet
+//! larger than the Maximum Packet Size is refused from its fixed header alone.
+
+mod strategies;
+
+use mqtt_codec::{
+    Bytes, BytesMut, DecodeContext, DecodeError, DecodeErrorKind, Decoded, Frame, MAX_PACKET_SIZE,
+    MAX_VARIABLE_BYTE_INTEGER, Packet, PacketType, ProtocolVersion, ReasonCode, check_frame,
+};
+use proptest::prelude::*;
+use proptest::sample::{Index, select};
+use strategies::*;
+
+/// A decode context: no version yet (only CONNECT), 3.1, 3.1.1 or 5.0, with the protocol's
+/// maximum packet size or a small one.
+fn context() -> impl Strategy<Value = DecodeContext> {
+    let version = select(
+        &[
+            None,
+            Some(ProtocolVersion::V3_1),
+            Some(ProtocolVersion::V3_1_1),
+            Some(ProtocolVersion::V5),
+        ][..],
+    );
+    let max = prop_oneof![
+        2 => Just(MAX_PACKET_SIZE),
+        1 => select(&[0u32, 1, 2, 3, 4, 5, 8, 16, 64, 300][..]),
+    ];
+    (version, max).prop_map(|(version, max_packet_size)| DecodeContext {
+        version,
+        max_packet_size,
+    })
+}
+
+/// The version a decoded packet was read in: a CONNECT's own, else the connection's.
+fn version_of(p: &Packet, cx: &DecodeContext) -> ProtocolVersion {
+    match p {
+        Packet::Connect(c) => c.protocol,
+        _ => cx
+            .version
+            .expect("only a CONNECT decodes before the version is known"),
+    }
+}
+
+/// What every decode error must offer: one of the four reason codes a receiver sends,
+/// a rule in words, and a message.
+fn check_error(e: &DecodeError) {
+    let code = e.reason_code();
+    let expected = match e.kind() {
+        DecodeErrorKind::Malformed => ReasonCode::MALFORMED_PACKET,
+        DecodeErrorKind::ProtocolError => ReasonCode::PROTOCOL_ERROR,
+        DecodeErrorKind::PacketTooLarge { .. } => ReasonCode::PACKET_TOO_LARGE,
+        DecodeErrorKind::UnsupportedProtocolVersion { .. } => {
+            ReasonCode::UNSUPPORTED_PROTOCOL_VERSION
+        }
+        other => panic!("unexpected error kind {other:?}"),
+    };
+    assert_eq!(code, expected);
+    assert!(!e.rule().is_empty());
+    assert!(!e.to_string().is_empty());
+    if let Some(id) = e.rule_id() {
+        assert!(id.starts_with("MQTT-"), "rule id {id:?}");
+    }
+}
+
+/// A decoded packet re-encodes in its version, and those bytes decode to an equal packet.
+fn check_reencodes(p: &Packet, cx: &DecodeContext) {
+    let version = version_of(p, cx);
+    let wire = p
+        .to_bytes(version)
+        .unwrap_or_else(|e| panic!("decoded packet does not re-encode: {e}: {p:?}"));
+    let again = Packet::decode_exact(wire.freeze(), &DecodeContext::new(version))
+        .unwrap_or_else(|e| panic!("re-encoded packet does not decode: {e}: {p:?}"));
+    assert_eq!(&again, p);
+}
+
+/// Decodes `input` every way there is under `cx` and checks what each way promises.
+fn decode_all_ways(input: &[u8], cx: &DecodeContext) {
+    // The stream decoder: packets until it needs more bytes or fails.
+    let mut buf = BytesMut::from(input);
+    loop {
+        let before = buf.clone();
+        let frame = check_frame(&buf, cx);
+        match Packet::decode_stream(&mut buf, cx) {
+            Ok(Decoded::Packet(p)) => {
+                let used = before.len() - buf.len();
+                assert!(used as u64 <= u64::from(cx.max_packet_size));
+                assert_eq!(&before[used..], &buf[..]);
+                match frame {
+                    Ok(Frame::Complete {
+                        packet, total_len, ..
+                    }) => {
+                        assert_eq!(packet, p.packet_type());
+                        assert_eq!(total_len, used);
+                    }
+                    other => panic!("decoded {p:?} but check_frame said {other:?}"),
+                }
+                check_reencodes(&p, cx);
+            }
+            Ok(Decoded::Incomplete { needed }) => {
+                // Nothing consumed, and the answer is the one check_frame gives.
+                assert_eq!(buf, before);
+                assert!(needed > 0);
+                assert_eq!(frame, Ok(Frame::Incomplete { needed }));
+                break;
+            }
+            Err(e) => {
+                check_error(&e);
+                if let Err(fe) = frame {
+                    assert_eq!(fe, e, "check_frame and decode disagree");
+                }
+                break;
+            }
+        }
+    }
+
+    // The exact decoder: one whole packet or an error.
+    match Packet::decode_exact(Bytes::copy_from_slice(input), cx) {
+        Ok(p) => {
+            assert!(input.len() as u64 <= u64::from(cx.max_packet_size));
+            check_reencodes(&p, cx);
+        }
+        Err(e) => check_error(&e),
+    }
+}
+
+/// A first byte with a packet type and the flags it must carry (any flags for PUBLISH).
+fn first_byte() -> impl Strategy<Value = u8> {
+    (1u8..=15, 0u8..16).prop_map(|(t, publish_flags)| {
+        let flags = match PacketType::from_nibble(t).unwrap().fixed_flags() {
+            Some(f) => f,
+            None => publish_flags,
+        };
+        (t << 4) | flags
+    })
+}
+
+fn var_int(mut v: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (v % 128) as u8;
+        v /= 128;
+        out.push(if v > 0 { b | 0x80 } else { b });
+        if v == 0 {
+            return out;
+        }
+    }
+}
+
+/// Body prefixes that lead the decoder past its first checks: CONNECT protocol names and
+/// levels with random flags, and packet identifiers.
+fn body_prefix() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        (select(&[3u8, 4, 5][..]), any::<u8>()).prop_map(|(level, flags)| {
+            let name: &[u8] = if level == 3 {
+                b"\0\x06MQIsdp"
+            } else {
+                b"\0\x04MQTT"
+            };
+            [name, &[level, flags & 0xFE, 0, 60]].concat()
+        }),
+        (1u16..).prop_map(|id| id.to_be_bytes().to_vec()),
+    ]
+}
+
+/// One random change to a byte string.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Set(Index, u8),
+    Flip(Index, u8),
+    Insert(Index, u8),
+    Remove(Index),
+    Truncate(Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        3 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Set(i, b)),
+        3 => (any::<Index>(), 0u8..8).prop_map(|(i, bit)| Mutation::Flip(i, bit)),
+        1 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Mutation::Insert(i, b)),
+        1 => any::<Index>().prop_map(Mutation::Remove),
+        1 => any::<Index>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
+    if bytes.is_empty() {
+        return;
+    }
+    match m {
+        Mutation::Set(i, b) => {
+            let i = i.index(bytes.len());
+            bytes[i] = *b;
+        }
+        Mutation::Flip(i, bit) => {
+            let i = i.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+        }
+        Mutation::Insert(i, b) => bytes.insert(i.index(bytes.len() + 1), *b),
+        Mutation::Remove(i) => {
+            bytes.remove(i.index(bytes.len()));
+        }
+        Mutation::Truncate(i) => bytes.truncate(i.index(bytes.len())),
+    }
+}
+
+proptest! {
+    #![proptest_config(config(1024))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(
+        input in proptest::collection::vec(any::<u8>(), 0..300),
+        cx in context(),
+    ) {
+        decode_all_ways(&input, &cx);
+    }
+
+    /// A valid fixed header whose remaining length covers an arbitrary body.
+    #[test]
+    fn arbitrary_body_after_a_valid_fixed_header_never_panics(
+        b0 in first_byte(),
+        prefix in body_prefix(),
+        body in proptest::collection::vec(any::<u8>(), 0..200),
+        trailing in proptest::collection::vec(any::<u8>(), 0..4),
+        cx in context(),
+    ) {
+        let body = [prefix, body].concat();
+        let mut input = vec![b0];
+        input.extend(var_int(body.len() as u32));
+        input.extend(&body);
+        decode_all_ways(&input, &cx);
+        input.extend(trailing);
+        decode_all_ways(&input, &cx);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Valid packets with a few random changes: decoding never panics, and what it accepts
+    /// is a packet that round-trips.
+    #[test]
+    fn mutated_packets_never_panic(
+        (version, packet) in versioned_packet(),
+        mutations in proptest::collection::vec(mutation(), 1..4),
+        cx in context(),
+    ) {
+        let mut wire = packet.to_bytes(version).unwrap().to_vec();
+        for m in &mutations {
+            apply(&mut wire, m);
+        }
+        decode_all_ways(&wire, &cx);
+        decode_all_ways(&wire, &DecodeContext { version: Some(version), ..cx });
+    }
+
+    /// A packet larger than the receiver's maximum is refused when only its fixed header
+    /// has arrived: the declared size is checked before the body is buffered
+    /// ([MQTT-3.2.2-15]). At or under the maximum, the same bytes ask for exactly the rest.
+    #[test]
+    fn too_large_is_refused_from_the_fixed_header(
+        (version, packet) in versioned_packet(),
+        under in any::<Index>(),
+    ) {
+        let wire = packet.to_bytes(version).unwrap();
+        let total = wire.len();
+        let header = fixed_header_len(&wire);
+        let cx = DecodeContext::new(version).with_max_packet_size(under.index(total) as u32);
+
+        let mut head = BytesMut::from(&wire[..header]);
+        let capacity = head.capacity();
+        let err = Packet::decode(&mut head, &cx).unwrap_err();
+        prop_assert_eq!(
+            err.kind(),
+            DecodeErrorKind::PacketTooLarge { size: total as u64, max: cx.max_packet_size }
+        );
+        prop_assert_eq!(err.packet(), Some(packet.packet_type()));
+        prop_assert_eq!(err.reason_code(), ReasonCode::PACKET_TOO_LARGE);
+        prop_assert_eq!(head.capacity(), capacity);
+
+        // (A packet without a body is whole once its header is in.)
+        for max in [total as u32, MAX_PACKET_SIZE].into_iter().filter(|_| total > header) {
+            let cx = cx.with_max_packet_size(max);
+            let mut head = BytesMut::from(&wire[..header]);
+            prop_assert_eq!(
+                Packet::decode_stream(&mut head, &cx).unwrap(),
+                Decoded::Incomplete { needed: total - header }
+            );
+            prop_assert_eq!(&head[..], &wire[..header]);
+        }
+    }
+
+    /// The same for any size a fixed header can declare, up to 268,435,455 bytes of body:
+    /// the decoder answers from the header and reserves nothing.
+    #[test]
+    fn declared_size_is_checked_before_anything_is_buffered(
+        b0 in first_byte(),
+        remaining in prop_oneof![0..1000u32, 0..=MAX_VARIABLE_BYTE_INTEGER],
+        max in prop_oneof![0..2000u32, 0..=MAX_PACKET_SIZE],
+    ) {
+        let cx = DecodeContext::new(ProtocolVersion::V5).with_max_packet_size(max);
+        let header = [vec![b0], var_int(remaining)].concat();
+        let total = header.len() as u64 + u64::from(remaining);
+        let mut buf = BytesMut::from(&header[..]);
+        let capacity = buf.capacity();
+        let result = Packet::decode_stream(&mut buf, &cx);
+        if total > u64::from(max) {
+            let err = result.unwrap_err();
+            prop_assert_eq!(err.kind(), DecodeErrorKind::PacketTooLarge { size: total, max });
+            prop_assert_eq!(buf.capacity(), capacity);
+        } else if remaining == 0 {
+            // PINGREQ, PINGRESP, DISCONNECT, AUTH and PUBLISH-without-topic land here:
+            // whatever the answer, it is not "need more".
+            let incomplete = matches!(result, Ok(Decoded::Incomplete { .. }));
+            prop_assert!(!incomplete, "{:?}", result);
+        } else {
+            prop_assert_eq!(result.unwrap(), Decoded::Incomplete { needed: remaining as usize });
+            prop_assert_eq!(buf.capacity(), capacity);
+        }
+    }
+}
