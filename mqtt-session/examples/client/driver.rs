@@ -1,0 +1,150 @@
+//! A tokio driver for the sans-IO client: one TCP connection, the client's actions carried
+//! out in order, its timers turned into sleeps. Persist actions go to a `MemoryStore` (a
+//! real application would write them durably).
+
+use std::collections::VecDeque;
+use std::io;
+use std::time::Instant;
+
+use mqtt_codec::{BytesMut, Packet};
+use mqtt_session::client::{Action, Client, Event};
+use mqtt_session::store::MemoryStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The driver is the one place that reads the clock.
+#[allow(clippy::disallowed_methods)]
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// A client session running over one TCP connection.
+pub struct Driver {
+    client: Client,
+    stream: TcpStream,
+    rx: BytesMut,
+    tx: BytesMut,
+    events: VecDeque<Event>,
+    closed: bool,
+    /// What the client asked to persist.
+    pub store: MemoryStore,
+}
+
+impl Driver {
+    /// Opens a TCP connection to `addr` and sends the client's CONNECT.
+    pub async fn connect(addr: &str, mut client: Client) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        client
+            .connect(now())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut d = Self {
+            client,
+            stream,
+            rx: BytesMut::with_capacity(8 * 1024),
+            tx: BytesMut::new(),
+            events: VecDeque::new(),
+            closed: false,
+            store: MemoryStore::new(),
+        };
+        d.flush().await?;
+        Ok(d)
+    }
+
+    /// The client, for commands. Call [`Driver::flush`] (or `next_event`) after a command.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Gives the session back (to reconnect it on a new transport).
+    #[allow(dead_code)] // used by the integration tests
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// Closes the TCP connection without DISCONNECT, as a crash would: the server
+    /// publishes the will. Returns the session.
+    #[allow(dead_code)] // used by the integration tests
+    pub fn abort(mut self) -> Client {
+        self.client.handle_closed(now());
+        // Dropping the stream resets the connection.
+        self.client
+    }
+
+    /// Carries out every action the client has: writes packets, applies store operations,
+    /// queues events, closes on Close.
+    pub async fn flush(&mut self) -> io::Result<()> {
+        let version = self.client.protocol();
+        while let Some(action) = self.client.poll_action() {
+            match action {
+                Action::Send(p) => p
+                    .encode(version, &mut self.tx)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+                Action::Persist(op) => self.store.apply(&op),
+                Action::Event(e) => self.events.push_back(e),
+                Action::Close => {
+                    self.write_out().await?;
+                    let _ = self.stream.shutdown().await;
+                    self.closed = true;
+                }
+            }
+        }
+        self.write_out().await
+    }
+
+    async fn write_out(&mut self) -> io::Result<()> {
+        if !self.tx.is_empty() && !self.closed {
+            self.stream.write_all(&self.tx).await?;
+            self.tx.clear();
+        }
+        Ok(())
+    }
+
+    /// Runs the connection until the client has an event for the application; `None` once
+    /// the connection is over and every event was taken.
+    pub async fn next_event(&mut self) -> io::Result<Option<Event>> {
+        loop {
+            self.flush().await?;
+            if let Some(e) = self.events.pop_front() {
+                return Ok(Some(e));
+            }
+            if self.closed {
+                return Ok(None);
+            }
+            let deadline = self.client.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                read = self.stream.read_buf(&mut self.rx) => {
+                    match read {
+                        Ok(0) | Err(_) => {
+                            self.client.handle_closed(now());
+                            self.closed = true;
+                        }
+                        Ok(_) => self.decode(),
+                    }
+                }
+                () = sleep => self.client.handle_timeout(now()),
+            }
+        }
+    }
+
+    fn decode(&mut self) {
+        let cx = self.client.config().decode_context();
+        loop {
+            match Packet::decode(&mut self.rx, &cx) {
+                Ok(Some(p)) => self.client.handle_packet(now(), p),
+                Ok(None) => return,
+                Err(e) => {
+                    self.client.handle_decode_error(now(), &e);
+                    self.rx.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
