@@ -67,6 +67,13 @@ impl Driver {
     #[allow(dead_code)] // used by the integration tests
     pub fn abort(mut self) -> Client {
         self.client.handle_closed(now());
+        // The only action now is the event saying the transport closed, which the caller
+        // knows; store operations would still be applied.
+        while let Some(a) = self.client.poll_action() {
+            if let Action::Persist(op) = a {
+                self.store.apply(&op);
+            }
+        }
         // Dropping the stream resets the connection.
         self.client
     }
