@@ -1,0 +1,154 @@
+//! This workspace's `mqtt-codec`.
+
+use bytes::{Bytes, BytesMut};
+use mqtt_codec::{DecodeContext, Packet, ProtocolVersion};
+
+use crate::Codec;
+
+/// `mqtt-codec`: `Packet::decode` in a loop over a `BytesMut`, `Packet::encode` into a
+/// reused `BytesMut`.
+pub struct Ours;
+
+fn decode_all(
+    input: &mut BytesMut,
+    version: ProtocolVersion,
+    sink: &mut dyn FnMut(Packet),
+) -> Result<usize, String> {
+    let cx = DecodeContext::new(version);
+    let mut n = 0;
+    while !input.is_empty() {
+        match Packet::decode(input, &cx) {
+            Ok(Some(p)) => sink(p),
+            Ok(None) => return Err("buffer ends inside a packet".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+impl Codec for Ours {
+    const NAME: &'static str = "mqtt-codec (ours)";
+    type Packet<'a> = Packet;
+    type Input = BytesMut;
+    type EncodeInput = ();
+    type Output = BytesMut;
+
+    fn unsupported(_: ProtocolVersion) -> Option<&'static str> {
+        None
+    }
+
+    fn input(wire: &Bytes) -> BytesMut {
+        BytesMut::from(&wire[..])
+    }
+
+    fn decode_all(
+        input: &mut BytesMut,
+        version: ProtocolVersion,
+        sink: &mut dyn FnMut(Packet),
+    ) -> Result<usize, String> {
+        decode_all(input, version, sink)
+    }
+
+    fn encode_input(_: &[Packet]) {}
+
+    fn output(capacity: usize) -> BytesMut {
+        BytesMut::with_capacity(capacity)
+    }
+
+    fn encode_all(
+        packets: &[Packet],
+        _: &mut (),
+        version: ProtocolVersion,
+        out: &mut BytesMut,
+    ) -> Result<(), String> {
+        out.clear();
+        for p in packets {
+            p.encode(version, out).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn output_bytes(out: &BytesMut) -> Vec<u8> {
+        out.to_vec()
+    }
+}
+
+/// `mqtt-codec` encoding for a vectored write: `Publish::encode_head` writes the header
+/// into the buffer and the payload is passed on by reference (a `Bytes` clone), never
+/// copied.
+pub struct OursVectored;
+
+/// Headers in one buffer, and for each packet where its header ends and its payload.
+pub struct Segments {
+    heads: BytesMut,
+    payloads: Vec<(usize, Bytes)>,
+}
+
+impl Codec for OursVectored {
+    const NAME: &'static str = "mqtt-codec (ours), encode_head + payload";
+    type Packet<'a> = Packet;
+    type Input = BytesMut;
+    type EncodeInput = ();
+    type Output = Segments;
+
+    fn unsupported(_: ProtocolVersion) -> Option<&'static str> {
+        None
+    }
+
+    fn input(wire: &Bytes) -> BytesMut {
+        BytesMut::from(&wire[..])
+    }
+
+    fn decode_all(
+        input: &mut BytesMut,
+        version: ProtocolVersion,
+        sink: &mut dyn FnMut(Packet),
+    ) -> Result<usize, String> {
+        decode_all(input, version, sink)
+    }
+
+    fn encode_input(_: &[Packet]) {}
+
+    fn output(capacity: usize) -> Segments {
+        Segments {
+            heads: BytesMut::with_capacity(capacity.min(64 * 1024)),
+            payloads: Vec::with_capacity(1024),
+        }
+    }
+
+    fn encode_all(
+        packets: &[Packet],
+        _: &mut (),
+        version: ProtocolVersion,
+        out: &mut Segments,
+    ) -> Result<(), String> {
+        out.heads.clear();
+        out.payloads.clear();
+        for p in packets {
+            match p {
+                Packet::Publish(p) => {
+                    p.encode_head(version, &mut out.heads)
+                        .map_err(|e| e.to_string())?;
+                    out.payloads.push((out.heads.len(), p.payload.clone()));
+                }
+                p => p
+                    .encode(version, &mut out.heads)
+                    .map_err(|e| e.to_string())?,
+            }
+        }
+        Ok(())
+    }
+
+    fn output_bytes(out: &Segments) -> Vec<u8> {
+        let mut v = Vec::new();
+        let mut at = 0;
+        for (end, payload) in &out.payloads {
+            v.extend_from_slice(&out.heads[at..*end]);
+            v.extend_from_slice(payload);
+            at = *end;
+        }
+        v.extend_from_slice(&out.heads[at..]);
+        v
+    }
+}
