@@ -43,7 +43,9 @@ pub use error::{
 pub use event::{Action, Connected, DropReason, Event, Published, Subscribed, Unsubscribed};
 pub use publish::Message;
 
-use mqtt_codec::{DecodeError, MqttString, Packet, PacketId, ProtocolVersion};
+use mqtt_codec::{
+    DecodeError, MqttString, Packet, PacketId, PacketType, ProtocolVersion, ReasonCode,
+};
 
 use crate::event::{CloseCause, Disconnected};
 use crate::inflight::{InboundQos2, Outbound};
@@ -347,7 +349,12 @@ impl Client {
 
     /// The server broke a rule: v5 sends DISCONNECT with the reason code (once CONNECT is
     /// out), then the connection closes with an event naming the rule.
-    fn protocol_violation(&mut self, now: Instant, v: Violation) {
+    fn protocol_violation(&mut self, now: Instant, mut v: Violation) {
+        // [MQTT-3.14.2-1]: a code DISCONNECT cannot carry (0x84 from a CONNECT the server
+        // should never have sent) is reported as what it is there, a Protocol Error.
+        if !v.reason_code.allowed_in(PacketType::Disconnect) {
+            v.reason_code = ReasonCode::PROTOCOL_ERROR;
+        }
         if self.protocol().is_v5() {
             self.send(
                 now,

@@ -180,3 +180,27 @@ fn the_session_survives_a_violation() {
         "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0"
     );
 }
+
+/// [MQTT-3.14.2-1]: the DISCONNECT carries only a DISCONNECT reason code: a CONNECT from
+/// the server that the decoder refuses with 0x84 closes with 0x82.
+#[test]
+fn decode_error_code_not_allowed_in_disconnect() {
+    let mut h = Harness::v5();
+    h.connect();
+    let connect = [0x10, 0x07, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x09];
+    let err = Packet::decode(
+        &mut BytesMut::from(&connect[..]),
+        &DecodeContext::new(ProtocolVersion::V5),
+    )
+    .unwrap_err();
+    assert_eq!(err.reason_code().0, 0x84);
+    h.client.handle_decode_error(h.now, &err);
+    assert_eq!(
+        h.drain(),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.1.2-2",
+            "close"
+        ]
+    );
+}
