@@ -266,3 +266,24 @@ fn published_packet_carries_payload_and_properties() {
     want.properties.content_type = Some(mqtt_codec::MqttString::from_static("text/plain"));
     assert_eq!(p, &want);
 }
+
+/// Identifier exhaustion is a local error, not a panic: 65,535 messages waiting hold every
+/// identifier.
+#[test]
+fn identifier_exhaustion_is_a_local_error() {
+    let mut config = ClientConfig::new(
+        mqtt_codec::ProtocolVersion::V5,
+        mqtt_codec::MqttString::from_static("c1"),
+    );
+    config.max_queued = usize::MAX;
+    let mut h = Harness::new(config);
+    let m = || Message::new(topic("a"), "x").with_qos(QoS::AtLeastOnce);
+    for _ in 0..u16::MAX {
+        assert!(h.client.publish(h.now, m()).unwrap().is_some());
+    }
+    assert_eq!(
+        h.client.publish(h.now, m()),
+        Err(PublishError::PacketIdsExhausted)
+    );
+    assert_eq!(h.client.queued(), usize::from(u16::MAX));
+}

@@ -225,3 +225,34 @@ fn unanswered_subscribe_is_resent_after_reconnect() {
         ["persist rm-req 1", "event subscribed 1 0x01"]
     );
 }
+
+/// Section 3.8.3.1: the v5 subscription options and the Subscription Identifier reach the
+/// wire as given.
+#[test]
+fn v5_subscription_options_on_the_wire() {
+    let mut h = Harness::v5();
+    h.connect();
+    let opts = SubscriptionOptions {
+        qos: QoS::AtLeastOnce,
+        no_local: true,
+        retain_as_published: true,
+        retain_handling: mqtt_codec::RetainHandling::DoNotSend,
+    };
+    let props = SubscribeProperties {
+        subscription_identifier: SubscriptionId::new(42),
+        ..Default::default()
+    };
+    h.client
+        .subscribe(
+            h.now,
+            vec![(TopicFilter::from_static("a/#"), opts)],
+            props.clone(),
+        )
+        .unwrap();
+    h.drain();
+    let Some(Action::Send(Packet::Subscribe(s))) = h.actions.last() else {
+        panic!()
+    };
+    assert_eq!(s.filters, [(TopicFilter::from_static("a/#"), opts)]);
+    assert_eq!(s.properties, props);
+}
