@@ -1,1 +1,554 @@
-//! The sans-IO MQTT broker core (in progress).
+//! The sans-IO MQTT broker: connections, sessions, subscriptions, retained messages and
+//! wills, for MQTT 3.1.1 and 5.0 clients side by side (and MQTT 3.1 CONNECTs).
+//!
+//! [`Broker`] performs no I/O and reads no clock. Its methods sort into four kinds:
+//!
+//! - **inputs**, `handle_*(now, ..)`: a connection opened
+//!   ([`handle_opened`](Broker::handle_opened)), a packet decoded from it
+//!   ([`handle_packet`](Broker::handle_packet)), a decode failure
+//!   ([`handle_decode_error`](Broker::handle_decode_error)), the transport closing
+//!   ([`handle_closed`](Broker::handle_closed)), deadlines falling due
+//!   ([`handle_timeout`](Broker::handle_timeout));
+//! - **decisions** the driver makes when asked by an [`Event`]: [`accept`](Broker::accept),
+//!   [`reject`](Broker::reject), [`continue_auth`](Broker::continue_auth); and commands of
+//!   its own: [`disconnect`](Broker::disconnect), [`shutdown`](Broker::shutdown). They
+//!   return `Err` only for misuse;
+//! - **outputs**: after every input or decision, drain [`poll_action`](Broker::poll_action)
+//!   until `None` and carry the actions out in order (send a packet to a connection, close
+//!   one, persist a change, note an event), then ask [`poll_timeout`](Broker::poll_timeout)
+//!   when to call `handle_timeout` next;
+//! - **getters** and snapshots: [`snapshot`](Broker::snapshot) and
+//!   [`restore`](Broker::restore) for durable state, counts for monitoring.
+//!
+//! A client's misbehaviour is never an `Err`: the broker closes that connection (under v5
+//! after a DISCONNECT or CONNACK with the reason code) and says why in an
+//! [`Event::Disconnected`]; other connections are not disturbed.
+//!
+//! A driver decodes each connection's bytes with [`BrokerConfig::decode_context`]: `None`
+//! until the first CONNECT, then that CONNECT's protocol.
+//!
+//! ```
+//! use std::time::Instant;
+//! use mqtt_codec::*;
+//! use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectionId};
+//!
+//! # #[allow(clippy::disallowed_methods)] // a driver reads the clock; the library never does
+//! let now = Instant::now();
+//! let mut broker = Broker::new(BrokerConfig::default());
+//! let (sub, publisher) = (ConnectionId(1), ConnectionId(2));
+//! for (conn, id) in [(sub, "sub"), (publisher, "pub")] {
+//!     broker.handle_opened(now, conn);
+//!     let connect = Connect::new(ProtocolVersion::V5, MqttString::new(id)?);
+//!     broker.handle_packet(now, conn, Packet::Connect(Box::new(connect)));
+//! }
+//! let filter = (TopicFilter::new("sensors/+")?, SubscriptionOptions::qos(QoS::AtLeastOnce));
+//! let subscribe = Subscribe::new(PacketId::new(1).unwrap(), vec![filter]);
+//! broker.handle_packet(now, sub, Packet::Subscribe(subscribe));
+//! broker.handle_packet(now, publisher, Packet::Publish(Publish::new(TopicName::new("sensors/1")?, "21.5")));
+//!
+//! let mut sent = Vec::new();
+//! while let Some(action) = broker.poll_action() {
+//!     if let Action::Send { connection, packet, .. } = action {
+//!         sent.push((connection, packet.packet_type()));
+//!     }
+//! }
+//! assert_eq!(sent, [
+//!     (sub, PacketType::ConnAck),
+//!     (publisher, PacketType::ConnAck),
+//!     (sub, PacketType::SubAck),
+//!     (sub, PacketType::Publish),
+//! ]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod auth;
+mod config;
+mod connect;
+mod connection;
+mod event;
+mod publish;
+mod retained;
+mod router;
+mod session;
+mod store;
+mod timers;
+mod will;
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use mqtt_codec::{
+    Bytes, DecodeContext, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet,
+    ProtocolVersion, ReasonCode,
+};
+
+pub use auth::{AllowAll, Authorizer, ClientInfo};
+pub use config::{BrokerConfig, ConnectPolicy};
+pub use event::{
+    Action, AuthRequest, ClientConnected, ClientDisconnected, ConnectRequest, ConnectionId,
+    DropReason, Event, SessionEnd,
+};
+pub use store::{
+    BrokerSnapshot, MemoryStore, RestoreError, RetainedMessage, SessionSnapshot, StoreOp,
+    StoredSubscription,
+};
+
+use crate::event::{CloseCause, Disconnected};
+use crate::rules::{self, Role, Violation};
+use connection::{Connection, Stage, WillOnClose};
+use retained::RetainedStore;
+use router::{Router, Target};
+use session::{Session, SessionKey};
+use timers::{Deadline, Deadlines};
+
+/// A decision method was called when it does not apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecisionError {
+    /// No such connection (it may have closed meanwhile).
+    #[error("no such connection")]
+    UnknownConnection,
+    /// The connection waits for no decision.
+    #[error("the connection waits for no decision")]
+    NothingPending,
+    /// The reason code does not refuse (below 0x80), or the packet cannot carry it.
+    #[error("{0:?} cannot refuse here")]
+    NotARefusal(ReasonCode),
+    /// AUTH can only be sent to a client that asked for enhanced authentication
+    /// ([MQTT-4.12.0-6]).
+    #[error("the client did not ask for enhanced authentication")]
+    NoAuthenticationMethod,
+}
+
+/// A sans-IO MQTT broker. See the [module documentation](self).
+pub struct Broker {
+    config: BrokerConfig,
+    authorizer: Box<dyn Authorizer>,
+    connections: HashMap<ConnectionId, Connection>,
+    sessions: HashMap<SessionKey, Session>,
+    by_client_id: HashMap<MqttString, SessionKey>,
+    next_session: u64,
+    next_assigned: u64,
+    router: Router,
+    retained: RetainedStore,
+    deadlines: Deadlines,
+    actions: VecDeque<Action>,
+    /// Scratch space for routing, reused by every publish.
+    targets: Vec<Target>,
+}
+
+impl core::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Broker")
+            .field("connections", &self.connections.len())
+            .field("sessions", &self.sessions.len())
+            .field("subscriptions", &self.router.tree.len())
+            .field("retained", &self.retained.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Broker {
+    /// A broker with no connections, sessions or retained messages.
+    pub fn new(config: BrokerConfig) -> Self {
+        Self {
+            config,
+            authorizer: Box::new(AllowAll),
+            connections: HashMap::new(),
+            sessions: HashMap::new(),
+            by_client_id: HashMap::new(),
+            next_session: 0,
+            next_assigned: 0,
+            router: Router::default(),
+            retained: RetainedStore::default(),
+            deadlines: Deadlines::default(),
+            actions: VecDeque::new(),
+            targets: Vec::new(),
+        }
+    }
+
+    /// Installs the hook that decides who may publish and subscribe where (default: all).
+    pub fn set_authorizer(&mut self, authorizer: Box<dyn Authorizer>) {
+        self.authorizer = authorizer;
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// Open connections (connected or not yet).
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Sessions, connected or waiting for their client.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Subscriptions of all sessions.
+    pub fn subscription_count(&self) -> usize {
+        self.router.tree.len()
+    }
+
+    /// Retained messages (expired ones are counted until they are next looked at).
+    pub fn retained_count(&self) -> usize {
+        self.retained.len()
+    }
+
+    /// The protocol version of a connection, once its CONNECT arrived.
+    pub fn protocol(&self, conn: ConnectionId) -> Option<ProtocolVersion> {
+        let c = self.connections.get(&conn)?;
+        (!matches!(c.stage, Stage::AwaitingConnect)).then_some(c.version)
+    }
+
+    /// How to decode the next packet of `conn` (see [`BrokerConfig::decode_context`]).
+    pub fn decode_context(&self, conn: ConnectionId) -> DecodeContext {
+        self.config.decode_context(self.protocol(conn))
+    }
+
+    /// The client identifier of a connected connection.
+    pub fn client_id(&self, conn: ConnectionId) -> Option<&MqttString> {
+        self.connections.get(&conn)?.client_id.as_ref()
+    }
+
+    /// Whether a session exists for `client_id`.
+    pub fn has_session(&self, client_id: &str) -> bool {
+        MqttString::new(client_id).is_ok_and(|id| self.by_client_id.contains_key(&id))
+    }
+
+    /// QoS 1/2 messages a session holds for its client (waiting, in flight or awaiting
+    /// PUBCOMP), and how many were dropped for it so far.
+    pub fn queued(&self, client_id: &str) -> Option<(usize, u64)> {
+        let id = MqttString::new(client_id).ok()?;
+        let s = self.sessions.get(self.by_client_id.get(&id)?)?;
+        Some((s.outbound.len(), s.dropped))
+    }
+
+    // ----- outputs -------------------------------------------------------------------
+
+    /// The next action to carry out. Call until `None` after every input and decision.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next, if at all.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.deadlines.next()
+    }
+
+    // ----- inputs --------------------------------------------------------------------
+
+    /// A transport was accepted: `conn` has [`BrokerConfig::connect_timeout`] to send
+    /// CONNECT.
+    pub fn handle_opened(&mut self, now: Instant, conn: ConnectionId) {
+        self.connections.insert(conn, Connection::new(now));
+        self.deadlines.set(
+            Deadline::ConnectTimeout(conn),
+            now + self.config.connect_timeout,
+        );
+    }
+
+    /// A packet decoded from `conn`'s byte stream. Packets for a connection the broker
+    /// does not know (never opened, or already closed) are ignored.
+    pub fn handle_packet(&mut self, now: Instant, conn: ConnectionId, packet: Packet) {
+        let max_buffered = self.config.max_packets_before_connack;
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.last_seen = now;
+        let version = c.version;
+        match &mut c.stage {
+            Stage::AwaitingConnect => {
+                if let Packet::Connect(connect) = packet {
+                    return self.on_connect(now, conn, connect);
+                }
+                // [MQTT-3.1.0-1]; no CONNACK answers a connection that never sent CONNECT.
+                let v = Violation::protocol("[MQTT-3.1.0-1] the first packet must be CONNECT");
+                let why = Disconnected::violation(v);
+                self.end_connection(now, conn, why, WillOnClose::Discard, true);
+            }
+            Stage::Connecting(pending) => match packet {
+                Packet::Auth(a) => self.on_auth(now, conn, a),
+                Packet::Disconnect(_) => {
+                    let why = Disconnected::new(CloseCause::Remote, None);
+                    self.end_connection(now, conn, why, WillOnClose::Discard, true);
+                }
+                Packet::Connect(_) => self.violation(
+                    now,
+                    conn,
+                    Violation::protocol("[MQTT-3.1.0-2] a second CONNECT on one connection"),
+                ),
+                other => {
+                    if c.auth_method.is_some() {
+                        return self.violation(
+                            now,
+                            conn,
+                            Violation::protocol("[MQTT-3.1.2-30] a packet other than AUTH or DISCONNECT before CONNACK during enhanced authentication"),
+                        );
+                    }
+                    if pending.buffered.len() >= max_buffered {
+                        return self.violation(
+                            now,
+                            conn,
+                            Violation::new(
+                                ReasonCode::SERVER_BUSY,
+                                "too many packets before CONNACK",
+                            ),
+                        );
+                    }
+                    pending.buffered.push_back(other);
+                }
+            },
+            Stage::Connected => {
+                let kind = packet.packet_type();
+                if let Err(v) =
+                    rules::check_inbound(Role::Server, version, rules::Stage::Connected, kind)
+                {
+                    return self.violation(now, conn, v);
+                }
+                match packet {
+                    Packet::Publish(p) => self.on_publish(now, conn, p),
+                    p @ (Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_)) => {
+                        self.on_client_ack(now, conn, p);
+                    }
+                    Packet::PubRel(a) => self.on_pubrel(conn, a),
+                    Packet::Subscribe(s) => self.on_subscribe(now, conn, s),
+                    Packet::Unsubscribe(u) => self.on_unsubscribe(conn, u),
+                    // [MQTT-3.12.4-1]
+                    Packet::PingReq => self.send(conn, Packet::PingResp),
+                    Packet::Disconnect(d) => self.on_disconnect(now, conn, d),
+                    Packet::Auth(a) => self.on_auth(now, conn, a),
+                    // Refused by the rules above.
+                    Packet::Connect(_)
+                    | Packet::ConnAck(_)
+                    | Packet::SubAck(_)
+                    | Packet::UnsubAck(_)
+                    | Packet::PingResp => {}
+                }
+            }
+        }
+    }
+
+    /// `conn`'s byte stream could not be decoded. Before a CONNECT: an unsupported protocol
+    /// version gets CONNACK 0x84 (3.1.1: return code 1, [MQTT-3.1.2-2]); anything else closes
+    /// without a CONNACK ([MQTT-3.1.4-1]). Afterwards it is a protocol violation with the
+    /// error's reason code.
+    pub fn handle_decode_error(&mut self, now: Instant, conn: ConnectionId, error: &DecodeError) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let v = Violation::new(error.reason_code(), error.rule());
+        if !matches!(c.stage, Stage::AwaitingConnect) {
+            return self.violation(now, conn, v);
+        }
+        if let DecodeErrorKind::UnsupportedProtocolVersion { level } = error.kind() {
+            // A client of a later version reads a v5 CONNACK; an earlier one a 3.1.1 one.
+            let version = if level >= 5 {
+                ProtocolVersion::V5
+            } else {
+                ProtocolVersion::V3_1_1
+            };
+            let rc = ReasonCode::UNSUPPORTED_PROTOCOL_VERSION;
+            self.actions.push_back(Action::Send {
+                connection: conn,
+                version,
+                packet: Packet::ConnAck(Box::new(mqtt_codec::ConnAck {
+                    reason_code: rc,
+                    ..Default::default()
+                })),
+            });
+            let why = Disconnected::new(CloseCause::Refused, Some(rc));
+            return self.end_connection(now, conn, why, WillOnClose::Discard, true);
+        }
+        self.end_connection(
+            now,
+            conn,
+            Disconnected::violation(v),
+            WillOnClose::Discard,
+            true,
+        );
+    }
+
+    /// The transport of `conn` closed or failed without the broker asking: the will is
+    /// published (after its delay) and the session carries on without a connection.
+    pub fn handle_closed(&mut self, now: Instant, conn: ConnectionId) {
+        let why = Disconnected::new(CloseCause::TransportClosed, None);
+        self.end_connection(now, conn, why, WillOnClose::Publish, false);
+    }
+
+    /// Deadlines that fell due at or before `now` fire: CONNECT timeouts, keep-alive
+    /// ([MQTT-3.1.2-22]: silent for 1.5 times the keep-alive, the connection is closed as if
+    /// lost, so the will is published), will delays and session expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(d) = self.deadlines.pop_due(now) {
+            match d {
+                Deadline::ConnectTimeout(conn) => {
+                    let why = Disconnected::new(CloseCause::Timeout, None);
+                    self.end_connection(now, conn, why, WillOnClose::Discard, true);
+                }
+                Deadline::KeepAlive(conn) => self.keep_alive_due(now, conn),
+                d => self.session_deadline(now, d),
+            }
+        }
+    }
+
+    fn keep_alive_due(&mut self, now: Instant, conn: ConnectionId) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let Some(allowed) = c.silence_allowed() else {
+            return;
+        };
+        let due = c.last_seen + allowed;
+        if due > now {
+            return self.deadlines.set(Deadline::KeepAlive(conn), due);
+        }
+        let rc = ReasonCode::KEEP_ALIVE_TIMEOUT;
+        if c.version.is_v5() {
+            self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
+        }
+        let why = Disconnected::new(CloseCause::Timeout, Some(rc));
+        self.end_connection(now, conn, why, WillOnClose::Publish, true);
+    }
+
+    /// A DISCONNECT from a connected client. Under v5 a reason code 0x00 deletes the will
+    /// ([MQTT-3.14.4-3]) and any other (0x04 Disconnect with Will Message among them) keeps
+    /// it; under 3.1.1 every DISCONNECT deletes it (3.1.1 [MQTT-3.14.4-3]). A v5 client may
+    /// change its Session Expiry Interval, but not from 0 (section 3.14.2.2.2).
+    fn on_disconnect(&mut self, now: Instant, conn: ConnectionId, d: Disconnect) {
+        let Some((key, v5)) = self.connected_session(conn) else {
+            return;
+        };
+        if let (true, Some(n)) = (v5, d.properties.session_expiry_interval) {
+            if self
+                .connections
+                .get(&conn)
+                .is_some_and(|c| c.expiry_was_zero)
+                && n != 0
+            {
+                return self.violation(
+                    now,
+                    conn,
+                    Violation::protocol("DISCONNECT sets a Session Expiry Interval after 0 in CONNECT (section 3.14.2.2.2)"),
+                );
+            }
+            self.set_session_expiry(key, n.min(self.config.maximum_session_expiry));
+        }
+        let will = if v5 && d.reason_code != ReasonCode::NORMAL_DISCONNECTION {
+            WillOnClose::Publish
+        } else {
+            WillOnClose::Discard
+        };
+        let mut why = Disconnected::new(CloseCause::Remote, v5.then_some(d.reason_code));
+        why.reason_string = d.properties.reason_string;
+        self.end_connection(now, conn, why, will, true);
+    }
+
+    fn set_session_expiry(&mut self, key: SessionKey, expiry: u32) {
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let was = s.durable();
+        s.expiry_interval = expiry;
+        let (client_id, username) = (s.client_id.clone(), s.username.clone());
+        if s.durable() {
+            self.persist(StoreOp::PutSession {
+                client_id,
+                expiry_interval: expiry,
+                username,
+            });
+        } else if was {
+            self.persist(StoreOp::RemoveSession(client_id));
+        }
+    }
+
+    // ----- decisions and commands ----------------------------------------------------
+
+    /// Accepts what `conn` waits for: its CONNECT (the CONNACK follows, with `auth_data` as
+    /// its v5 Authentication Data), or its re-authentication (AUTH 0x00).
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        auth_data: Option<Bytes>,
+    ) -> Result<(), DecisionError> {
+        self.decide_accept(now, conn, auth_data)
+    }
+
+    /// Refuses what `conn` waits for with `reason_code` (0x80 or above): a CONNECT gets a
+    /// CONNACK with it (3.1.1: the nearest return code, such as 4 for 0x86 Bad User Name or
+    /// Password), a re-authentication a DISCONNECT. The connection closes.
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        reason_code: ReasonCode,
+    ) -> Result<(), DecisionError> {
+        self.decide_reject(now, conn, reason_code)
+    }
+
+    /// v5 enhanced authentication: sends the client AUTH 0x18 Continue authentication with
+    /// `auth_data`; its answer comes as [`Event::AuthRequest`].
+    pub fn continue_auth(
+        &mut self,
+        conn: ConnectionId,
+        auth_data: Option<Bytes>,
+    ) -> Result<(), DecisionError> {
+        self.decide_continue(conn, auth_data)
+    }
+
+    /// Closes `conn` on the broker's own initiative (an administrator, a slow consumer):
+    /// v5 clients get DISCONNECT with `reason_code` first. The will is published.
+    pub fn disconnect(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        reason_code: ReasonCode,
+    ) -> Result<(), DecisionError> {
+        let c = self
+            .connections
+            .get(&conn)
+            .ok_or(DecisionError::UnknownConnection)?;
+        if !reason_code.allowed_in(mqtt_codec::PacketType::Disconnect) {
+            return Err(DecisionError::NotARefusal(reason_code));
+        }
+        if matches!(c.stage, Stage::Connected) && c.version.is_v5() {
+            self.send(conn, Packet::Disconnect(Disconnect::new(reason_code)));
+        }
+        let why = Disconnected::new(CloseCause::Local, Some(reason_code));
+        self.end_connection(now, conn, why, WillOnClose::Publish, true);
+        Ok(())
+    }
+
+    /// Closes every connection before the process stops: v5 clients get DISCONNECT 0x8B
+    /// Server shutting down. Wills are not published; sessions, their wills and retained
+    /// messages stay as they are, for [`snapshot`](Self::snapshot).
+    pub fn shutdown(&mut self, now: Instant) {
+        let mut conns: Vec<ConnectionId> = self.connections.keys().copied().collect();
+        conns.sort();
+        let rc = ReasonCode::SERVER_SHUTTING_DOWN;
+        for conn in conns {
+            let Some(c) = self.connections.get(&conn) else {
+                continue;
+            };
+            let session = c.session;
+            if matches!(c.stage, Stage::Connected) && c.version.is_v5() {
+                self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
+            }
+            let why = Disconnected::new(CloseCause::Local, Some(rc));
+            // Detach the session first so that ending the connection leaves it alone.
+            if let Some(c) = self.connections.get_mut(&conn) {
+                c.session = None;
+            }
+            self.end_connection(now, conn, why, WillOnClose::Discard, true);
+            if let Some(s) = session.and_then(|k| self.sessions.get_mut(&k)) {
+                s.connection = None;
+                s.outbound.connection_lost();
+            }
+        }
+    }
+}

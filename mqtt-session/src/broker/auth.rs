@@ -1,0 +1,43 @@
+//! Authorisation: which client may publish to which topic and subscribe to which filter.
+//!
+//! Authentication (who may connect) is a pending decision the driver answers (see
+//! [`ConnectPolicy`](super::ConnectPolicy)); authorisation is asked for every PUBLISH and
+//! every subscription, so it is a synchronous hook the driver installs with
+//! [`Broker::set_authorizer`](super::Broker::set_authorizer).
+
+use mqtt_codec::{MqttString, TopicFilter, TopicName};
+
+/// Who is asking, for an [`Authorizer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientInfo<'a> {
+    /// The client identifier.
+    pub client_id: &'a MqttString,
+    /// The User Name its CONNECT carried (`None`: anonymous).
+    pub username: Option<&'a MqttString>,
+}
+
+/// Decides what a connected client may do. Every method defaults to allowing it.
+///
+/// A refused PUBLISH is acknowledged with 0x87 Not authorized under v5 and dropped; under
+/// 3.1.1, which cannot say so, it is acknowledged normally and dropped ([MQTT-3.3.5-2]). A
+/// refused subscription gets 0x87 (3.1.1: 0x80 Failure) in the SUBACK. A will whose topic is
+/// refused is not published.
+pub trait Authorizer: Send {
+    /// May `client` publish to `topic`?
+    fn may_publish(&self, client: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        let _ = (client, topic);
+        true
+    }
+
+    /// May `client` subscribe to `filter` (as written, `$share/..` prefix included)?
+    fn may_subscribe(&self, client: &ClientInfo<'_>, filter: &TopicFilter) -> bool {
+        let _ = (client, filter);
+        true
+    }
+}
+
+/// Allows everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAll;
+
+impl Authorizer for AllowAll {}

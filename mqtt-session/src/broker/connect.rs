@@ -1,0 +1,521 @@
+//! CONNECT: checks, the driver's decision and v5 authentication exchanges, session takeover,
+//! Clean Start and the CONNACK.
+
+use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Instant;
+
+use mqtt_codec::{
+    Auth, AuthProperties, Bytes, ConnAck, ConnAckProperties, Connect, Disconnect, MAX_PACKET_SIZE,
+    MqttString, Packet, ProtocolVersion, QoS, ReasonCode,
+};
+
+use super::config::ConnectPolicy;
+use super::connection::{PendingConnect, Stage, Turn, WillOnClose};
+use super::event::{AuthRequest, ClientConnected, ConnectRequest, Event, SessionEnd};
+use super::session::{NEVER, Session, SessionKey};
+use super::store::StoreOp;
+use super::timers::Deadline;
+use super::{Broker, ConnectionId, DecisionError};
+use crate::event::{CloseCause, Disconnected};
+use crate::rules::Violation;
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+
+/// The 3.1.1 CONNACK code closest to a v5 one: 3.1.1 has only six.
+fn v3_connack_code(rc: ReasonCode) -> ReasonCode {
+    if rc.to_v3_connack().is_some() {
+        return rc;
+    }
+    match rc {
+        ReasonCode::SERVER_BUSY
+        | ReasonCode::SERVER_SHUTTING_DOWN
+        | ReasonCode::USE_ANOTHER_SERVER
+        | ReasonCode::SERVER_MOVED
+        | ReasonCode::CONNECTION_RATE_EXCEEDED
+        | ReasonCode::QUOTA_EXCEEDED => ReasonCode::SERVER_UNAVAILABLE,
+        _ => ReasonCode::NOT_AUTHORIZED,
+    }
+}
+
+impl Broker {
+    /// A CONNECT on a connection that has not sent one.
+    pub(super) fn on_connect(&mut self, now: Instant, conn: ConnectionId, connect: Box<Connect>) {
+        let refusal = self.check_connect(&connect);
+        let ask = self.config.connect_policy == ConnectPolicy::AskDriver;
+        let request = ask.then(|| ConnectRequest {
+            connection: conn,
+            protocol: connect.protocol,
+            client_id: connect.client_id.clone(),
+            username: connect.username.clone(),
+            password: connect.password.clone(),
+            authentication_method: connect.properties.authentication_method.clone(),
+            authentication_data: connect.properties.authentication_data.clone(),
+        });
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.version = connect.protocol;
+        c.auth_method = connect.properties.authentication_method.clone();
+        c.stage = Stage::Connecting(PendingConnect {
+            connect,
+            turn: Turn::Driver,
+            buffered: Default::default(),
+        });
+        self.deadlines.cancel(Deadline::ConnectTimeout(conn));
+        if let Some(rc) = refusal {
+            return self.refuse(now, conn, rc);
+        }
+        match request {
+            Some(r) => self.emit(Event::ConnectRequest(r)),
+            None => self.complete_connect(now, conn, None),
+        }
+    }
+
+    /// What the broker itself refuses in a CONNECT, before anyone decides on credentials.
+    fn check_connect(&self, c: &Connect) -> Option<ReasonCode> {
+        let v5 = c.protocol.is_v5();
+        if c.protocol == ProtocolVersion::V3_1 && (c.client_id.is_empty() || c.client_id.len() > 23)
+        {
+            // MQTT 3.1 allows 1 to 23 characters.
+            return Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+        }
+        if c.client_id.is_empty() && (!self.config.allow_empty_client_id || (!v5 && !c.clean_start))
+        {
+            // [MQTT-3.1.3-8] (3.1.1): an empty identifier needs Clean Session 1.
+            return Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+        }
+        if let Some(w) = &c.will
+            && v5
+        {
+            if w.qos > self.config.maximum_qos {
+                return Some(ReasonCode::QOS_NOT_SUPPORTED); // [MQTT-3.2.2-12]
+            }
+            if w.retain && !self.config.retain_available {
+                return Some(ReasonCode::RETAIN_NOT_SUPPORTED); // [MQTT-3.2.2-13]
+            }
+        }
+        if c.properties.authentication_method.is_some()
+            && self.config.connect_policy == ConnectPolicy::AcceptAll
+        {
+            // [MQTT-4.12.0-1] no authentication method is supported without a driver.
+            return Some(ReasonCode::BAD_AUTHENTICATION_METHOD);
+        }
+        None
+    }
+
+    /// Refuses a pending CONNECT: CONNACK with `rc` (3.1.1: the nearest return code) and
+    /// Session Present 0 ([MQTT-3.2.2-6]), then close ([MQTT-3.2.2-7]).
+    pub(super) fn refuse(&mut self, now: Instant, conn: ConnectionId, rc: ReasonCode) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let rc = if c.version.is_v5() {
+            rc
+        } else {
+            v3_connack_code(rc)
+        };
+        self.send(
+            conn,
+            Packet::ConnAck(Box::new(ConnAck {
+                reason_code: rc,
+                ..ConnAck::default()
+            })),
+        );
+        let why = Disconnected::new(CloseCause::Refused, Some(rc));
+        self.end_connection(now, conn, why, WillOnClose::Discard, true);
+    }
+
+    /// The driver's "yes" to whatever `conn` waits for.
+    pub(super) fn decide_accept(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        auth_data: Option<Bytes>,
+    ) -> Result<(), DecisionError> {
+        let c = self
+            .connections
+            .get_mut(&conn)
+            .ok_or(DecisionError::UnknownConnection)?;
+        match &c.stage {
+            Stage::Connecting(p) if p.turn == Turn::Driver => {
+                self.complete_connect(now, conn, auth_data);
+                Ok(())
+            }
+            Stage::Connected if c.reauth == Some(Turn::Driver) => {
+                c.reauth = None;
+                let method = c.auth_method.clone();
+                self.send_auth(conn, ReasonCode::SUCCESS, method, auth_data);
+                Ok(())
+            }
+            _ => Err(DecisionError::NothingPending),
+        }
+    }
+
+    /// The driver's "no".
+    pub(super) fn decide_reject(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        rc: ReasonCode,
+    ) -> Result<(), DecisionError> {
+        let c = self
+            .connections
+            .get(&conn)
+            .ok_or(DecisionError::UnknownConnection)?;
+        match &c.stage {
+            Stage::Connecting(p) if p.turn == Turn::Driver => {
+                if !rc.is_error() || !rc.allowed_in(mqtt_codec::PacketType::ConnAck) {
+                    return Err(DecisionError::NotARefusal(rc));
+                }
+                self.refuse(now, conn, rc);
+                Ok(())
+            }
+            Stage::Connected if c.reauth == Some(Turn::Driver) => {
+                if !rc.is_error() || !rc.allowed_in(mqtt_codec::PacketType::Disconnect) {
+                    return Err(DecisionError::NotARefusal(rc));
+                }
+                // [MQTT-4.12.1-2] a failed re-authentication closes the connection.
+                self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
+                let why = Disconnected::new(CloseCause::Local, Some(rc));
+                self.end_connection(now, conn, why, WillOnClose::Publish, true);
+                Ok(())
+            }
+            _ => Err(DecisionError::NothingPending),
+        }
+    }
+
+    /// The driver asks the client for more: AUTH 0x18 with `data` ([MQTT-4.12.0-2]).
+    pub(super) fn decide_continue(
+        &mut self,
+        conn: ConnectionId,
+        data: Option<Bytes>,
+    ) -> Result<(), DecisionError> {
+        let c = self
+            .connections
+            .get_mut(&conn)
+            .ok_or(DecisionError::UnknownConnection)?;
+        // [MQTT-4.12.0-6] no AUTH to a client that did not ask for enhanced authentication.
+        let Some(method) = c.auth_method.clone() else {
+            return Err(DecisionError::NoAuthenticationMethod);
+        };
+        match &mut c.stage {
+            Stage::Connecting(p) if p.turn == Turn::Driver => p.turn = Turn::Client,
+            Stage::Connected if c.reauth == Some(Turn::Driver) => c.reauth = Some(Turn::Client),
+            _ => return Err(DecisionError::NothingPending),
+        }
+        self.send_auth(
+            conn,
+            ReasonCode::CONTINUE_AUTHENTICATION,
+            Some(method),
+            data,
+        );
+        Ok(())
+    }
+
+    fn send_auth(
+        &mut self,
+        conn: ConnectionId,
+        rc: ReasonCode,
+        method: Option<MqttString>,
+        data: Option<Bytes>,
+    ) {
+        let auth = Auth {
+            reason_code: rc,
+            properties: AuthProperties {
+                // [MQTT-4.12.0-5] the method of the CONNECT.
+                authentication_method: method,
+                authentication_data: data,
+                ..AuthProperties::default()
+            },
+        };
+        self.send(conn, Packet::Auth(auth));
+    }
+
+    /// AUTH from the client: the next step of the CONNECT's exchange (0x18), or a
+    /// re-authentication (0x19, then 0x18 steps).
+    pub(super) fn on_auth(&mut self, now: Instant, conn: ConnectionId, auth: Auth) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let Some(method) = c.auth_method.clone() else {
+            return self.violation(
+                now,
+                conn,
+                Violation::protocol(
+                    "[MQTT-4.12.0-7] AUTH from a client whose CONNECT had no Authentication Method",
+                ),
+            );
+        };
+        if auth.properties.authentication_method.as_ref() != Some(&method) {
+            return self.violation(
+                now,
+                conn,
+                Violation::protocol(
+                    "[MQTT-4.12.1-1] AUTH with another Authentication Method than the CONNECT's",
+                ),
+            );
+        }
+        let rc = auth.reason_code;
+        let reauthenticate = match &mut c.stage {
+            Stage::Connecting(p)
+                if p.turn == Turn::Client && rc == ReasonCode::CONTINUE_AUTHENTICATION =>
+            {
+                p.turn = Turn::Driver;
+                false
+            }
+            Stage::Connected
+                if (c.reauth.is_none() && rc == ReasonCode::REAUTHENTICATE)
+                    || (c.reauth == Some(Turn::Client)
+                        && rc == ReasonCode::CONTINUE_AUTHENTICATION) =>
+            {
+                c.reauth = Some(Turn::Driver);
+                true
+            }
+            _ => {
+                return self.violation(
+                    now,
+                    conn,
+                    Violation::protocol(
+                        "AUTH out of turn or with the wrong reason code (section 4.12)",
+                    ),
+                );
+            }
+        };
+        self.emit(Event::AuthRequest(AuthRequest {
+            connection: conn,
+            reauthenticate,
+            authentication_method: method,
+            authentication_data: auth.properties.authentication_data,
+        }));
+    }
+
+    /// A fresh client identifier not used by any session ([MQTT-3.1.3-6], [MQTT-3.2.2-16]).
+    fn assign_client_id(&mut self) -> MqttString {
+        loop {
+            self.next_assigned += 1;
+            let id = format!(
+                "{}{}",
+                self.config.assigned_client_id_prefix, self.next_assigned
+            );
+            if let Ok(id) = MqttString::new(id)
+                && !self.by_client_id.contains_key(&id)
+            {
+                return id;
+            }
+        }
+    }
+
+    /// Accepts the pending CONNECT of `conn`: takeover, Clean Start, the session, the
+    /// CONNACK, resending what was in flight, and the packets that arrived meanwhile.
+    fn complete_connect(&mut self, now: Instant, conn: ConnectionId, auth_data: Option<Bytes>) {
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        let Stage::Connecting(pending) = std::mem::replace(&mut c.stage, Stage::AwaitingConnect)
+        else {
+            return;
+        };
+        let PendingConnect {
+            connect, buffered, ..
+        } = pending;
+        let v5 = connect.protocol.is_v5();
+        let assigned = connect.client_id.is_empty();
+        let client_id = if assigned {
+            self.assign_client_id()
+        } else {
+            connect.client_id.clone()
+        };
+        let requested = if v5 {
+            connect.properties.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            NEVER
+        };
+        let expiry = requested.min(self.config.maximum_session_expiry);
+
+        // [MQTT-3.1.4-3] (3.1.1 [MQTT-3.1.4-2]): the client connected elsewhere is closed.
+        let old_conn = self
+            .by_client_id
+            .get(&client_id)
+            .and_then(|k| self.sessions.get(k))
+            .and_then(|s| s.connection);
+        if let Some(old) = old_conn {
+            self.take_over(now, old);
+        }
+
+        // [MQTT-3.1.2-4] .. [MQTT-3.1.2-6] (3.1.1 [MQTT-3.1.2-4], [MQTT-3.1.2-6]).
+        let existing = self.by_client_id.get(&client_id).copied();
+        let resumed = match existing {
+            Some(key) if !connect.clean_start => {
+                // [MQTT-3.1.3-9] a will waiting for its delay is not sent.
+                self.deadlines.cancel(Deadline::SessionExpiry(key));
+                self.deadlines.cancel(Deadline::WillDelay(key));
+                if let Some(s) = self.sessions.get_mut(&key)
+                    && s.will.take().is_some()
+                    && s.durable()
+                {
+                    let id = s.client_id.clone();
+                    self.persist(StoreOp::RemoveWill(id));
+                }
+                Some(key)
+            }
+            Some(key) => {
+                self.end_session(now, key, SessionEnd::CleanStart);
+                None
+            }
+            None => None,
+        };
+        let session_present = resumed.is_some();
+        let key = resumed.unwrap_or_else(|| {
+            self.next_session += 1;
+            let key = SessionKey(self.next_session);
+            self.sessions
+                .insert(key, Session::new(client_id.clone(), 0));
+            self.by_client_id.insert(client_id.clone(), key);
+            key
+        });
+
+        let mut will = connect.will.clone();
+        if let Some(w) = &mut will
+            && !v5
+        {
+            // 3.1.1 cannot be told the limits: the will is held to them instead.
+            w.qos = w.qos.min(self.config.maximum_qos);
+            w.retain &= self.config.retain_available;
+        }
+        let Some(s) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        let was_durable = s.durable();
+        s.expiry_interval = expiry;
+        s.username = connect.username.clone();
+        s.connection = Some(conn);
+        s.will = will.clone();
+        if s.durable() {
+            self.persist(StoreOp::PutSession {
+                client_id: client_id.clone(),
+                expiry_interval: expiry,
+                username: connect.username.clone(),
+            });
+            if let Some(w) = will {
+                self.persist(StoreOp::PutWill {
+                    client_id: client_id.clone(),
+                    will: w,
+                });
+            }
+        } else if was_durable {
+            self.persist(StoreOp::RemoveSession(client_id.clone()));
+        }
+
+        let cfg = &self.config;
+        let keep_alive = match cfg.server_keep_alive {
+            Some(ka) if v5 => ka,
+            _ => connect.keep_alive,
+        };
+        let Some(c) = self.connections.get_mut(&conn) else {
+            return;
+        };
+        c.stage = Stage::Connected;
+        c.session = Some(key);
+        c.client_id = Some(client_id.clone());
+        c.keep_alive = keep_alive;
+        c.expiry_was_zero = requested == 0;
+        if v5 {
+            let p = &connect.properties;
+            c.receive_maximum = p.receive_maximum.map_or(u16::MAX, |n| n.get());
+            c.maximum_packet_size = p.maximum_packet_size.map_or(MAX_PACKET_SIZE, |n| n.get());
+            c.in_aliases = InboundAliases::new(cfg.topic_alias_maximum);
+            let out_max = if cfg.outbound_topic_aliases {
+                p.topic_alias_maximum.unwrap_or(0)
+            } else {
+                0
+            };
+            c.out_aliases = OutboundAliases::new(out_max, true);
+        }
+        let mut props = ConnAckProperties::default();
+        if v5 {
+            if expiry != requested {
+                props.session_expiry_interval = Some(expiry);
+            }
+            if cfg.receive_maximum != u16::MAX {
+                props.receive_maximum = NonZeroU16::new(cfg.receive_maximum.max(1));
+            }
+            if cfg.maximum_qos != QoS::ExactlyOnce {
+                props.maximum_qos = Some(cfg.maximum_qos);
+            }
+            if !cfg.retain_available {
+                props.retain_available = Some(false);
+            }
+            if cfg.maximum_packet_size < MAX_PACKET_SIZE {
+                props.maximum_packet_size = NonZeroU32::new(cfg.maximum_packet_size);
+            }
+            if assigned {
+                props.assigned_client_identifier = Some(client_id.clone());
+            }
+            if cfg.topic_alias_maximum > 0 {
+                props.topic_alias_maximum = Some(cfg.topic_alias_maximum);
+            }
+            if !cfg.wildcard_subscription_available {
+                props.wildcard_subscription_available = Some(false);
+            }
+            if !cfg.subscription_identifiers_available {
+                props.subscription_identifiers_available = Some(false);
+            }
+            if !cfg.shared_subscription_available {
+                props.shared_subscription_available = Some(false);
+            }
+            if cfg.server_keep_alive.is_some() {
+                props.server_keep_alive = Some(keep_alive);
+            }
+            if c.auth_method.is_some() {
+                props.authentication_method = c.auth_method.clone();
+                props.authentication_data = auth_data;
+            }
+        }
+        if let Some(d) = c.silence_allowed() {
+            self.deadlines.set(Deadline::KeepAlive(conn), now + d);
+        }
+        self.send(
+            conn,
+            Packet::ConnAck(Box::new(ConnAck {
+                session_present,
+                reason_code: ReasonCode::SUCCESS,
+                properties: props,
+            })),
+        );
+        self.emit(Event::Connected(ClientConnected {
+            connection: conn,
+            client_id,
+            protocol: connect.protocol,
+            session_present,
+            keep_alive,
+            username: connect.username.clone(),
+        }));
+        // [MQTT-4.4.0-1] what was unacknowledged goes again, in order, with DUP.
+        self.pump(now, key);
+        for p in buffered {
+            if !self.connections.contains_key(&conn) {
+                break;
+            }
+            self.handle_packet(now, conn, p);
+        }
+    }
+
+    /// Closes the connection a new CONNECT with the same client identifier replaces: v5
+    /// DISCONNECT 0x8E Session taken over ([MQTT-3.1.4-3]). It ends as if lost, so its will
+    /// follows the usual rules.
+    fn take_over(&mut self, now: Instant, old: ConnectionId) {
+        if self
+            .connections
+            .get(&old)
+            .is_some_and(|c| c.version.is_v5())
+        {
+            self.send(
+                old,
+                Packet::Disconnect(Disconnect::new(ReasonCode::SESSION_TAKEN_OVER)),
+            );
+        }
+        let why = Disconnected::new(CloseCause::Local, Some(ReasonCode::SESSION_TAKEN_OVER));
+        self.end_connection(now, old, why, WillOnClose::Publish, true);
+    }
+}

@@ -1,0 +1,233 @@
+//! One network connection: where it stands, what its client allows, and how it ends.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use mqtt_codec::{ConnAck, Connect, Disconnect, MqttString, Packet, ProtocolVersion};
+
+use super::event::{ClientDisconnected, Event};
+use super::session::SessionKey;
+use super::timers::Deadline;
+use super::{Action, Broker, ConnectionId};
+use crate::event::Disconnected;
+use crate::rules::Violation;
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+
+/// Whose move it is in an authentication exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Turn {
+    /// The driver must accept, reject or continue.
+    Driver,
+    /// The broker sent AUTH 0x18 and waits for the client's AUTH.
+    Client,
+}
+
+/// A CONNECT that has arrived but is not yet answered.
+#[derive(Debug)]
+pub(crate) struct PendingConnect {
+    pub(crate) connect: Box<Connect>,
+    pub(crate) turn: Turn,
+    /// Packets that came after the CONNECT, handled once it is accepted.
+    pub(crate) buffered: VecDeque<Packet>,
+}
+
+/// How far a connection has got.
+#[derive(Debug)]
+pub(crate) enum Stage {
+    /// Opened; no CONNECT yet.
+    AwaitingConnect,
+    /// CONNECT received, CONNACK not yet sent.
+    Connecting(PendingConnect),
+    /// CONNACK with success sent.
+    Connected,
+}
+
+/// One network connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) stage: Stage,
+    /// The CONNECT's version (v5 until one arrives).
+    pub(crate) version: ProtocolVersion,
+    /// Its session, once connected.
+    pub(crate) session: Option<SessionKey>,
+    /// The client identifier, once the CONNECT is accepted.
+    pub(crate) client_id: Option<MqttString>,
+    /// Keep Alive in force, seconds (0: none).
+    pub(crate) keep_alive: u16,
+    /// When the client last sent a packet.
+    pub(crate) last_seen: Instant,
+    /// The client's Receive Maximum: QoS 1/2 PUBLISH the broker may have unacknowledged.
+    pub(crate) receive_maximum: u16,
+    /// The client's Maximum Packet Size.
+    pub(crate) maximum_packet_size: u32,
+    pub(crate) in_aliases: InboundAliases,
+    pub(crate) out_aliases: OutboundAliases,
+    /// v5 Authentication Method of the CONNECT.
+    pub(crate) auth_method: Option<MqttString>,
+    /// A re-authentication in progress.
+    pub(crate) reauth: Option<Turn>,
+    /// The CONNECT asked for a Session Expiry Interval of 0 (a DISCONNECT may then not
+    /// set another, section 3.14.2.2.2).
+    pub(crate) expiry_was_zero: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(now: Instant) -> Self {
+        Self {
+            stage: Stage::AwaitingConnect,
+            version: ProtocolVersion::V5,
+            session: None,
+            client_id: None,
+            keep_alive: 0,
+            last_seen: now,
+            receive_maximum: u16::MAX,
+            maximum_packet_size: mqtt_codec::MAX_PACKET_SIZE,
+            in_aliases: InboundAliases::new(0),
+            out_aliases: OutboundAliases::new(0, false),
+            auth_method: None,
+            reauth: None,
+            expiry_was_zero: true,
+        }
+    }
+
+    /// How long the client may stay silent: 1.5 times its keep-alive ([MQTT-3.1.2-22]).
+    pub(crate) fn silence_allowed(&self) -> Option<Duration> {
+        (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+}
+
+/// What happens to the will of a connection that ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WillOnClose {
+    /// Published, after its delay ([MQTT-3.1.2-8]).
+    Publish,
+    /// Deleted: a DISCONNECT with 0x00 (3.1.1: any DISCONNECT) ([MQTT-3.14.4-3]).
+    Discard,
+}
+
+impl Broker {
+    /// The session and version of a connection that has completed CONNECT.
+    pub(super) fn connected_session(&self, conn: ConnectionId) -> Option<(SessionKey, bool)> {
+        let c = self.connections.get(&conn)?;
+        match c.stage {
+            Stage::Connected => Some((c.session?, c.version.is_v5())),
+            _ => None,
+        }
+    }
+
+    pub(super) fn emit(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+
+    pub(super) fn persist(&mut self, op: super::store::StoreOp) {
+        self.actions.push_back(Action::Persist(op));
+    }
+
+    /// Queues `packet` for `conn` in the connection's version. Under v5 the optional parts a
+    /// sender may drop (reason strings, user properties) are dropped if the packet would
+    /// exceed the client's Maximum Packet Size ([MQTT-3.1.2-24] and the per-packet rules
+    /// such as [MQTT-3.4.2-2]); a packet that still does not fit is not sent.
+    pub(super) fn send(&mut self, conn: ConnectionId, mut packet: Packet) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let version = c.version;
+        let max = c.maximum_packet_size as usize;
+        let fits = |p: &Packet| p.encoded_len(version).is_ok_and(|n| n <= max);
+        if version.is_v5() && !fits(&packet) {
+            match &mut packet {
+                Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                    a.properties = Default::default();
+                }
+                Packet::SubAck(a) => a.properties = Default::default(),
+                Packet::UnsubAck(a) => a.properties = Default::default(),
+                Packet::ConnAck(a) => {
+                    a.properties.reason_string = None;
+                    a.properties.user_properties.clear();
+                }
+                Packet::Disconnect(d) => {
+                    d.properties.reason_string = None;
+                    d.properties.user_properties.clear();
+                }
+                Packet::Auth(a) => {
+                    a.properties.reason_string = None;
+                    a.properties.user_properties.clear();
+                }
+                _ => {}
+            }
+            if !fits(&packet) {
+                return;
+            }
+        }
+        self.actions.push_back(Action::Send {
+            connection: conn,
+            version,
+            packet,
+        });
+    }
+
+    /// The client broke a rule: the connection closes ([MQTT-4.13.1-1], 3.1.1
+    /// [MQTT-4.8.0-1]), after a DISCONNECT with the reason code under v5 once CONNACK is out
+    /// ([MQTT-3.14.0-1]), or a CONNACK with it before. The will is published. Other
+    /// connections are not touched.
+    pub(super) fn violation(&mut self, now: Instant, conn: ConnectionId, v: Violation) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let v5 = c.version.is_v5();
+        match c.stage {
+            Stage::Connected if v5 => {
+                let mut d = Disconnect::new(v.reason_code);
+                d.properties.reason_string = Some(MqttString::from_static(v.rule));
+                self.send(conn, Packet::Disconnect(d));
+            }
+            Stage::Connecting(_)
+                if v5 && v.reason_code.allowed_in(mqtt_codec::PacketType::ConnAck) =>
+            {
+                self.send(
+                    conn,
+                    Packet::ConnAck(Box::new(ConnAck {
+                        reason_code: v.reason_code,
+                        ..ConnAck::default()
+                    })),
+                );
+            }
+            _ => {}
+        }
+        self.end_connection(
+            now,
+            conn,
+            Disconnected::violation(v),
+            WillOnClose::Publish,
+            true,
+        );
+    }
+
+    /// The connection is over: an event, [`Action::Close`] if `close` (the driver did not
+    /// report it closed), and its session carries on disconnected (or ends).
+    pub(super) fn end_connection(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        why: Disconnected,
+        will: WillOnClose,
+        close: bool,
+    ) {
+        let Some(c) = self.connections.remove(&conn) else {
+            return;
+        };
+        self.deadlines.cancel(Deadline::KeepAlive(conn));
+        self.deadlines.cancel(Deadline::ConnectTimeout(conn));
+        self.emit(Event::Disconnected(ClientDisconnected {
+            connection: conn,
+            client_id: c.client_id.clone(),
+            disconnected: why,
+        }));
+        if close {
+            self.actions.push_back(Action::Close(conn));
+        }
+        if let (Stage::Connected, Some(key)) = (&c.stage, c.session) {
+            self.session_disconnected(now, key, will);
+        }
+    }
+}

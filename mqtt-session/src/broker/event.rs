@@ -1,0 +1,174 @@
+//! What the broker hands back: [`Action`]s, among them [`Event`]s for the driver.
+
+use core::fmt;
+
+use mqtt_codec::{Bytes, MqttString, Packet, ProtocolVersion, TopicName};
+
+use super::store::StoreOp;
+use crate::event::Disconnected;
+
+/// A network connection, named by the driver.
+///
+/// The driver picks a fresh id for each transport it accepts (a counter will do) and never
+/// reuses one: a connection exists from [`Broker::handle_opened`](super::Broker::handle_opened)
+/// until the broker emits [`Action::Close`] for it or the driver reports
+/// [`Broker::handle_closed`](super::Broker::handle_closed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionId(pub u64);
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// One output of the broker, in the order it must be carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // boxing would cost an allocation per packet
+pub enum Action {
+    /// Encode `packet` with `version` and write it to `connection`.
+    Send {
+        /// Where to send it.
+        connection: ConnectionId,
+        /// The version to encode with (the connection's; for a CONNACK refusing an
+        /// unsupported version, the one the client can read).
+        version: ProtocolVersion,
+        /// The packet.
+        packet: Packet,
+    },
+    /// Close the transport of `connection` once what was sent before is written. The
+    /// broker has forgotten the connection; later input for it is ignored.
+    Close(ConnectionId),
+    /// Apply this operation to durable storage before carrying out later actions.
+    Persist(StoreOp),
+    /// Tell the driver (log it, count it, or answer a pending decision).
+    Event(Event),
+}
+
+/// Something the driver should know, or (for [`Event::ConnectRequest`] and
+/// [`Event::AuthRequest`]) decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A CONNECT waits for the driver's decision ([`ConnectPolicy::AskDriver`]): answer
+    /// with [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject)
+    /// or [`Broker::continue_auth`](super::Broker::continue_auth).
+    ///
+    /// [`ConnectPolicy::AskDriver`]: super::ConnectPolicy::AskDriver
+    ConnectRequest(ConnectRequest),
+    /// A v5 client sent AUTH: the next step of an authentication exchange, or a request to
+    /// re-authenticate. Answer like a [`Event::ConnectRequest`].
+    AuthRequest(AuthRequest),
+    /// A client is connected: the CONNACK accepting it has been sent.
+    Connected(ClientConnected),
+    /// A connection ended.
+    Disconnected(ClientDisconnected),
+    /// A session ended and its state is gone.
+    SessionEnded {
+        /// Its client identifier.
+        client_id: MqttString,
+        /// Why it ended.
+        reason: SessionEnd,
+    },
+    /// A Will Message was published.
+    WillPublished {
+        /// The client whose will it was.
+        client_id: MqttString,
+        /// The will's topic.
+        topic: TopicName,
+    },
+    /// An application message meant for a client was dropped.
+    MessageDropped {
+        /// The client it was for.
+        client_id: MqttString,
+        /// Its topic.
+        topic: TopicName,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// A CONNECT awaiting the driver's decision: the credentials it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// The connection it arrived on.
+    pub connection: ConnectionId,
+    /// The protocol version.
+    pub protocol: ProtocolVersion,
+    /// The Client Identifier as sent (empty: one will be assigned if accepted).
+    pub client_id: MqttString,
+    /// User Name.
+    pub username: Option<MqttString>,
+    /// Password.
+    pub password: Option<Bytes>,
+    /// v5 Authentication Method: the client asks for enhanced authentication.
+    pub authentication_method: Option<MqttString>,
+    /// v5 Authentication Data.
+    pub authentication_data: Option<Bytes>,
+}
+
+/// An AUTH from a client awaiting the driver's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The client asks to re-authenticate a connected session (reason code 0x19); else it
+    /// continues the exchange of a pending CONNECT (0x18).
+    pub reauthenticate: bool,
+    /// The Authentication Method (the same as in the CONNECT).
+    pub authentication_method: MqttString,
+    /// The Authentication Data.
+    pub authentication_data: Option<Bytes>,
+}
+
+/// A client connected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConnected {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The client identifier (assigned by the broker if the client sent none).
+    pub client_id: MqttString,
+    /// The protocol version.
+    pub protocol: ProtocolVersion,
+    /// An existing session was resumed.
+    pub session_present: bool,
+    /// The Keep Alive in force (seconds; 0 none).
+    pub keep_alive: u16,
+    /// The User Name of the CONNECT.
+    pub username: Option<MqttString>,
+}
+
+/// A connection ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientDisconnected {
+    /// The connection.
+    pub connection: ConnectionId,
+    /// The client, if its CONNECT got that far.
+    pub client_id: Option<MqttString>,
+    /// Who ended it and why. [`CloseCause::Local`](crate::event::CloseCause::Local) is the
+    /// broker's own decision (session taken over, shutdown, keep-alive is
+    /// [`CloseCause::Timeout`](crate::event::CloseCause::Timeout)).
+    pub disconnected: Disconnected,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SessionEnd {
+    /// Its connection closed and its Session Expiry Interval was 0 (or Clean Session 1).
+    ConnectionClosed,
+    /// It expired after its Session Expiry Interval.
+    Expired,
+    /// The client connected again with Clean Start 1.
+    CleanStart,
+}
+
+/// Why a message for a client was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The session already holds `max_queued_messages` QoS 1/2 messages.
+    QueueFull,
+    /// It is larger than the client's Maximum Packet Size; it counts as delivered
+    /// ([MQTT-3.1.2-25]).
+    PacketTooLarge,
+    /// Its Message Expiry Interval passed before it could be sent ([MQTT-3.3.2-5]).
+    Expired,
+}

@@ -1,0 +1,371 @@
+//! Subscriptions: SUBSCRIBE and UNSUBSCRIBE, and which sessions a published message goes to.
+//!
+//! The [`TopicTree`] matches; this module decides what each match means for the message a
+//! subscriber gets: one copy per subscriber for its overlapping subscriptions, at the highest
+//! of their QoS and with all their Subscription Identifiers ([MQTT-3.3.4-2],
+//! [MQTT-3.3.4-3]); No Local ([MQTT-3.8.3-3]); Retain As Published ([MQTT-3.3.1-12],
+//! [MQTT-3.3.1-13]); the QoS of the message capped by the subscription's
+//! ([MQTT-3.8.4-8]); and one member of each matching shared subscription group.
+
+use std::time::Instant;
+
+use mqtt_codec::{
+    AckProperties, Packet, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionId,
+    SubscriptionOptions, UnsubAck, Unsubscribe,
+};
+use mqtt_codec::{QoS, TopicFilter};
+
+use super::auth::ClientInfo;
+use super::session::SessionKey;
+use super::store::StoreOp;
+use super::{Broker, ConnectionId};
+use crate::rules::Violation;
+use crate::topic_tree::{Combine, PerSubscriber, TopicTree};
+
+/// One subscription: its options (QoS already capped at the broker's maximum) and its
+/// Subscription Identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubValue {
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) id: Option<SubscriptionId>,
+}
+
+/// A subscriber's matching non-shared subscriptions for one topic, kept whole: whether No
+/// Local removes some depends on who published.
+#[derive(Debug, Default)]
+pub(crate) struct Matched {
+    subs: Vec<SubValue>,
+}
+
+impl Combine<SubValue> for Matched {
+    fn start(&mut self, value: &SubValue) {
+        self.subs.clear();
+        self.subs.push(*value);
+    }
+    fn add(&mut self, value: &SubValue) {
+        self.subs.push(*value);
+    }
+}
+
+/// One copy of a message to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) session: SessionKey,
+    /// The QoS to deliver at: the message's, capped by the subscriptions' ([MQTT-3.8.4-8]).
+    pub(crate) qos: QoS,
+    /// Whether the RETAIN flag is forwarded as published.
+    pub(crate) retain_as_published: bool,
+    /// The Subscription Identifiers of the subscriptions this copy is for.
+    pub(crate) ids: Vec<SubscriptionId>,
+}
+
+/// The subscription tree and the scratch space matching reuses.
+#[derive(Debug, Default)]
+pub(crate) struct Router {
+    pub(crate) tree: TopicTree<SessionKey, SubValue>,
+    scratch: PerSubscriber<SessionKey, Matched>,
+}
+
+impl Router {
+    /// Appends to `out` a copy for each subscriber of `topic` and for one member of each
+    /// matching shared group. `from` is the publishing session (for No Local), `qos` the
+    /// message's. `connected` says whether a session has a connection: a shared group
+    /// prefers such a member.
+    pub(crate) fn targets(
+        &mut self,
+        topic: &str,
+        from: Option<SessionKey>,
+        qos: QoS,
+        connected: impl Fn(SessionKey) -> bool,
+        out: &mut Vec<Target>,
+    ) {
+        let Self { tree, scratch } = self;
+        tree.matches_per_subscriber(topic, scratch, |group| {
+            // One member per group ([MQTT-4.8.2-3]), connected ones first.
+            let member = group
+                .pick(|k, _| connected(*k))
+                .or_else(|| group.pick(|_, _| true));
+            if let Some((k, v)) = member {
+                out.push(Target {
+                    session: *k,
+                    qos: qos.min(v.options.qos),
+                    retain_as_published: v.options.retain_as_published,
+                    ids: v.id.into_iter().collect(),
+                });
+            }
+        });
+        for (key, matched) in scratch.as_slice() {
+            // [MQTT-3.8.3-3] No Local: not back to the publishing client.
+            let own = from == Some(*key);
+            let mut t = Target {
+                session: *key,
+                qos: QoS::AtMostOnce,
+                retain_as_published: false,
+                ids: Vec::new(),
+            };
+            let mut any = false;
+            for v in matched.subs.iter().filter(|v| !(own && v.options.no_local)) {
+                any = true;
+                t.qos = t.qos.max(v.options.qos);
+                t.retain_as_published |= v.options.retain_as_published;
+                t.ids.extend(v.id);
+            }
+            if any {
+                t.qos = t.qos.min(qos);
+                out.push(t);
+            }
+        }
+    }
+}
+
+impl Broker {
+    /// SUBSCRIBE: each filter handled in turn as if it came alone ([MQTT-3.8.4-5]), one
+    /// SUBACK with a code per filter in order ([MQTT-3.8.4-6], [MQTT-3.9.3-1]), then the
+    /// retained messages the subscriptions ask for.
+    pub(super) fn on_subscribe(&mut self, now: Instant, conn: ConnectionId, sub: Subscribe) {
+        let Some((key, v5)) = self.connected_session(conn) else {
+            return;
+        };
+        let id = sub.properties.subscription_identifier;
+        if id.is_some() && !self.config.subscription_identifiers_available {
+            return self.violation(
+                now,
+                conn,
+                Violation::new(
+                    ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED,
+                    "Subscription Identifier sent although not available (section 3.8.2.1.2)",
+                ),
+            );
+        }
+        let mut codes = Vec::with_capacity(sub.filters.len());
+        let mut retained = Vec::new();
+        for (filter, options) in sub.filters {
+            match self.subscribe_one(key, v5, &filter, options, id) {
+                Ok((granted, existed)) => {
+                    codes.push(ReasonCode(granted as u8));
+                    let send = match options.retain_handling {
+                        RetainHandling::SendAtSubscribe => true,
+                        RetainHandling::SendAtSubscribeIfNew => !existed,
+                        RetainHandling::DoNotSend => false,
+                    };
+                    // Retained messages are not sent for shared subscriptions (section 4.8.2).
+                    if send && filter.shared().is_none() {
+                        retained.push((filter, granted));
+                    }
+                }
+                // 3.1.1 has one failure code ([MQTT-3.9.3-2] 3.1.1).
+                Err(rc) => codes.push(if v5 {
+                    rc
+                } else {
+                    ReasonCode::UNSPECIFIED_ERROR
+                }),
+            }
+        }
+        self.send(
+            conn,
+            Packet::SubAck(SubAck {
+                packet_id: sub.packet_id,
+                properties: AckProperties::default(),
+                reason_codes: codes,
+            }),
+        );
+        for (filter, granted) in retained {
+            self.send_retained(now, key, &filter, granted, id);
+        }
+    }
+
+    /// Adds or replaces one subscription ([MQTT-3.8.4-3]): the granted QoS and whether it
+    /// existed before, or the reason code refusing it.
+    fn subscribe_one(
+        &mut self,
+        key: SessionKey,
+        v5: bool,
+        filter: &TopicFilter,
+        mut options: SubscriptionOptions,
+        id: Option<SubscriptionId>,
+    ) -> Result<(QoS, bool), ReasonCode> {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return Err(ReasonCode::UNSPECIFIED_ERROR);
+        };
+        match filter.shared() {
+            Some(Err(_)) => return Err(ReasonCode::TOPIC_FILTER_INVALID),
+            Some(Ok(_)) if !self.config.shared_subscription_available => {
+                return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+            }
+            _ => {}
+        }
+        if filter.has_wildcards() && !self.config.wildcard_subscription_available {
+            return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
+        }
+        let who = ClientInfo {
+            client_id: &session.client_id,
+            username: session.username.as_ref(),
+        };
+        if !self.authorizer.may_subscribe(&who, filter) {
+            return Err(ReasonCode::NOT_AUTHORIZED);
+        }
+        options.qos = options.qos.min(self.config.maximum_qos);
+        if !v5 {
+            // 3.1.1 carries none of these; a filter shared with a v5 session keeps defaults.
+            options.no_local = false;
+            options.retain_as_published = false;
+            options.retain_handling = RetainHandling::SendAtSubscribe;
+        }
+        let value = SubValue { options, id };
+        let existed = self
+            .router
+            .tree
+            .insert(filter.as_str(), key, value)
+            .map_err(|_| ReasonCode::TOPIC_FILTER_INVALID)?
+            .is_some();
+        session.subscriptions.insert(filter.clone(), value);
+        if session.durable() {
+            let client_id = session.client_id.clone();
+            self.persist(StoreOp::PutSubscription {
+                client_id,
+                filter: filter.clone(),
+                options,
+                id,
+            });
+        }
+        Ok((options.qos, existed))
+    }
+
+    /// Sends the retained messages matching a new subscription, with RETAIN set
+    /// ([MQTT-3.3.1-9], 3.1.1 [MQTT-3.3.1-6], [MQTT-3.3.1-8]) and the QoS capped by the
+    /// subscription.
+    fn send_retained(
+        &mut self,
+        now: Instant,
+        key: SessionKey,
+        filter: &TopicFilter,
+        granted: QoS,
+        id: Option<SubscriptionId>,
+    ) {
+        let mut expired = Vec::new();
+        let found = self.retained.matching(now, filter.as_str(), &mut expired);
+        for topic in expired {
+            self.persist(StoreOp::RemoveRetained(topic));
+        }
+        for m in found {
+            let mut p = m.publish;
+            p.retain = true;
+            p.properties.subscription_identifiers = id.into_iter().collect();
+            self.deliver(now, key, p, m.qos.min(granted), m.expires_at);
+        }
+    }
+
+    /// UNSUBSCRIBE: each filter removed if the session has exactly it ([MQTT-3.10.4-1]),
+    /// and one UNSUBACK in any case ([MQTT-3.10.4-4], [MQTT-3.10.4-5]). Messages already on
+    /// their way are still delivered ([MQTT-3.10.4-3]).
+    pub(super) fn on_unsubscribe(&mut self, conn: ConnectionId, unsub: Unsubscribe) {
+        let Some((key, v5)) = self.connected_session(conn) else {
+            return;
+        };
+        let mut codes = Vec::with_capacity(unsub.filters.len());
+        for filter in &unsub.filters {
+            let removed = self.router.tree.remove(filter.as_str(), &key).is_some();
+            let Some(session) = self.sessions.get_mut(&key) else {
+                return;
+            };
+            session.subscriptions.remove(filter);
+            if removed && session.durable() {
+                let client_id = session.client_id.clone();
+                self.persist(StoreOp::RemoveSubscription {
+                    client_id,
+                    filter: filter.clone(),
+                });
+            }
+            codes.push(if removed {
+                ReasonCode::SUCCESS
+            } else {
+                ReasonCode::NO_SUBSCRIPTION_EXISTED
+            });
+        }
+        self.send(
+            conn,
+            Packet::UnsubAck(UnsubAck {
+                packet_id: unsub.packet_id,
+                properties: AckProperties::default(),
+                // 3.1.1's UNSUBACK carries no codes.
+                reason_codes: if v5 { codes } else { Vec::new() },
+            }),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(qos: QoS, no_local: bool, id: Option<u32>) -> SubValue {
+        SubValue {
+            options: SubscriptionOptions {
+                qos,
+                no_local,
+                ..SubscriptionOptions::default()
+            },
+            id: id.and_then(SubscriptionId::new),
+        }
+    }
+
+    /// [MQTT-3.3.4-2], [MQTT-3.3.4-3], [MQTT-3.8.3-3], [MQTT-3.8.4-8].
+    #[test]
+    fn overlapping_subscriptions_fold_and_no_local_applies_per_subscription() {
+        let mut r = Router::default();
+        let (a, b) = (SessionKey(1), SessionKey(2));
+        r.tree
+            .insert("x/+", a, value(QoS::AtLeastOnce, false, Some(1)))
+            .unwrap();
+        r.tree
+            .insert("x/#", a, value(QoS::ExactlyOnce, true, Some(2)))
+            .unwrap();
+        r.tree
+            .insert("x/y", b, value(QoS::AtMostOnce, true, None))
+            .unwrap();
+        let mut out = Vec::new();
+        r.targets("x/y", None, QoS::ExactlyOnce, |_| true, &mut out);
+        out.sort_by_key(|t| t.session);
+        assert_eq!(out[0].qos, QoS::ExactlyOnce);
+        assert_eq!(out[0].ids.len(), 2);
+        assert_eq!(out[1].qos, QoS::AtMostOnce);
+        // Published by a: its No Local subscription drops out, the other stays.
+        out.clear();
+        r.targets("x/y", Some(a), QoS::ExactlyOnce, |_| true, &mut out);
+        out.sort_by_key(|t| t.session);
+        assert_eq!((out[0].session, out[0].qos), (a, QoS::AtLeastOnce));
+        assert_eq!(out[0].ids, [SubscriptionId::new(1).unwrap()]);
+        // Published by b: its only subscription is No Local.
+        out.clear();
+        r.targets("x/y", Some(b), QoS::AtMostOnce, |_| true, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].session, a);
+    }
+
+    /// [MQTT-4.8.2-3]: one member of a shared group, preferring connected ones.
+    #[test]
+    fn shared_groups_pick_one_connected_member() {
+        let mut r = Router::default();
+        for k in 1..=3 {
+            r.tree
+                .insert(
+                    "$share/g/t",
+                    SessionKey(k),
+                    value(QoS::AtLeastOnce, false, None),
+                )
+                .unwrap();
+        }
+        let mut out = Vec::new();
+        for _ in 0..4 {
+            r.targets(
+                "t",
+                None,
+                QoS::AtLeastOnce,
+                |k| k != SessionKey(2),
+                &mut out,
+            );
+        }
+        let got: Vec<u64> = out.iter().map(|t| t.session.0).collect();
+        assert_eq!(got, [1, 3, 1, 3]);
+    }
+}

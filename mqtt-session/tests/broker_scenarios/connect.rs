@@ -1,0 +1,297 @@
+//! CONNECT: versions, client identifiers, takeover, Clean Start, CONNACK properties.
+
+use std::time::Duration;
+
+use mqtt_codec::*;
+use mqtt_session::broker::{BrokerConfig, Event};
+
+use crate::common::{Harness, lines};
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+#[test]
+fn v5_v311_and_v31_clients_share_one_broker() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("five", V5, true);
+    h.connect("three", V311, true);
+    h.connect("old", ProtocolVersion::V3_1, true);
+    h.subscribe("five", 1, &[("t/#", QoS::AtLeastOnce)]);
+    h.subscribe("old", 1, &[("t/+", QoS::AtMostOnce)]);
+    h.publish("three", "t/1", "hi", QoS::AtLeastOnce, 7);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            five -> CONNECT 5.0 id=five clean=1
+            five <- CONNACK 0x00 sp=0
+            three -> CONNECT 3.1.1 id=three clean=1
+            three <- CONNACK 0x00 sp=0
+            old -> CONNECT 3.1 id=old clean=1
+            old <- CONNACK 0x00 sp=0
+            five -> SUBSCRIBE 1 t/#:1
+            five <- SUBACK 1 0x01
+            old -> SUBSCRIBE 1 t/+:0
+            old <- SUBACK 1 0x00
+            three -> PUBLISH t/1 q1 id=7 'hi'
+            five <- PUBLISH t/1 q1 id=1 'hi'
+            old <- PUBLISH t/1 q0 'hi'
+            three <- PUBACK 7
+            "
+        )
+    );
+}
+
+/// [MQTT-3.1.2-2]: an unsupported protocol level gets CONNACK 0x84 (3.1.1: return code 1)
+/// and the connection closes.
+#[test]
+fn unsupported_protocol_levels_are_refused_in_a_connack_the_client_can_read() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.open("future", V5);
+    // CONNECT "MQTT" level 6.
+    h.send_raw(
+        "future",
+        &[0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 6, 2, 0, 60, 0, 0],
+    );
+    h.open("past", V311);
+    // CONNECT "MQTT" level 2: answered as 3.1.1 with return code 1.
+    h.send_raw(
+        "past",
+        &[0x10, 0x0c, 0, 4, b'M', b'Q', b'T', b'T', 2, 2, 0, 60, 0, 0],
+    );
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            future -> bytes 100c00044d5154540602003c0000
+            future <- CONNACK 0x84 sp=0
+            future <- [closed]
+            past -> bytes 100c00044d5154540202003c0000
+            past <- CONNACK 0x84 sp=0
+            past <- [closed]
+            "
+        )
+    );
+}
+
+/// [MQTT-3.1.3-6], [MQTT-3.1.3-7], [MQTT-3.2.2-16]: an empty client id gets a unique
+/// assigned one, told to a v5 client in the CONNACK.
+#[test]
+fn empty_client_id_gets_an_assigned_one() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_with("a", Connect::new(V5, MqttString::empty()));
+    h.connect_with("b", Connect::new(V5, MqttString::empty()));
+    h.connect_with("c", Connect::new(V311, MqttString::empty()));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            a -> CONNECT 5.0 id= clean=1
+            a <- CONNACK 0x00 sp=0 assigned=auto-1
+            b -> CONNECT 5.0 id= clean=1
+            b <- CONNACK 0x00 sp=0 assigned=auto-2
+            c -> CONNECT 3.1.1 id= clean=1
+            c <- CONNACK 0x00 sp=0
+            "
+        )
+    );
+    assert_eq!(h.broker.session_count(), 3);
+}
+
+/// [MQTT-3.1.3-8] (3.1.1): an empty client id with Clean Session 0 is refused with return
+/// code 2 (0x85) and the connection closed. MQTT 3.1 allows 1 to 23 characters only.
+#[test]
+fn empty_client_id_without_clean_session_is_refused_under_311() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut c = Connect::new(V311, MqttString::empty());
+    c.clean_start = false;
+    h.connect_with("a", c);
+    h.connect_with(
+        "b",
+        Connect::new(
+            ProtocolVersion::V3_1,
+            MqttString::from_static("a-client-id-of-24-chars!"),
+        ),
+    );
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            a -> CONNECT 3.1.1 id= clean=0
+            a <- CONNACK 0x85 sp=0
+            a <- [closed]
+            b -> CONNECT 3.1 id=a-client-id-of-24-chars! clean=1
+            b <- CONNACK 0x85 sp=0
+            b <- [closed]
+            "
+        )
+    );
+    assert_eq!(h.broker.session_count(), 0);
+}
+
+/// [MQTT-3.1.4-3]: a second connection with the same client id takes the session over; a
+/// v5 client being replaced gets DISCONNECT 0x8E Session taken over. 3.1.1 [MQTT-3.1.4-2]:
+/// the old 3.1.1 connection is simply closed.
+#[test]
+fn a_second_connection_takes_the_session_over() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("x", V5, false);
+    h.connect_v5_session("x2", false, 60);
+    let mut c = Connect::new(V5, MqttString::from_static("x2"));
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(60);
+    h.connect_with("x3", c);
+    let mut c = Connect::new(V311, MqttString::from_static("x2"));
+    c.clean_start = false;
+    h.connect_with("x4", c);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            x -> CONNECT 5.0 id=x clean=0
+            x <- CONNACK 0x00 sp=0
+            x2 -> CONNECT 5.0 id=x2 clean=0 expiry=60
+            x2 <- CONNACK 0x00 sp=0
+            x3 -> CONNECT 5.0 id=x2 clean=0 expiry=60
+            x2 <- DISCONNECT 0x8E
+            x2 <- [closed]
+            x3 <- CONNACK 0x00 sp=1
+            x4 -> CONNECT 3.1.1 id=x2 clean=0
+            x3 <- DISCONNECT 0x8E
+            x3 <- [closed]
+            x4 <- CONNACK 0x00 sp=1
+            "
+        )
+    );
+}
+
+/// [MQTT-3.1.2-4], [MQTT-3.1.2-5], [MQTT-3.1.2-6], [MQTT-3.2.2-2], [MQTT-3.2.2-3]: Clean
+/// Start 1 discards the session, 0 resumes it and says so in Session Present.
+#[test]
+fn clean_start_and_session_present() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("a", false, 100);
+    h.subscribe("a", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("a");
+    h.connect_v5_session("a", false, 100);
+    h.sever("a");
+    h.connect_v5_session("a", true, 100);
+    h.connect("p", V5, true);
+    h.publish("p", "t", "lost", QoS::AtLeastOnce, 1);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            a -> CONNECT 5.0 id=a clean=0 expiry=100
+            a <- CONNACK 0x00 sp=0
+            a -> SUBSCRIBE 1 t:1
+            a <- SUBACK 1 0x01
+            a -- severed
+            a -> CONNECT 5.0 id=a clean=0 expiry=100
+            a <- CONNACK 0x00 sp=1
+            a -- severed
+            a -> CONNECT 5.0 id=a clean=1 expiry=100
+            a <- CONNACK 0x00 sp=0
+            p -> CONNECT 5.0 id=p clean=1
+            p <- CONNACK 0x00 sp=0
+            p -> PUBLISH t q1 id=1 'lost'
+            p <- PUBACK 1 0x10
+            "
+        )
+    );
+}
+
+/// [MQTT-3.1.2-23], [MQTT-4.1.0-2]: a session with its queued messages outlives the
+/// connection for its Session Expiry Interval, then vanishes.
+#[test]
+fn session_expiry_keeps_the_session_then_discards_it() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 30);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("s");
+    h.connect("p", V311, true);
+    h.publish("p", "t", "kept", QoS::AtLeastOnce, 1);
+    h.advance(Duration::from_secs(29));
+    assert!(h.broker.has_session("s"));
+    assert_eq!(h.broker.queued("s"), Some((1, 0)));
+    h.connect_v5_session("s", false, 30);
+    h.send("s", Packet::PubAck(PubResponse::new(crate::common::pid(1))));
+    h.sever("s");
+    h.advance(Duration::from_secs(30));
+    assert!(!h.broker.has_session("s"));
+    h.connect_v5_session("s", false, 30);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=30
+            s <- CONNACK 0x00 sp=0
+            s -> SUBSCRIBE 1 t:1
+            s <- SUBACK 1 0x01
+            s -- severed
+            p -> CONNECT 3.1.1 id=p clean=1
+            p <- CONNACK 0x00 sp=0
+            p -> PUBLISH t q1 id=1 'kept'
+            p <- PUBACK 1
+            s -> CONNECT 5.0 id=s clean=0 expiry=30
+            s <- CONNACK 0x00 sp=1
+            s <- PUBLISH t q1 id=1 'kept'
+            s -> PUBACK 1
+            s -- severed
+            s -> CONNECT 5.0 id=s clean=0 expiry=30
+            s <- CONNACK 0x00 sp=0
+            "
+        )
+    );
+    assert!(
+        h.take_events()
+            .iter()
+            .any(|e| matches!(e, Event::SessionEnded { .. }))
+    );
+}
+
+/// [MQTT-3.2.2-9] and section 3.2.2.3: what the broker enforces is announced in the
+/// CONNACK; the server's own Session Expiry Interval when it caps the client's, and Server
+/// Keep Alive ([MQTT-3.2.2-21]).
+#[test]
+fn connack_announces_the_limits() {
+    let config = BrokerConfig {
+        receive_maximum: 10,
+        maximum_qos: QoS::AtLeastOnce,
+        retain_available: false,
+        maximum_packet_size: 1024,
+        topic_alias_maximum: 5,
+        wildcard_subscription_available: false,
+        shared_subscription_available: false,
+        subscription_identifiers_available: false,
+        server_keep_alive: Some(30),
+        maximum_session_expiry: 3600,
+        ..BrokerConfig::default()
+    };
+    let mut h = Harness::new(config);
+    h.connect_v5_session("a", true, 86_400);
+    h.connect("b", V311, true);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            a -> CONNECT 5.0 id=a clean=1 expiry=86400
+            a <- CONNACK 0x00 sp=0 expiry=3600 receive_max=10 max_qos=1 retain=0 max_packet=1024 alias_max=5 keep_alive=30 wildcard=0 shared=0 sub_ids=0
+            b -> CONNECT 3.1.1 id=b clean=1
+            b <- CONNACK 0x00 sp=0
+            "
+        )
+    );
+}
+
+/// A connection that never sends CONNECT is closed after the connect timeout.
+#[test]
+fn connections_without_connect_time_out() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.open("idle", V5);
+    h.advance(Duration::from_secs(9));
+    assert!(h.is_open("idle"));
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.transcript(), lines("idle <- [closed]"));
+    assert_eq!(h.broker.connection_count(), 0);
+}

@@ -1,0 +1,7 @@
+//! Broker scenarios over the in-memory harness: each test is a story told as a wire
+//! transcript, and cites the rule of the specification it checks.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod connect;
