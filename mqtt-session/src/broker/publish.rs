@@ -273,7 +273,7 @@ impl Broker {
         if msg.retain && self.config.retain_available {
             let mut stored = msg.clone();
             stored.qos_pid = QosPid::AtMostOnce;
-            match self.retained.retain(now, &stored) {
+            match self.retained.retain(now, &stored, qos) {
                 RetainChange::Stored => {
                     self.persist(StoreOp::PutRetained {
                         publish: stored,

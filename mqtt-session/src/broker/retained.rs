@@ -40,9 +40,9 @@ pub(crate) enum RetainChange {
 }
 
 impl RetainedStore {
-    /// Stores `publish` as the topic's retained message, or removes the topic's message if
-    /// the payload is empty ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
-    pub(crate) fn retain(&mut self, now: Instant, publish: &Publish) -> RetainChange {
+    /// Stores `publish` (at `qos`) as the topic's retained message, or removes the topic's
+    /// message if the payload is empty ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
+    pub(crate) fn retain(&mut self, now: Instant, publish: &Publish, qos: QoS) -> RetainChange {
         if publish.payload.is_empty() {
             return match self.by_topic.remove(&publish.topic) {
                 Some(_) => RetainChange::Removed,
@@ -63,7 +63,7 @@ impl RetainedStore {
             publish.topic.clone(),
             Retained {
                 publish: stored,
-                qos: publish.qos(),
+                qos,
                 expires_at,
             },
         );
@@ -161,12 +161,24 @@ mod tests {
     fn store_replace_delete() {
         let now = crate::test_epoch();
         let mut s = RetainedStore::default();
-        assert_eq!(s.retain(now, &publish("a/b", "1")), RetainChange::Stored);
-        assert_eq!(s.retain(now, &publish("a/b", "2")), RetainChange::Stored);
+        assert_eq!(
+            s.retain(now, &publish("a/b", "1"), QoS::AtMostOnce),
+            RetainChange::Stored
+        );
+        assert_eq!(
+            s.retain(now, &publish("a/b", "2"), QoS::AtMostOnce),
+            RetainChange::Stored
+        );
         let got = s.matching(now, "a/b", &mut Vec::new());
         assert_eq!(&got[0].publish.payload[..], b"2");
-        assert_eq!(s.retain(now, &publish("a/b", "")), RetainChange::Removed);
-        assert_eq!(s.retain(now, &publish("a/b", "")), RetainChange::Nothing);
+        assert_eq!(
+            s.retain(now, &publish("a/b", ""), QoS::AtMostOnce),
+            RetainChange::Removed
+        );
+        assert_eq!(
+            s.retain(now, &publish("a/b", ""), QoS::AtMostOnce),
+            RetainChange::Nothing
+        );
         assert_eq!(s.len(), 0);
     }
 
@@ -177,7 +189,7 @@ mod tests {
         let now = crate::test_epoch();
         let mut s = RetainedStore::default();
         for t in ["a", "a/b", "a/c/d", "b/b", "$SYS/x", "/a"] {
-            s.retain(now, &publish(t, "x"));
+            s.retain(now, &publish(t, "x"), QoS::AtMostOnce);
         }
         let mut e = Vec::new();
         assert_eq!(
@@ -201,7 +213,7 @@ mod tests {
         let mut s = RetainedStore::default();
         let mut p = publish("t", "x");
         p.properties.message_expiry_interval = Some(10);
-        s.retain(now, &p);
+        s.retain(now, &p, QoS::AtMostOnce);
         let mut e = Vec::new();
         assert_eq!(
             s.matching(now + Duration::from_secs(9), "t", &mut e).len(),

@@ -112,6 +112,8 @@ impl Router {
             }
             if any {
                 t.qos = t.qos.min(qos);
+                // Their order is not significant ([MQTT-3.3.4-4]); ascending reads best.
+                t.ids.sort_unstable();
                 out.push(t);
             }
         }

@@ -4,4 +4,10 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod auth;
 mod connect;
+mod qos;
+mod retained;
+mod subscribe;
+mod violations;
+mod will;

@@ -209,6 +209,16 @@ impl Harness {
         self.peers.get_mut(name)?.inbox.pop_front()
     }
 
+    /// Takes packets `name` received up to and including the next PUBLISH.
+    pub fn recv_publish(&mut self, name: &str) -> Option<Publish> {
+        while let Some(p) = self.recv(name) {
+            if let Packet::Publish(p) = p {
+                return Some(p);
+            }
+        }
+        None
+    }
+
     /// Opens a connection for `name` and sends CONNECT; returns the connection.
     pub fn connect_with(&mut self, name: &str, connect: Connect) -> ConnectionId {
         let conn = self.open(name, connect.protocol);

@@ -1,0 +1,334 @@
+//! QoS 0, 1 and 2 both ways, Receive Maximum, resending on resume, queues and expiry.
+
+use std::num::{NonZeroU16, NonZeroU32};
+use std::time::Duration;
+
+use mqtt_codec::*;
+use mqtt_session::broker::{BrokerConfig, DropReason, Event};
+
+use crate::common::{Harness, lines, pid};
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+fn ack(id: u16) -> PubResponse {
+    PubResponse::new(pid(id))
+}
+
+/// [MQTT-4.3.2-4] the broker acknowledges a QoS 1 PUBLISH with the same identifier after
+/// taking it; [MQTT-2.2.1-4] it numbers its own PUBLISH to the subscriber; [MQTT-4.3.3-4]
+/// towards a QoS 2 subscriber it releases with PUBREL after PUBREC.
+#[test]
+fn qos1_and_qos2_handshakes_both_ways() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.connect("p", V311, true);
+    h.subscribe("s", 1, &[("a", QoS::AtLeastOnce), ("b", QoS::ExactlyOnce)]);
+    h.publish("p", "a", "one", QoS::AtLeastOnce, 10);
+    h.send("s", Packet::PubAck(ack(1)));
+    h.publish("p", "b", "two", QoS::ExactlyOnce, 11);
+    h.send("s", Packet::PubRec(ack(2)));
+    h.send("p", Packet::PubRel(ack(11)));
+    h.send("s", Packet::PubComp(ack(2)));
+    assert_eq!(
+        h.transcript()[6..],
+        lines(
+            "
+            p -> PUBLISH a q1 id=10 'one'
+            s <- PUBLISH a q1 id=1 'one'
+            p <- PUBACK 10
+            s -> PUBACK 1
+            p -> PUBLISH b q2 id=11 'two'
+            s <- PUBLISH b q2 id=2 'two'
+            p <- PUBREC 11
+            s -> PUBREC 2
+            s <- PUBREL 2
+            p -> PUBREL 11
+            p <- PUBCOMP 11
+            s -> PUBCOMP 2
+            "
+        )[..]
+    );
+    assert_eq!(h.broker.queued("s"), Some((0, 0)), "nothing left in flight");
+}
+
+/// [MQTT-4.3.3-10]: until PUBREL, a QoS 2 PUBLISH with the same identifier is acknowledged
+/// again and not delivered again; [MQTT-4.3.3-12] after PUBCOMP the identifier starts a new
+/// message.
+#[test]
+fn inbound_qos2_is_delivered_exactly_once() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtMostOnce)]);
+    h.transcript();
+    h.publish("p", "t", "m1", QoS::ExactlyOnce, 5);
+    let mut dup = Publish::new(TopicName::from_static("t"), "m1");
+    dup.qos_pid = QosPid::ExactlyOnce(pid(5));
+    dup.dup = true;
+    h.send("p", Packet::Publish(dup));
+    h.send("p", Packet::PubRel(ack(5)));
+    h.publish("p", "t", "m2", QoS::ExactlyOnce, 5);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH t q2 id=5 'm1'
+            s <- PUBLISH t q0 'm1'
+            p <- PUBREC 5
+            p -> PUBLISH t q2 id=5 dup 'm1'
+            p <- PUBREC 5
+            p -> PUBREL 5
+            p <- PUBCOMP 5
+            p -> PUBLISH t q2 id=5 'm2'
+            s <- PUBLISH t q0 'm2'
+            p <- PUBREC 5
+            "
+        )
+    );
+}
+
+/// [MQTT-3.8.4-8]: a message goes out at the lower of its QoS and the subscription's; a
+/// broker with Maximum QoS 1 grants at most 1 ([MQTT-3.2.2-9]).
+#[test]
+fn qos_is_capped_by_subscription_and_broker() {
+    let mut h = Harness::new(BrokerConfig {
+        maximum_qos: QoS::AtLeastOnce,
+        ..BrokerConfig::default()
+    });
+    h.connect("s", V311, true);
+    h.connect("p", V311, true);
+    h.subscribe("s", 1, &[("hi", QoS::ExactlyOnce), ("lo", QoS::AtMostOnce)]);
+    h.publish("p", "hi", "x", QoS::ExactlyOnce, 1);
+    h.publish("p", "lo", "y", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.transcript()[4..],
+        lines(
+            "
+            s -> SUBSCRIBE 1 hi:2,lo:0
+            s <- SUBACK 1 0x01,0x00
+            p -> PUBLISH hi q2 id=1 'x'
+            s <- PUBLISH hi q1 id=1 'x'
+            p <- PUBREC 1
+            p -> PUBLISH lo q1 id=2 'y'
+            s <- PUBLISH lo q0 'y'
+            p <- PUBACK 2
+            "
+        )[..]
+    );
+}
+
+/// [MQTT-3.3.4-9]: no more unacknowledged QoS 1/2 PUBLISH towards a client than its Receive
+/// Maximum; [MQTT-3.3.4-10] QoS 0 and other packets are not held back.
+#[test]
+fn receive_maximum_towards_the_client() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut c = Connect::new(V5, MqttString::from_static("s"));
+    c.properties.receive_maximum = NonZeroU16::new(2);
+    h.connect_with("s", c);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.transcript();
+    for (i, m) in ["1", "2", "3"].iter().enumerate() {
+        h.publish("p", "t", m, QoS::AtLeastOnce, i as u16 + 1);
+    }
+    h.publish("p", "t", "zero", QoS::AtMostOnce, 0);
+    h.send("s", Packet::PingReq);
+    h.send("s", Packet::PubAck(ack(2)));
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.starts_with("s "))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s <- PUBLISH t q1 id=1 '1'
+            s <- PUBLISH t q1 id=2 '2'
+            s <- PUBLISH t q0 'zero'
+            s -> PINGREQ
+            s <- PINGRESP
+            s -> PUBACK 2
+            s <- PUBLISH t q1 id=3 '3'
+            "
+        )
+    );
+}
+
+/// [MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-4.6.0-1] (the broker's side of it): on resume,
+/// unacknowledged PUBLISH go again with DUP in their order and with their identifiers, and
+/// a PUBREL that was not completed goes again.
+#[test]
+fn in_flight_messages_are_resent_with_dup_on_resume() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 600);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::ExactlyOnce)]);
+    h.publish("p", "t", "a", QoS::ExactlyOnce, 1);
+    h.publish("p", "t", "b", QoS::AtLeastOnce, 2);
+    h.publish("p", "t", "c", QoS::ExactlyOnce, 3);
+    h.send("s", Packet::PubRec(ack(1)));
+    h.sever("s");
+    h.publish("p", "t", "d", QoS::AtLeastOnce, 4);
+    h.transcript();
+    h.connect_v5_session("s", false, 600);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            s <- PUBREL 1
+            s <- PUBLISH t q1 id=2 dup 'b'
+            s <- PUBLISH t q2 id=3 dup 'c'
+            s <- PUBLISH t q1 id=4 'd'
+            "
+        )
+    );
+}
+
+/// Section 4.1 and [MQTT-3.1.2-5] (3.1.1): QoS 1/2 messages are queued for a disconnected
+/// session, QoS 0 ones are not; the queue is bounded and each drop is counted and evented.
+#[test]
+fn offline_queue_is_bounded_and_drops_are_evented() {
+    let mut h = Harness::new(BrokerConfig {
+        max_queued_messages: 2,
+        ..BrokerConfig::default()
+    });
+    h.connect("s", V311, false);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("s");
+    h.connect("p", V311, true);
+    h.publish("p", "t", "q0", QoS::AtMostOnce, 0);
+    for (i, m) in ["1", "2", "3"].iter().enumerate() {
+        h.publish("p", "t", m, QoS::AtLeastOnce, i as u16 + 1);
+    }
+    assert_eq!(h.broker.queued("s"), Some((2, 1)));
+    let drops: Vec<_> = h
+        .take_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::MessageDropped {
+                client_id, reason, ..
+            } => Some((client_id, reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        drops,
+        [(MqttString::from_static("s"), DropReason::QueueFull)]
+    );
+    h.transcript();
+    h.connect("s", V311, false);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 3.1.1 id=s clean=0
+            s <- CONNACK 0x00 sp=1
+            s <- PUBLISH t q1 id=1 '1'
+            s <- PUBLISH t q1 id=2 '2'
+            "
+        )
+    );
+}
+
+/// [MQTT-3.3.2-5], [MQTT-3.3.2-6]: a queued message's Message Expiry Interval counts down
+/// while it waits, and it is dropped if it runs out before it could be sent.
+#[test]
+fn message_expiry_counts_down_while_queued() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 600);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("s");
+    h.connect("p", V5, true);
+    for (payload, expiry) in [("short", 5), ("long", 50)] {
+        let mut p = Publish::new(TopicName::from_static("t"), payload);
+        p.qos_pid = QosPid::AtLeastOnce(pid(1));
+        p.properties.message_expiry_interval = Some(expiry);
+        h.send("p", Packet::Publish(p));
+        h.recv("p");
+    }
+    h.advance(Duration::from_secs(20));
+    h.transcript();
+    h.connect_v5_session("s", false, 600);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            s <- PUBLISH t q1 id=2 expiry=30 'long'
+            "
+        )
+    );
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::MessageDropped {
+            reason: DropReason::Expired,
+            ..
+        }
+    )));
+}
+
+/// [MQTT-3.1.2-24], [MQTT-3.1.2-25]: nothing larger than the client's Maximum Packet Size is
+/// sent; such a message is discarded as if delivered.
+#[test]
+fn messages_larger_than_the_clients_maximum_are_discarded() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut c = Connect::new(V5, MqttString::from_static("s"));
+    c.properties.maximum_packet_size = NonZeroU32::new(20);
+    h.connect_with("s", c);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.transcript();
+    h.publish("p", "t", "this payload is too long", QoS::AtLeastOnce, 1);
+    h.publish("p", "t", "short", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH t q1 id=1 'this payload is too long'
+            p <- PUBACK 1
+            p -> PUBLISH t q1 id=2 'short'
+            s <- PUBLISH t q1 id=2 'short'
+            p <- PUBACK 2
+            "
+        )
+    );
+    assert_eq!(h.broker.queued("s"), Some((1, 1)));
+}
+
+/// [MQTT-3.3.2-4], [MQTT-3.3.2-15] .. [MQTT-3.3.2-20], [MQTT-3.1.3-10]: payload format,
+/// response topic, correlation data, content type and user properties (in order) reach
+/// the subscriber untouched; a 3.1.1 subscriber gets the message without them.
+#[test]
+fn v5_properties_are_forwarded_unaltered() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s5", V5, true);
+    h.connect("s3", V311, true);
+    h.connect("p", V5, true);
+    h.subscribe("s5", 1, &[("req", QoS::AtMostOnce)]);
+    h.subscribe("s3", 1, &[("req", QoS::AtMostOnce)]);
+    let mut p = Publish::new(TopicName::from_static("req"), "{}");
+    let props = PublishProperties {
+        payload_format_indicator: Some(true),
+        content_type: Some(MqttString::from_static("application/json")),
+        response_topic: Some(TopicName::from_static("resp/1")),
+        correlation_data: Some(Bytes::from_static(b"\x00\x01")),
+        user_properties: vec![
+            (MqttString::from_static("b"), MqttString::from_static("2")),
+            (MqttString::from_static("a"), MqttString::from_static("1")),
+            (MqttString::from_static("b"), MqttString::from_static("3")),
+        ],
+        ..PublishProperties::default()
+    };
+    p.properties = props.clone();
+    h.send("p", Packet::Publish(p));
+    let got5 = h.recv_publish("s5").expect("s5 got no PUBLISH");
+    assert_eq!(got5.properties, props);
+    let got3 = h.recv_publish("s3").expect("s3 got no PUBLISH");
+    assert!(got3.properties.is_empty());
+    assert_eq!(got3.payload, got5.payload);
+}

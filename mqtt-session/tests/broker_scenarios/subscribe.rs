@@ -1,0 +1,387 @@
+//! Subscriptions: matching, overlapping subscriptions, shared groups, subscription options,
+//! UNSUBSCRIBE, disabled features and authorisation.
+
+use mqtt_codec::*;
+use mqtt_session::broker::{Authorizer, BrokerConfig, ClientInfo};
+
+use crate::common::{Harness, lines, pid};
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+fn sub_with(
+    h: &mut Harness,
+    name: &str,
+    id: u16,
+    filter: &str,
+    o: SubscriptionOptions,
+    sid: Option<u32>,
+) {
+    let mut s = Subscribe::new(
+        pid(id),
+        vec![(TopicFilter::new(filter.to_string()).unwrap(), o)],
+    );
+    s.properties.subscription_identifier = sid.and_then(SubscriptionId::new);
+    h.send(name, Packet::Subscribe(s));
+}
+
+/// [MQTT-3.3.4-2], [MQTT-3.3.4-3], [MQTT-3.3.4-4]: overlapping subscriptions of one client
+/// give one copy, at the highest QoS of them, with all their Subscription Identifiers.
+#[test]
+fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.connect("p", V5, true);
+    sub_with(
+        &mut h,
+        "s",
+        1,
+        "a/+",
+        SubscriptionOptions::qos(QoS::AtMostOnce),
+        Some(1),
+    );
+    sub_with(
+        &mut h,
+        "s",
+        2,
+        "a/#",
+        SubscriptionOptions::qos(QoS::AtLeastOnce),
+        Some(2),
+    );
+    sub_with(
+        &mut h,
+        "s",
+        3,
+        "a/b",
+        SubscriptionOptions::qos(QoS::AtMostOnce),
+        None,
+    );
+    h.transcript();
+    h.publish("p", "a/b", "x", QoS::ExactlyOnce, 1);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH a/b q2 id=1 'x'
+            s <- PUBLISH a/b q1 id=1 sub_ids=1,2 'x'
+            p <- PUBREC 1
+            "
+        )
+    );
+}
+
+/// [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.2-1], section 4.7.3: `+` one level, `#` the
+/// parent and everything below, empty levels are levels, and `$` topics are not matched by
+/// filters starting with a wildcard.
+#[test]
+fn wildcards_empty_levels_and_dollar_topics() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("p", V311, true);
+    for (name, filter) in [
+        ("hash", "#"),
+        ("plus", "+/+"),
+        ("sport", "sport/#"),
+        ("sys", "$SYS/#"),
+        ("empty", "/+"),
+    ] {
+        h.connect(name, V311, true);
+        h.subscribe(name, 1, &[(filter, QoS::AtMostOnce)]);
+    }
+    h.transcript();
+    for topic in ["sport", "sport/x", "/x", "$SYS/up", "a//b"] {
+        h.publish("p", topic, "m", QoS::AtMostOnce, 0);
+    }
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| !l.starts_with("p "))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            hash <- PUBLISH sport q0 'm'
+            sport <- PUBLISH sport q0 'm'
+            hash <- PUBLISH sport/x q0 'm'
+            plus <- PUBLISH sport/x q0 'm'
+            sport <- PUBLISH sport/x q0 'm'
+            hash <- PUBLISH /x q0 'm'
+            plus <- PUBLISH /x q0 'm'
+            empty <- PUBLISH /x q0 'm'
+            sys <- PUBLISH $SYS/up q0 'm'
+            hash <- PUBLISH a//b q0 'm'
+            "
+        )
+    );
+}
+
+/// [MQTT-4.8.2-3] and section 4.8.2: each shared group gets one copy, its members taking
+/// turns; a non-shared subscription of a member still gets its own copy.
+#[test]
+fn shared_subscriptions_deliver_to_one_member_per_group() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("p", V5, true);
+    for (name, filter) in [
+        ("w1", "$share/work/jobs/+"),
+        ("w2", "$share/work/jobs/+"),
+        ("audit", "$share/audit/jobs/#"),
+        ("plain", "jobs/+"),
+    ] {
+        h.connect(name, V5, true);
+        h.subscribe(name, 1, &[(filter, QoS::AtLeastOnce)]);
+    }
+    h.subscribe("w1", 2, &[("jobs/1", QoS::AtMostOnce)]);
+    h.transcript();
+    h.publish("p", "jobs/1", "j1", QoS::AtMostOnce, 0);
+    h.publish("p", "jobs/2", "j2", QoS::AtMostOnce, 0);
+    h.publish("p", "jobs/3", "j3", QoS::AtMostOnce, 0);
+    let mut got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| !l.starts_with("p "))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        lines(
+            "
+            audit <- PUBLISH jobs/1 q0 'j1'
+            audit <- PUBLISH jobs/2 q0 'j2'
+            audit <- PUBLISH jobs/3 q0 'j3'
+            plain <- PUBLISH jobs/1 q0 'j1'
+            plain <- PUBLISH jobs/2 q0 'j2'
+            plain <- PUBLISH jobs/3 q0 'j3'
+            w1 <- PUBLISH jobs/1 q0 'j1'
+            w1 <- PUBLISH jobs/1 q0 'j1'
+            w1 <- PUBLISH jobs/3 q0 'j3'
+            w2 <- PUBLISH jobs/2 q0 'j2'
+            "
+        )
+    );
+}
+
+/// Section 4.8.2: a shared group prefers a connected member; a message that went to a
+/// member's persistent session waits for that member ([MQTT-4.8.2-4]).
+#[test]
+fn shared_groups_prefer_connected_members() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("p", V5, true);
+    for name in ["w1", "w2"] {
+        h.connect_v5_session(name, false, 300);
+        h.subscribe(name, 1, &[("$share/g/t", QoS::AtLeastOnce)]);
+    }
+    h.sever("w1");
+    h.transcript();
+    h.publish("p", "t", "a", QoS::AtLeastOnce, 1);
+    h.publish("p", "t", "b", QoS::AtLeastOnce, 2);
+    h.sever("w2");
+    h.publish("p", "t", "c", QoS::AtLeastOnce, 3);
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| !l.starts_with("p "))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            w2 <- PUBLISH t q1 id=1 'a'
+            w2 <- PUBLISH t q1 id=2 'b'
+            w2 -- severed
+            "
+        )
+    );
+    let queued = [
+        h.broker.queued("w1").unwrap().0,
+        h.broker.queued("w2").unwrap().0,
+    ];
+    assert_eq!(
+        queued.iter().sum::<usize>(),
+        3,
+        "c waits in one member's session"
+    );
+}
+
+/// [MQTT-3.8.3-3] No Local: not sent back to the publishing client; [MQTT-3.3.1-12],
+/// [MQTT-3.3.1-13] Retain As Published keeps RETAIN, otherwise it is cleared for
+/// established subscriptions (3.1.1 [MQTT-3.3.1-9]).
+#[test]
+fn no_local_and_retain_as_published() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("me", V5, true);
+    h.connect("rap", V5, true);
+    h.connect("v3", V311, true);
+    let no_local = SubscriptionOptions {
+        no_local: true,
+        ..SubscriptionOptions::qos(QoS::AtMostOnce)
+    };
+    sub_with(&mut h, "me", 1, "t", no_local, None);
+    let rap = SubscriptionOptions {
+        retain_as_published: true,
+        retain_handling: RetainHandling::DoNotSend,
+        ..SubscriptionOptions::qos(QoS::AtMostOnce)
+    };
+    sub_with(&mut h, "rap", 1, "t", rap, None);
+    h.subscribe("v3", 1, &[("t", QoS::AtMostOnce)]);
+    h.transcript();
+    let mut p = Publish::new(TopicName::from_static("t"), "r");
+    p.retain = true;
+    h.send("me", Packet::Publish(p));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            me -> PUBLISH t q0 retain 'r'
+            rap <- PUBLISH t q0 retain 'r'
+            v3 <- PUBLISH t q0 'r'
+            "
+        )
+    );
+}
+
+/// [MQTT-3.8.4-3]: subscribing to the same filter again replaces the subscription (one
+/// copy, the new QoS); [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-5]: UNSUBSCRIBE
+/// removes exactly matching filters, answers in any case (v5: 0x11 for none), and no more
+/// messages follow.
+#[test]
+fn resubscribe_replaces_and_unsubscribe_removes() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.connect("s3", V311, true);
+    h.connect("p", V311, true);
+    h.subscribe("s", 1, &[("t/+", QoS::AtMostOnce)]);
+    h.subscribe("s", 2, &[("t/+", QoS::AtLeastOnce)]);
+    h.subscribe("s3", 1, &[("t/+", QoS::AtMostOnce)]);
+    h.publish("p", "t/1", "a", QoS::AtLeastOnce, 1);
+    let unsub = Unsubscribe::new(
+        pid(3),
+        vec![
+            TopicFilter::from_static("t/+"),
+            TopicFilter::from_static("t/#"),
+        ],
+    );
+    h.send("s", Packet::Unsubscribe(unsub.clone()));
+    h.send("s3", Packet::Unsubscribe(unsub));
+    h.publish("p", "t/1", "b", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.transcript()[6..],
+        lines(
+            "
+            s -> SUBSCRIBE 1 t/+:0
+            s <- SUBACK 1 0x00
+            s -> SUBSCRIBE 2 t/+:1
+            s <- SUBACK 2 0x01
+            s3 -> SUBSCRIBE 1 t/+:0
+            s3 <- SUBACK 1 0x00
+            p -> PUBLISH t/1 q1 id=1 'a'
+            s <- PUBLISH t/1 q1 id=1 'a'
+            s3 <- PUBLISH t/1 q0 'a'
+            p <- PUBACK 1
+            s -> UNSUBSCRIBE 3 t/+,t/#
+            s <- UNSUBACK 3 0x00,0x11
+            s3 -> UNSUBSCRIBE 3 t/+,t/#
+            s3 <- UNSUBACK 3
+            p -> PUBLISH t/1 q1 id=2 'b'
+            p <- PUBACK 2
+            "
+        )[..]
+    );
+    assert_eq!(h.broker.subscription_count(), 0);
+}
+
+/// Section 3.2.2.3: with wildcard and shared subscriptions off, such filters fail with
+/// 0xA2 and 0x9E (3.1.1: 0x80); a Subscription Identifier when they are off is a Protocol
+/// Error closing the connection with 0xA1. An invalid shared filter fails under 3.1.1.
+#[test]
+fn disabled_features_refuse_subscriptions() {
+    let mut h = Harness::new(BrokerConfig {
+        wildcard_subscription_available: false,
+        shared_subscription_available: false,
+        subscription_identifiers_available: false,
+        ..BrokerConfig::default()
+    });
+    h.connect("s", V5, true);
+    h.connect("s3", V311, true);
+    let f = [
+        ("a/#", QoS::AtMostOnce),
+        ("$share/g/a", QoS::AtMostOnce),
+        ("a", QoS::AtLeastOnce),
+    ];
+    h.subscribe("s", 1, &f);
+    h.subscribe("s3", 1, &f);
+    h.subscribe("s3", 2, &[("$share/g", QoS::AtMostOnce)]);
+    sub_with(&mut h, "s", 2, "b", SubscriptionOptions::default(), Some(9));
+    assert_eq!(
+        h.transcript()[4..],
+        lines(
+            "
+            s -> SUBSCRIBE 1 a/#:0,$share/g/a:0,a:1
+            s <- SUBACK 1 0xA2,0x9E,0x01
+            s3 -> SUBSCRIBE 1 a/#:0,$share/g/a:0,a:1
+            s3 <- SUBACK 1 0x80,0x80,0x01
+            s3 -> SUBSCRIBE 2 $share/g:0
+            s3 <- SUBACK 2 0x80
+            s -> SUBSCRIBE 2 b:0 sub_id=9
+            s <- DISCONNECT 0xA1
+            s <- [closed]
+            "
+        )[..]
+    );
+}
+
+/// Anonymous clients may not subscribe to `#` nor publish under `admin/`.
+struct NoAnonymousWildcards;
+
+impl Authorizer for NoAnonymousWildcards {
+    fn may_publish(&self, c: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        c.username.is_some() || !topic.starts_with("admin/")
+    }
+    fn may_subscribe(&self, c: &ClientInfo<'_>, filter: &TopicFilter) -> bool {
+        c.username.is_some() || filter.as_str() != "#"
+    }
+}
+
+/// The authorisation hook: a refused subscription gets 0x87 (3.1.1: 0x80); a refused QoS 1
+/// PUBLISH gets PUBACK 0x87 under v5 and, since 3.1.1 cannot refuse, a plain PUBACK
+/// ([MQTT-3.3.5-2] 3.1.1); neither is delivered.
+#[test]
+fn the_authorizer_refuses_per_topic() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.broker.set_authorizer(Box::new(NoAnonymousWildcards));
+    let mut c = Connect::new(V5, MqttString::from_static("root"));
+    c.username = Some(MqttString::from_static("root"));
+    h.connect_with("root", c);
+    h.connect("anon", V5, true);
+    h.connect("anon3", V311, true);
+    h.subscribe("root", 1, &[("#", QoS::AtLeastOnce)]);
+    h.subscribe(
+        "anon",
+        1,
+        &[("#", QoS::AtLeastOnce), ("x", QoS::AtLeastOnce)],
+    );
+    h.subscribe("anon3", 1, &[("#", QoS::AtLeastOnce)]);
+    h.publish("anon", "admin/reboot", "now", QoS::AtLeastOnce, 1);
+    h.publish("anon3", "admin/reboot", "now", QoS::AtLeastOnce, 1);
+    h.publish("anon3", "x", "ok", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.transcript()[6..],
+        lines(
+            "
+            root -> SUBSCRIBE 1 #:1
+            root <- SUBACK 1 0x01
+            anon -> SUBSCRIBE 1 #:1,x:1
+            anon <- SUBACK 1 0x87,0x01
+            anon3 -> SUBSCRIBE 1 #:1
+            anon3 <- SUBACK 1 0x80
+            anon -> PUBLISH admin/reboot q1 id=1 'now'
+            anon <- PUBACK 1 0x87
+            anon3 -> PUBLISH admin/reboot q1 id=1 'now'
+            anon3 <- PUBACK 1
+            anon3 -> PUBLISH x q1 id=2 'ok'
+            root <- PUBLISH x q1 id=1 'ok'
+            anon <- PUBLISH x q1 id=1 'ok'
+            anon3 <- PUBACK 2
+            "
+        )[..]
+    );
+}
