@@ -8,6 +8,7 @@ mod auth;
 mod connect;
 mod qos;
 mod retained;
+mod snapshot;
 mod subscribe;
 mod violations;
 mod will;
