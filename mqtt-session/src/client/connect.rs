@@ -70,6 +70,9 @@ impl Client {
         if let Err(v) = self.check_auth_method(ack.properties.authentication_method.as_ref()) {
             return self.protocol_violation(now, v);
         }
+        // Session Present after Clean Start 0 is accepted even when this client holds no
+        // state: an empty client state is consistent with any server session (a persistent
+        // subscriber restarted without a store). [MQTT-3.2.2-4] would have it close.
         if ack.session_present && self.sent_clean_start {
             return self.protocol_violation(
                 now,
