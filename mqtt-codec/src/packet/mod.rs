@@ -264,9 +264,16 @@ impl Packet {
     /// decoded further.
     #[inline]
     pub fn decode(buf: &mut BytesMut, cx: &DecodeContext) -> Result<Option<Packet>, DecodeError> {
-        match Self::decode_stream(buf, cx)? {
-            Decoded::Packet(p) => Ok(Some(p)),
-            Decoded::Incomplete { .. } => Ok(None),
+        match check_frame(buf, cx)? {
+            Frame::Incomplete { .. } => Ok(None),
+            Frame::Complete {
+                packet,
+                header_len,
+                total_len,
+            } => {
+                let (flags, body) = split_body(buf, header_len, total_len);
+                decode_body(packet, flags, body, cx).map(Some)
+            }
         }
     }
 
@@ -281,9 +288,7 @@ impl Packet {
                 header_len,
                 total_len,
             } => {
-                let flags = buf[0] & 0x0F;
-                let mut whole = buf.split_to(total_len);
-                let body = whole.split_off(header_len).freeze();
+                let (flags, body) = split_body(buf, header_len, total_len);
                 decode_body(packet, flags, body, cx).map(Decoded::Packet)
             }
         }
@@ -405,7 +410,20 @@ impl Packet {
     }
 }
 
+/// Removes a whole packet that `check_frame` found from the front of `buf`: returns the
+/// fixed header's flags and the body, sharing `buf`'s memory.
+#[inline]
+fn split_body(buf: &mut BytesMut, header_len: usize, total_len: usize) -> (u8, Bytes) {
+    let flags = buf[0] & 0x0F;
+    // Skipping the fixed header only moves the start of the body; splitting it off as a
+    // buffer of its own would take and release a reference to the shared memory.
+    let mut body = buf.split_to(total_len).freeze();
+    bytes::Buf::advance(&mut body, header_len);
+    (flags, body)
+}
+
 /// Decodes a body whose fixed header `check_frame` accepted.
+#[inline]
 fn decode_body(
     packet: PacketType,
     flags: u8,

@@ -50,6 +50,7 @@ impl Publish {
         (u8::from(self.dup) << 3) | ((self.qos() as u8) << 1) | u8::from(self.retain)
     }
 
+    #[inline]
     pub(crate) fn decode(flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
         let dup = flags & 0x08 != 0;
         let retain = flags & 0x01 != 0;
