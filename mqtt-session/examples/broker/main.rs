@@ -1,0 +1,397 @@
+//! An MQTT 3.1.1 / 5.0 broker on tokio, driving the sans-IO [`Broker`].
+//!
+//! ```sh
+//! cargo run --release -p mqtt-session --example broker                 # 127.0.0.1:1883
+//! cargo run --release -p mqtt-session --example broker -- --help
+//! ```
+//!
+//! One task owns the broker core and is fed through a channel; each connection has a task
+//! that decodes what arrives and writes what the core sends back. Ctrl-C (or SIGTERM)
+//! sends v5 clients DISCONNECT 0x8B and closes every connection before exiting.
+#![forbid(unsafe_code)]
+// A driver reads the clock and hands the time to the broker; the library itself never does.
+#![allow(clippy::disallowed_methods)]
+
+#[macro_use]
+mod log;
+mod net;
+mod users;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use mqtt_codec::{MAX_PACKET_SIZE, ReasonCode};
+use mqtt_session::broker::{
+    Action, Broker, BrokerConfig, ClientDisconnected, ConnectPolicy, ConnectionId, Event,
+};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use net::{Input, Kind, Output, Shared};
+use users::Users;
+
+const USAGE: &str = "\
+usage: broker [OPTIONS]
+
+  --bind ADDR              listen for MQTT over TCP on ADDR (repeatable; default 127.0.0.1:1883)
+  --tls ADDR               also listen for MQTT over TLS on ADDR (needs --cert and --key)
+  --cert FILE              PEM certificate chain for --tls
+  --key FILE               PEM private key for --tls
+  --ws ADDR                also listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
+  --max-packet-size BYTES  largest packet accepted from a client (default: no limit)
+  --users FILE             user:password lines; only these credentials are accepted
+  --allow-anonymous BOOL   accept clients without a user name (default: true without
+                           --users, false with it)
+  --log-level LEVEL        error, warn, info (default) or debug
+  --help                   this text";
+
+#[derive(Debug, Default)]
+struct Args {
+    binds: Vec<String>,
+    tls: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    ws: Option<String>,
+    max_packet_size: Option<u32>,
+    users: Option<String>,
+    allow_anonymous: Option<bool>,
+    log_level: Option<log::Level>,
+    help: bool,
+}
+
+impl Args {
+    fn parse(mut it: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut a = Args::default();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--bind" => a.binds.push(value()?),
+                "--tls" => a.tls = Some(value()?),
+                "--cert" => a.cert = Some(value()?),
+                "--key" => a.key = Some(value()?),
+                "--ws" => a.ws = Some(value()?),
+                "--max-packet-size" => {
+                    let v = value()?;
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| format!("--max-packet-size {v}: not a number"))?;
+                    if n < 2 {
+                        return Err("--max-packet-size must be at least 2".into());
+                    }
+                    a.max_packet_size = Some(n.min(MAX_PACKET_SIZE));
+                }
+                "--users" => a.users = Some(value()?),
+                "--allow-anonymous" => {
+                    a.allow_anonymous = Some(match value()?.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        v => return Err(format!("--allow-anonymous {v}: expected true or false")),
+                    });
+                }
+                "--log-level" => a.log_level = Some(value()?.parse()?),
+                "--help" | "-h" => a.help = true,
+                other => return Err(format!("unknown option {other}")),
+            }
+        }
+        if a.tls.is_some() != (a.cert.is_some() && a.key.is_some()) {
+            return Err("--tls needs --cert and --key (and they need --tls)".into());
+        }
+        if a.binds.is_empty() {
+            a.binds.push("127.0.0.1:1883".into());
+        }
+        Ok(a)
+    }
+}
+
+fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, String> {
+    let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+    let pem = read(cert)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| format!("{key}: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("{cert}: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn bind(addr: &str, what: &str) -> Result<TcpListener, String> {
+    let l = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local = l.local_addr().map_err(|e| e.to_string())?;
+    info!("listening on {local} ({what})");
+    Ok(l)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match Args::parse(std::env::args().skip(1)) {
+        Ok(a) if a.help => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("broker: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    log::set_level(args.log_level.unwrap_or(log::Level::Info));
+    let users = Users::load(args.users.as_deref(), args.allow_anonymous)?;
+    let config = BrokerConfig {
+        connect_policy: ConnectPolicy::AskDriver,
+        maximum_packet_size: args.max_packet_size.unwrap_or(MAX_PACKET_SIZE),
+        ..BrokerConfig::default()
+    };
+
+    let (core_tx, core_rx) = mpsc::channel(4096);
+    let (alive, mut all_done) = mpsc::channel::<()>(1);
+    let shared = Shared {
+        core: core_tx.clone(),
+        max_packet_size: config.maximum_packet_size,
+        next_id: Arc::new(AtomicU64::new(1)),
+        _alive: alive,
+    };
+    let mut listeners = Vec::new();
+    for addr in &args.binds {
+        listeners.push((bind(addr, "mqtt").await?, Kind::Tcp));
+    }
+    if let (Some(addr), Some(cert), Some(key)) = (&args.tls, &args.cert, &args.key) {
+        let acceptor = tls_acceptor(cert, key)?;
+        listeners.push((bind(addr, "mqtt over TLS").await?, Kind::Tls(acceptor)));
+    }
+    if let Some(addr) = &args.ws {
+        listeners.push((bind(addr, "mqtt over WebSocket").await?, Kind::WebSocket));
+    }
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|(l, kind)| tokio::spawn(net::listen(l, kind, shared.clone())))
+        .collect();
+    drop(shared);
+
+    let core = tokio::spawn(run_core(Broker::new(config), users, core_rx));
+    shutdown_signal().await;
+    info!("shutting down");
+    for task in accepting {
+        task.abort();
+    }
+    let _ = core_tx.send(Input::Shutdown).await;
+    let _ = core.await;
+    // Connection tasks write what is left and end; give them a moment.
+    let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A connection as the core task knows it.
+struct Link {
+    out: mpsc::Sender<Output>,
+    peer: SocketAddr,
+}
+
+/// The broker task: feeds inputs and deadlines to the broker and carries out its actions.
+async fn run_core(mut broker: Broker, users: Users, mut rx: mpsc::Receiver<Input>) {
+    let mut links: HashMap<ConnectionId, Link> = HashMap::new();
+    loop {
+        let deadline = broker.poll_timeout().map(tokio::time::Instant::from_std);
+        let input = tokio::select! {
+            i = rx.recv() => i,
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                broker.handle_timeout(Instant::now());
+                drain(&mut broker, &mut links, &users);
+                continue;
+            }
+        };
+        let now = Instant::now();
+        match input {
+            None => return,
+            Some(Input::Opened { conn, peer, out }) => {
+                debug!("{conn} connection from {peer}");
+                links.insert(conn, Link { out, peer });
+                broker.handle_opened(now, conn);
+            }
+            Some(Input::Packet(conn, p)) => broker.handle_packet(now, conn, p),
+            Some(Input::DecodeError(conn, e)) => {
+                debug!("{conn} sent a bad packet: {e}");
+                broker.handle_decode_error(now, conn, &e);
+            }
+            Some(Input::Closed(conn)) => {
+                links.remove(&conn);
+                broker.handle_closed(now, conn);
+            }
+            Some(Input::Shutdown) => {
+                broker.shutdown(now);
+                drain(&mut broker, &mut links, &users);
+                info!(
+                    "{} sessions and {} retained messages held in memory are discarded",
+                    broker.session_count(),
+                    broker.retained_count()
+                );
+                return;
+            }
+        }
+        drain(&mut broker, &mut links, &users);
+    }
+}
+
+/// Carries out every action: sends, closes, logs, and answers pending CONNECTs.
+fn drain(broker: &mut Broker, links: &mut HashMap<ConnectionId, Link>, users: &Users) {
+    loop {
+        let mut decisions = Vec::new();
+        let mut slow = Vec::new();
+        while let Some(action) = broker.poll_action() {
+            match action {
+                Action::Send {
+                    connection,
+                    version,
+                    packet,
+                } => {
+                    if let Some(l) = links.get(&connection)
+                        && l.out.try_send(Output::Send(version, packet)).is_err()
+                    {
+                        slow.push(connection);
+                    }
+                }
+                // Dropping the sender lets the task write what is queued, then close.
+                Action::Close(conn) => {
+                    links.remove(&conn);
+                }
+                // This broker keeps its state in memory only.
+                Action::Persist(_) => {}
+                Action::Event(e) => {
+                    if let Some(d) = log_event(&e, links, users) {
+                        decisions.push(d);
+                    }
+                }
+            }
+        }
+        if decisions.is_empty() && slow.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        for (conn, decision) in decisions {
+            let _ = match decision {
+                Ok(()) => broker.accept(now, conn, None),
+                Err(rc) => broker.reject(now, conn, rc),
+            };
+        }
+        for conn in slow {
+            warn!("{conn} does not read fast enough: disconnecting it");
+            let _ = broker.disconnect(now, conn, ReasonCode::QUOTA_EXCEEDED);
+        }
+    }
+}
+
+type Decision = (ConnectionId, Result<(), ReasonCode>);
+
+/// Logs an event; for a CONNECT waiting for a decision, returns the decision.
+fn log_event(e: &Event, links: &HashMap<ConnectionId, Link>, users: &Users) -> Option<Decision> {
+    let peer = |c: &ConnectionId| {
+        links
+            .get(c)
+            .map_or_else(|| "?".to_string(), |l| l.peer.to_string())
+    };
+    match e {
+        Event::ConnectRequest(r) => {
+            let d = users.decide(r);
+            if let Err(rc) = d {
+                info!(
+                    "{} refused {:?} from {}: {rc}",
+                    r.connection,
+                    r.client_id.as_str(),
+                    peer(&r.connection)
+                );
+            }
+            return Some((r.connection, d));
+        }
+        Event::AuthRequest(r) => {
+            return Some((r.connection, Err(ReasonCode::BAD_AUTHENTICATION_METHOD)));
+        }
+        Event::Connected(c) => info!(
+            "{} client {:?} connected from {} (MQTT {}, keep-alive {}s{}{})",
+            c.connection,
+            c.client_id.as_str(),
+            peer(&c.connection),
+            c.protocol,
+            c.keep_alive,
+            if c.session_present {
+                ", session resumed"
+            } else {
+                ""
+            },
+            c.username
+                .as_ref()
+                .map_or(String::new(), |u| format!(", user {u}")),
+        ),
+        Event::Disconnected(ClientDisconnected {
+            connection,
+            client_id,
+            disconnected: d,
+        }) => {
+            let mut why = format!("{:?}", d.cause);
+            if let Some(rc) = d.reason_code {
+                why += &format!(" {rc}");
+            }
+            if let Some(rule) = d.rule {
+                why += &format!(": {rule}");
+            }
+            info!(
+                "{connection} client {:?} disconnected: {why}",
+                client_id.as_ref().map_or("", |c| c.as_str())
+            );
+        }
+        Event::SessionEnded { client_id, reason } => {
+            debug!("session {:?} ended: {reason:?}", client_id.as_str());
+        }
+        Event::WillPublished { client_id, topic } => {
+            info!("will of {:?} published to {topic}", client_id.as_str());
+        }
+        Event::MessageDropped {
+            client_id,
+            topic,
+            reason,
+        } => debug!(
+            "message on {topic} for {:?} dropped: {reason:?}",
+            client_id.as_str()
+        ),
+    }
+    None
+}
