@@ -13,7 +13,7 @@ const P1: u64 = 0xe703_7ed1_a0b4_28db;
 const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 
 /// The process-wide key, drawn from the standard library's random source on first use.
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     static SEED: OnceLock<u64> = OnceLock::new();
     *SEED.get_or_init(|| RandomState::new().hash_one(0x6d71_7474_u64))
 }
@@ -36,6 +36,17 @@ fn read_u32(b: &[u8]) -> u64 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u64::from(u32::from_le_bytes(a))
+}
+
+/// The hash of one topic level under `seed` (the value of [`seed`]).
+#[inline]
+pub(crate) fn hash_level(seed: u64, level: &[u8]) -> u64 {
+    let mut h = LevelHasher {
+        state: seed,
+        key: seed ^ P2,
+    };
+    h.write(level);
+    h.state
 }
 
 /// Builds [`LevelHasher`]s keyed with the process-wide seed.
@@ -128,9 +139,7 @@ mod tests {
     use super::*;
 
     fn h(b: &[u8]) -> u64 {
-        let mut s = BuildLevelHasher.build_hasher();
-        s.write(b);
-        s.finish()
+        hash_level(seed(), b)
     }
 
     #[test]

@@ -70,33 +70,40 @@
 //!
 //! # Cost
 //!
-//! Nodes live in one arena indexed by `u32`, literal levels in per-node hash tables (a node
-//! with a single child needs no table), `+` and `#` in slots of their own. A lookup splits the
-//! topic lazily and allocates nothing; it visits at most the nodes the topic can reach, so its
-//! cost depends on the topic's depth and the wildcards on its path, not on how many
-//! subscriptions the tree holds. Removing the last subscription of a node frees the node and
-//! every ancestor left empty; freed nodes are reused.
+//! Nodes live in one arena indexed by `u32`, each node aligned to a cache line and holding
+//! its `+` child, its `#` subscriptions and its own subscriptions (a single subscriber
+//! inline). Literal levels go through a per-node table (none for a node with a single child):
+//! open-addressed, with levels of up to 14 bytes stored inline, so a probe usually reads one
+//! line. A lookup splits the topic lazily and allocates nothing; it visits only the nodes the
+//! topic can reach, so its cost follows the topic's depth and the wildcards on its path, not
+//! the number of subscriptions. In a tree too large for the caches that is about two cache
+//! misses per literal level. Removing the last subscription of a node frees the node and every
+//! ancestor left empty; freed nodes are reused.
 
+mod filter;
 mod hash;
 mod level;
 mod per_subscriber;
 mod subs;
+mod walk;
 
 use core::hash::Hash;
+use std::collections::HashMap;
 
 use mqtt_codec::StringError;
 
+use filter::{Parsed, parse_filter};
+use hash::BuildLevelHasher;
 use level::Children;
 pub use per_subscriber::{Combine, PerSubscriber};
 pub use subs::SharedGroup;
 use subs::SubList;
+use walk::InlineStack;
 
 /// The root node's index; the root is never freed.
 const ROOT: u32 = 0;
 /// No node (an empty `+` slot).
 const NONE: u32 = u32::MAX;
-/// Position past the last level of a topic.
-const END: usize = usize::MAX;
 
 /// One match of a topic name, handed to the visitor of [`TopicTree::matches`].
 #[derive(Debug)]
@@ -107,12 +114,6 @@ pub enum Match<'a, K, V> {
     Shared(&'a SharedGroup<K, V>),
 }
 
-/// What the walk found: a list of non-shared subscriptions, or a shared group.
-enum Found<'a, K, V> {
-    List(&'a SubList<K, V>),
-    Group(&'a SharedGroup<K, V>),
-}
-
 /// Topic filters mapped to subscribers, matched against topic names. See the
 /// [module documentation](self) for the rules and the intended use.
 ///
@@ -120,24 +121,41 @@ enum Found<'a, K, V> {
 /// once. `V` is the subscription's value (its options).
 ///
 /// Methods: [`insert`](Self::insert), [`remove`](Self::remove), [`get`](Self::get) and
-/// [`get_mut`](Self::get_mut) work on one subscription; [`matches`](Self::matches) and
-/// [`matches_per_subscriber`](Self::matches_per_subscriber) answer a publish;
-/// [`for_each`](Self::for_each) lists everything (for snapshots).
+/// [`get_mut`](Self::get_mut) work on one subscription; [`matches`](Self::matches),
+/// [`matches_per_subscriber`](Self::matches_per_subscriber) and
+/// [`has_match`](Self::has_match) answer a publish; [`for_each`](Self::for_each) lists
+/// everything (for snapshots).
 #[derive(Debug)]
 pub struct TopicTree<K, V = ()> {
     nodes: Vec<Node<K, V>>,
     free: Vec<u32>,
+    /// Shared subscription groups, by the node their filter ends at (few nodes have any).
+    shared: HashMap<u32, SharedAt<K, V>, BuildLevelHasher>,
     len: usize,
 }
 
+/// One level of the tree. Laid out so that what a lookup reads shares the node's first cache
+/// line: with a key and value of up to 12 bytes together (a session index and the
+/// subscription options), the whole node is one line.
 #[derive(Debug)]
+#[repr(C, align(64))]
 struct Node<K, V> {
     children: Children,
     /// The `+` child, or [`NONE`].
     plus: u32,
-    /// The parent, or [`NONE`] for the root and for free nodes.
-    parent: u32,
-    subs: Option<Box<NodeSubs<K, V>>>,
+    /// Whether [`TopicTree::shared`] has groups at this node.
+    shared: bool,
+    /// Subscriptions to this node's path followed by `/#` (just `#` at the root).
+    multi: SubList<K, V>,
+    /// Subscriptions to the filter of this node's path.
+    exact: SubList<K, V>,
+}
+
+/// The shared groups whose filter ends at a node.
+#[derive(Debug)]
+struct SharedAt<K, V> {
+    exact: Vec<SharedGroup<K, V>>,
+    multi: Vec<SharedGroup<K, V>>,
 }
 
 impl<K, V> Default for Node<K, V> {
@@ -145,158 +163,20 @@ impl<K, V> Default for Node<K, V> {
         Self {
             children: Children::None,
             plus: NONE,
-            parent: NONE,
-            subs: None,
+            shared: false,
+            multi: SubList::Empty,
+            exact: SubList::Empty,
         }
     }
 }
 
-impl<K, V> Node<K, V> {
+impl<K: Hash + Eq + Clone, V> Node<K, V> {
     fn is_empty(&self) -> bool {
-        self.subs.is_none() && self.plus == NONE && self.children.is_empty()
-    }
-}
-
-/// The subscriptions whose filter ends at a node: the filter of the node's path itself, and
-/// that path followed by `/#` (just `#` at the root).
-#[derive(Debug)]
-struct NodeSubs<K, V> {
-    exact: SubList<K, V>,
-    multi: SubList<K, V>,
-    shared: Option<Box<SharedAt<K, V>>>,
-}
-
-#[derive(Debug)]
-struct SharedAt<K, V> {
-    exact: Vec<SharedGroup<K, V>>,
-    multi: Vec<SharedGroup<K, V>>,
-}
-
-impl<K, V> Default for NodeSubs<K, V> {
-    fn default() -> Self {
-        Self {
-            exact: SubList::default(),
-            multi: SubList::default(),
-            shared: None,
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone, V> NodeSubs<K, V> {
-    fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.multi.is_empty() && self.shared.is_none()
-    }
-}
-
-/// A topic filter taken apart: its share name, its levels before any trailing `#`, and
-/// whether it ends in `#`.
-struct Parsed<'a> {
-    share: Option<&'a str>,
-    /// `None` when no level precedes the `#` (the filter `#`).
-    path: Option<&'a str>,
-    multi: bool,
-}
-
-impl<'a> Parsed<'a> {
-    fn levels(&self) -> impl DoubleEndedIterator<Item = &'a str> + use<'a> {
-        self.path.into_iter().flat_map(|p| p.split('/'))
-    }
-}
-
-/// Validates `filter` ([MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.3-1], [MQTT-4.7.3-2],
-/// [MQTT-4.7.3-3], [MQTT-4.8.2-1], [MQTT-4.8.2-2]) and takes it apart.
-fn parse_filter(filter: &str) -> Result<Parsed<'_>, StringError> {
-    if filter.len() > usize::from(u16::MAX) {
-        return Err(StringError::TooLong);
-    }
-    if filter.as_bytes().contains(&0) {
-        return Err(StringError::Null);
-    }
-    let (share, inner) = match filter.strip_prefix("$share/") {
-        Some(rest) => {
-            let Some((name, inner)) = rest.split_once('/') else {
-                return Err(StringError::InvalidSharedSubscription);
-            };
-            if name.is_empty() || name.contains(['+', '#']) || inner.is_empty() {
-                return Err(StringError::InvalidSharedSubscription);
-            }
-            (Some(name), inner)
-        }
-        None => (None, filter),
-    };
-    if inner.is_empty() {
-        return Err(StringError::EmptyTopic);
-    }
-    if inner.contains(['+', '#']) {
-        let mut levels = inner.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level.contains('#') && (level != "#" || levels.peek().is_some()) {
-                return Err(StringError::MisplacedMultiLevelWildcard);
-            }
-            if level.contains('+') && level != "+" {
-                return Err(StringError::MisplacedSingleLevelWildcard);
-            }
-        }
-    }
-    let (path, multi) = if inner == "#" {
-        (None, true)
-    } else if let Some(p) = inner.strip_suffix("/#") {
-        (Some(p), true)
-    } else {
-        (Some(inner), false)
-    };
-    Ok(Parsed { share, path, multi })
-}
-
-/// The next level of `topic` from byte `pos`, and where the level after it starts ([`END`]
-/// if this was the last).
-#[inline(always)]
-fn next_level(topic: &[u8], pos: usize) -> (&[u8], usize) {
-    let rest = &topic[pos..];
-    match rest.iter().position(|&b| b == b'/') {
-        Some(i) => (&rest[..i], pos + i + 1),
-        None => (rest, END),
-    }
-}
-
-/// A small LIFO of branches still to walk; it spills to the heap only for trees deeper than
-/// any sensible topic hierarchy.
-struct Pending {
-    inline: [(u32, usize); 16],
-    len: usize,
-    spill: Vec<(u32, usize)>,
-}
-
-impl Pending {
-    #[inline(always)]
-    fn new() -> Self {
-        Self {
-            inline: [(0, 0); 16],
-            len: 0,
-            spill: Vec::new(),
-        }
-    }
-
-    #[inline(always)]
-    fn push(&mut self, x: (u32, usize)) {
-        if self.len < self.inline.len() {
-            self.inline[self.len] = x;
-            self.len += 1;
-        } else {
-            self.spill.push(x);
-        }
-    }
-
-    #[inline(always)]
-    fn pop(&mut self) -> Option<(u32, usize)> {
-        if let Some(x) = self.spill.pop() {
-            return Some(x);
-        }
-        if self.len == 0 {
-            return None;
-        }
-        self.len -= 1;
-        Some(self.inline[self.len])
+        self.exact.is_empty()
+            && self.multi.is_empty()
+            && !self.shared
+            && self.plus == NONE
+            && self.children.is_empty()
     }
 }
 
@@ -305,6 +185,7 @@ impl<K, V> Default for TopicTree<K, V> {
         Self {
             nodes: vec![Node::default()],
             free: Vec::new(),
+            shared: HashMap::with_hasher(BuildLevelHasher),
             len: 0,
         }
     }
@@ -346,24 +227,21 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
         for level in p.levels() {
             n = self.child_or_insert(n, level.as_bytes());
         }
-        let subs = self.nodes[n as usize]
-            .subs
-            .get_or_insert_with(Default::default);
         let old = match p.share {
             None => {
+                let node = &mut self.nodes[n as usize];
                 let list = if p.multi {
-                    &mut subs.multi
+                    &mut node.multi
                 } else {
-                    &mut subs.exact
+                    &mut node.exact
                 };
                 list.insert(key, value)
             }
             Some(name) => {
-                let at = subs.shared.get_or_insert_with(|| {
-                    Box::new(SharedAt {
-                        exact: Vec::new(),
-                        multi: Vec::new(),
-                    })
+                self.nodes[n as usize].shared = true;
+                let at = self.shared.entry(n).or_insert_with(|| SharedAt {
+                    exact: Vec::new(),
+                    multi: Vec::new(),
                 });
                 let groups = if p.multi {
                     &mut at.multi
@@ -391,18 +269,24 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
     /// Nodes left empty are freed.
     pub fn remove(&mut self, filter: &str, key: &K) -> Option<V> {
         let p = parse_filter(filter).ok()?;
-        let n = self.find(&p)?;
-        let subs = self.nodes[n as usize].subs.as_deref_mut()?;
+        // The nodes along the path, root first, to prune on the way back.
+        let mut path = InlineStack::<u32, 16>::new();
+        let mut n = ROOT;
+        for level in p.levels() {
+            path.push(n);
+            n = self.child(n, level)?;
+        }
         let old = match p.share {
             None => {
+                let node = &mut self.nodes[n as usize];
                 if p.multi {
-                    subs.multi.remove(key)
+                    node.multi.remove(key)
                 } else {
-                    subs.exact.remove(key)
+                    node.exact.remove(key)
                 }
             }
             Some(name) => {
-                let at = subs.shared.as_deref_mut()?;
+                let at = self.shared.get_mut(&n)?;
                 let groups = if p.multi {
                     &mut at.multi
                 } else {
@@ -414,15 +298,28 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
                     groups.swap_remove(i);
                 }
                 if at.exact.is_empty() && at.multi.is_empty() {
-                    subs.shared = None;
+                    self.shared.remove(&n);
+                    self.nodes[n as usize].shared = false;
                 }
                 old
             }
         }?;
         self.len -= 1;
-        if subs.is_empty() {
-            self.nodes[n as usize].subs = None;
-            self.prune(n, p.levels());
+        // Free `n` and then each ancestor left empty.
+        for level in p.levels().rev() {
+            if !self.nodes[n as usize].is_empty() {
+                break;
+            }
+            let Some(parent) = path.pop() else { break };
+            let pn = &mut self.nodes[parent as usize];
+            if level == "+" {
+                pn.plus = NONE;
+            } else {
+                pn.children.remove(level.as_bytes());
+            }
+            self.nodes[n as usize] = Node::default();
+            self.free.push(n);
+            n = parent;
         }
         Some(old)
     }
@@ -431,12 +328,12 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
     pub fn get(&self, filter: &str, key: &K) -> Option<&V> {
         let p = parse_filter(filter).ok()?;
         let n = self.find(&p)?;
-        let subs = self.nodes[n as usize].subs.as_deref()?;
+        let node = &self.nodes[n as usize];
         match p.share {
-            None if p.multi => subs.multi.get(key),
-            None => subs.exact.get(key),
+            None if p.multi => node.multi.get(key),
+            None => node.exact.get(key),
             Some(name) => {
-                let at = subs.shared.as_deref()?;
+                let at = self.shared.get(&n)?;
                 let groups = if p.multi { &at.multi } else { &at.exact };
                 groups
                     .iter()
@@ -451,12 +348,11 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
     pub fn get_mut(&mut self, filter: &str, key: &K) -> Option<&mut V> {
         let p = parse_filter(filter).ok()?;
         let n = self.find(&p)?;
-        let subs = self.nodes[n as usize].subs.as_deref_mut()?;
         match p.share {
-            None if p.multi => subs.multi.get_mut(key),
-            None => subs.exact.get_mut(key),
+            None if p.multi => self.nodes[n as usize].multi.get_mut(key),
+            None => self.nodes[n as usize].exact.get_mut(key),
             Some(name) => {
-                let at = subs.shared.as_deref_mut()?;
+                let at = self.shared.get_mut(&n)?;
                 let groups = if p.multi {
                     &mut at.multi
                 } else {
@@ -471,199 +367,73 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
         }
     }
 
-    /// Calls `visit` once for every subscription whose filter matches the topic name `topic`
-    /// (each non-shared (filter, key), and each shared group once), in an unspecified but
-    /// deterministic order. `topic` is taken as a valid topic name (a
-    /// [`TopicName`](mqtt_codec::TopicName) derefs to one); a `+` or `#` in it is an ordinary
-    /// character. Allocates nothing.
-    ///
-    /// A subscriber with overlapping subscriptions is visited once per matching filter: see
-    /// [`matches_per_subscriber`](Self::matches_per_subscriber) to fold those.
-    #[inline]
-    pub fn matches<'a>(&'a self, topic: &str, mut visit: impl FnMut(Match<'a, K, V>)) {
-        self.walk(topic, |found| {
-            match found {
-                Found::List(list) => {
-                    for (k, v) in list.as_slice() {
-                        visit(Match::Subscription(k, v));
-                    }
-                }
-                Found::Group(g) => visit(Match::Shared(g)),
-            }
-            true
-        });
-    }
-
-    /// Whether any subscription (shared or not) matches `topic`. Stops at the first match.
-    pub fn has_match(&self, topic: &str) -> bool {
-        let mut found = false;
-        self.walk(topic, |_| {
-            found = true;
-            false
-        });
-        found
-    }
-
-    /// Fills `out` with the non-shared subscriptions that match `topic`, one entry per
-    /// subscriber with its matching subscriptions folded by [`Combine`] (highest QoS, all
-    /// subscription identifiers: [MQTT-3.3.4-2], [MQTT-3.3.4-3]), and calls `shared` once for
-    /// every matching shared group. `out` is cleared first; reuse it across publishes and
-    /// nothing is allocated once it has grown to the largest fan-out.
-    pub fn matches_per_subscriber<'a, A>(
-        &'a self,
-        topic: &str,
-        out: &mut PerSubscriber<K, A>,
-        mut shared: impl FnMut(&'a SharedGroup<K, V>),
-    ) where
-        A: Combine<V> + Default,
-    {
-        out.clear();
-        self.walk(topic, |found| {
-            match found {
-                Found::List(list) => {
-                    out.next_filter();
-                    for (k, v) in list.as_slice() {
-                        out.add(k, v);
-                    }
-                }
-                Found::Group(g) => shared(g),
-            }
-            true
-        });
-    }
-
     /// Calls `f` with every subscription: its filter as it was inserted (with any
     /// `$share/{ShareName}/` prefix), its key and its value. The order is unspecified and may
     /// differ between runs: sort if you need one (for example in a snapshot).
     pub fn for_each(&self, mut f: impl FnMut(&str, &K, &V)) {
-        // (node, length of `path` before this node's level, this node's level)
-        let mut stack: Vec<(u32, usize, Option<&[u8]>)> = vec![(ROOT, 0, None)];
+        // (node, length of `path` before this node's level, this node's level, whether the
+        // level is the first of the filter)
+        let mut stack: Vec<(u32, usize, &[u8], bool)> = vec![(ROOT, 0, b"", true)];
         let mut path: Vec<u8> = Vec::new();
         let mut filter = String::new();
-        while let Some((n, keep, level)) = stack.pop() {
+        while let Some((n, keep, level, first)) = stack.pop() {
             path.truncate(keep);
-            if let Some(level) = level {
-                if n != ROOT && self.nodes[n as usize].parent != ROOT {
+            if n != ROOT {
+                if !first {
                     path.push(b'/');
                 }
                 path.extend_from_slice(level);
             }
             let node = &self.nodes[n as usize];
-            if let Some(subs) = node.subs.as_deref() {
-                let p = String::from_utf8_lossy(&path);
-                let is_root = n == ROOT;
-                let mut emit = |share: Option<&str>, multi: bool, list: &SubList<K, V>| {
-                    filter.clear();
-                    if let Some(name) = share {
-                        filter.push_str("$share/");
-                        filter.push_str(name);
-                        filter.push('/');
-                    }
-                    filter.push_str(&p);
-                    if multi {
-                        filter.push_str(if is_root { "#" } else { "/#" });
-                    }
-                    for (k, v) in list.as_slice() {
-                        f(&filter, k, v);
-                    }
-                };
-                emit(None, false, &subs.exact);
-                emit(None, true, &subs.multi);
-                if let Some(at) = subs.shared.as_deref() {
-                    for g in &at.exact {
-                        emit(Some(g.name()), false, g.members_list());
-                    }
-                    for g in &at.multi {
-                        emit(Some(g.name()), true, g.members_list());
-                    }
+            let p = String::from_utf8_lossy(&path);
+            let mut emit = |share: Option<&str>, multi: bool, list: &SubList<K, V>| {
+                filter.clear();
+                if let Some(name) = share {
+                    filter.push_str("$share/");
+                    filter.push_str(name);
+                    filter.push('/');
+                }
+                filter.push_str(&p);
+                if multi {
+                    filter.push_str(if n == ROOT { "#" } else { "/#" });
+                }
+                for (k, v) in list.as_slice() {
+                    f(&filter, k, v);
+                }
+            };
+            emit(None, false, &node.exact);
+            emit(None, true, &node.multi);
+            if let Some(at) = self.shared.get(&n) {
+                for g in &at.exact {
+                    emit(Some(g.name()), false, g.members_list());
+                }
+                for g in &at.multi {
+                    emit(Some(g.name()), true, g.members_list());
                 }
             }
             let keep = path.len();
+            let first = n == ROOT;
             if node.plus != NONE {
-                stack.push((node.plus, keep, Some(b"+")));
+                stack.push((node.plus, keep, b"+", first));
             }
             node.children
-                .for_each(|level, c| stack.push((c, keep, Some(level))));
+                .for_each(|level, c| stack.push((c, keep, level, first)));
         }
     }
 
-    /// The walk behind every lookup: `found` gets each matching list of non-shared
-    /// subscriptions (never an empty one) and each matching shared group, and returns whether
-    /// to go on.
-    #[inline(always)]
-    fn walk<'a>(&'a self, topic: &str, mut found: impl FnMut(Found<'a, K, V>) -> bool) {
-        let t = topic.as_bytes();
-        // [MQTT-4.7.2-1] a topic name starting with `$` is not matched by a filter starting
-        // with a wildcard: at the root, skip the `+` child and the `#` subscriptions.
-        let dollar = t.first() == Some(&b'$');
-        let mut pending = Pending::new();
-        let mut cur = Some((ROOT, 0usize));
-        loop {
-            let (n, pos) = match cur.take() {
-                Some(x) => x,
-                None => match pending.pop() {
-                    Some(x) => x,
-                    None => return,
-                },
-            };
-            let node = &self.nodes[n as usize];
-            let wild = !(dollar && n == ROOT);
-            if let Some(subs) = node.subs.as_deref() {
-                // `#` matches the parent level and everything below it ([MQTT-4.7.1-1]).
-                if wild {
-                    if !subs.multi.is_empty() && !found(Found::List(&subs.multi)) {
-                        return;
-                    }
-                    if let Some(at) = subs.shared.as_deref() {
-                        for g in &at.multi {
-                            if !found(Found::Group(g)) {
-                                return;
-                            }
-                        }
-                    }
-                }
-                if pos == END {
-                    if !subs.exact.is_empty() && !found(Found::List(&subs.exact)) {
-                        return;
-                    }
-                    if let Some(at) = subs.shared.as_deref() {
-                        for g in &at.exact {
-                            if !found(Found::Group(g)) {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-            if pos == END {
-                continue;
-            }
-            let (level, next) = next_level(t, pos);
-            // `+` matches exactly one level, whatever it holds ([MQTT-4.7.1-2]).
-            if wild && node.plus != NONE {
-                cur = Some((node.plus, next));
-            }
-            if let Some(c) = node.children.get(level) {
-                match cur {
-                    None => cur = Some((c, next)),
-                    Some(_) => pending.push((c, next)),
-                }
-            }
+    /// The child of `n` at filter level `level`, if there is one.
+    fn child(&self, n: u32, level: &str) -> Option<u32> {
+        let node = &self.nodes[n as usize];
+        if level == "+" {
+            Some(node.plus).filter(|&c| c != NONE)
+        } else {
+            node.children.get(level.as_bytes())
         }
     }
 
     /// The node of `p`'s path, if it exists.
     fn find(&self, p: &Parsed<'_>) -> Option<u32> {
-        let mut n = ROOT;
-        for level in p.levels() {
-            let node = &self.nodes[n as usize];
-            n = if level == "+" {
-                Some(node.plus).filter(|&c| c != NONE)?
-            } else {
-                node.children.get(level.as_bytes())?
-            };
-        }
-        Some(n)
+        p.levels().try_fold(ROOT, |n, level| self.child(n, level))
     }
 
     fn child_or_insert(&mut self, n: u32, level: &[u8]) -> u32 {
@@ -672,53 +442,29 @@ impl<K: Hash + Eq + Clone, V> TopicTree<K, V> {
             if node.plus != NONE {
                 return node.plus;
             }
-            let c = self.alloc(n);
+            let c = self.alloc();
             self.nodes[n as usize].plus = c;
             return c;
         }
         if let Some(c) = node.children.get(level) {
             return c;
         }
-        let c = self.alloc(n);
+        let c = self.alloc();
         self.nodes[n as usize].children.insert(level, c);
         c
     }
 
-    fn alloc(&mut self, parent: u32) -> u32 {
-        let n = match self.free.pop() {
-            Some(n) => n,
-            None => {
-                // A node costs tens of bytes, so memory runs out long before the indices do.
-                let n = u32::try_from(self.nodes.len())
-                    .ok()
-                    .filter(|&n| n != NONE)
-                    .expect("the topic tree holds fewer than 2^32 - 1 nodes");
-                self.nodes.push(Node::default());
-                n
-            }
-        };
-        self.nodes[n as usize].parent = parent;
-        n
-    }
-
-    /// Frees `n` and then each ancestor that is left empty; `levels` are the levels of `n`'s
-    /// path, root first.
-    fn prune<'f>(&mut self, mut n: u32, levels: impl DoubleEndedIterator<Item = &'f str>) {
-        for level in levels.rev() {
-            if n == ROOT || !self.nodes[n as usize].is_empty() {
-                return;
-            }
-            let parent = self.nodes[n as usize].parent;
-            let p = &mut self.nodes[parent as usize];
-            if level == "+" {
-                p.plus = NONE;
-            } else {
-                p.children.remove(level.as_bytes());
-            }
-            self.nodes[n as usize] = Node::default();
-            self.free.push(n);
-            n = parent;
+    fn alloc(&mut self) -> u32 {
+        if let Some(n) = self.free.pop() {
+            return n;
         }
+        // A node takes 64 bytes or more, so memory runs out long before the indices do.
+        let n = u32::try_from(self.nodes.len())
+            .ok()
+            .filter(|&n| n != NONE)
+            .expect("the topic tree holds fewer than 2^32 - 1 nodes");
+        self.nodes.push(Node::default());
+        n
     }
 }
 
@@ -737,21 +483,9 @@ mod tests {
     }
 
     #[test]
-    fn filters_are_parsed_into_levels_and_trailing_hash() {
-        let p = parse_filter("#").unwrap();
-        assert_eq!((p.path, p.multi, p.share), (None, true, None));
-        let p = parse_filter("/#").unwrap();
-        assert_eq!((p.path, p.multi), (Some(""), true));
-        let p = parse_filter("$share/g/a/+").unwrap();
-        assert_eq!((p.share, p.path, p.multi), (Some("g"), Some("a/+"), false));
-        assert_eq!(
-            parse_filter("a/#").unwrap().levels().collect::<Vec<_>>(),
-            ["a"]
-        );
-        assert_eq!(
-            parse_filter("a//").unwrap().levels().collect::<Vec<_>>(),
-            ["a", "", ""]
-        );
+    fn a_node_with_a_small_key_and_value_is_one_cache_line() {
+        assert_eq!(core::mem::size_of::<Node<u32, (u8, u32)>>(), 64);
+        assert_eq!(core::mem::align_of::<Node<u32, (u8, u32)>>(), 64);
     }
 
     #[test]

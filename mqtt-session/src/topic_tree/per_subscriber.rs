@@ -23,7 +23,7 @@ pub trait Combine<V> {
 
 /// Below this many subscribers a duplicate is found by a linear scan; from here on by a hash
 /// index.
-const LINEAR_UP_TO: usize = 8;
+const LINEAR_UP_TO: usize = 16;
 
 /// The matches of one topic folded per subscriber: each subscriber once, with its
 /// subscriptions combined by [`Combine`]. Fill it with

@@ -11,95 +11,142 @@ use super::hash::BuildLevelHasher;
 const INDEX_FROM: usize = 16;
 
 /// The subscribers of one filter: each key at most once, in insertion order until a removal
-/// moves the last entry into the freed place.
+/// moves the last entry into the freed place. A single subscriber (the common case) is held
+/// inline, so visiting it reads no memory beyond its node.
+#[derive(Debug, Default)]
+pub(crate) enum SubList<K, V> {
+    #[default]
+    Empty,
+    One((K, V)),
+    Many(Box<ManyList<K, V>>),
+}
+
 #[derive(Debug)]
-pub(crate) struct SubList<K, V> {
+pub(crate) struct ManyList<K, V> {
     items: Vec<(K, V)>,
-    // Boxed on purpose: most lists are short and never index, and one pointer keeps every
-    // node's subscriber block small.
-    #[allow(clippy::box_collection)]
-    index: Option<Box<HashMap<K, u32, BuildLevelHasher>>>,
+    /// Past [`INDEX_FROM`] entries, the position of each key.
+    index: Option<HashMap<K, u32, BuildLevelHasher>>,
 }
 
-impl<K, V> Default for SubList<K, V> {
-    fn default() -> Self {
-        Self {
-            items: Vec::new(),
-            index: None,
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone, V> SubList<K, V> {
-    pub(crate) fn as_slice(&self) -> &[(K, V)] {
-        &self.items
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
+impl<K: Hash + Eq + Clone, V> ManyList<K, V> {
     fn position(&self, key: &K) -> Option<usize> {
         match &self.index {
             Some(ix) => ix.get(key).map(|&i| i as usize),
             None => self.items.iter().position(|(k, _)| k == key),
         }
     }
+}
+
+impl<K: Hash + Eq + Clone, V> SubList<K, V> {
+    #[inline]
+    pub(crate) fn as_slice(&self) -> &[(K, V)] {
+        match self {
+            SubList::Empty => &[],
+            SubList::One(kv) => core::slice::from_ref(kv),
+            SubList::Many(m) => &m.items,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, SubList::Empty)
+    }
 
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.position(key).map(|i| &self.items[i].1)
+        match self {
+            SubList::Empty => None,
+            SubList::One((k, v)) => (k == key).then_some(v),
+            SubList::Many(m) => m.position(key).map(|i| &m.items[i].1),
+        }
     }
 
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.position(key).map(|i| &mut self.items[i].1)
+        match self {
+            SubList::Empty => None,
+            SubList::One((k, v)) => (k == key).then_some(v),
+            SubList::Many(m) => m.position(key).map(|i| &mut m.items[i].1),
+        }
     }
 
     /// Inserts or replaces `key`'s value; returns the value it replaced.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if let Some(i) = self.position(&key) {
-            return Some(core::mem::replace(&mut self.items[i].1, value));
-        }
-        let at = self.items.len();
-        match &mut self.index {
-            Some(ix) => {
-                ix.insert(key.clone(), at as u32);
+        match self {
+            SubList::Empty => {
+                *self = SubList::One((key, value));
+                None
             }
-            None if at + 1 > INDEX_FROM => {
-                let mut ix: HashMap<K, u32, BuildLevelHasher> =
-                    HashMap::with_capacity_and_hasher(at + 1, BuildLevelHasher);
-                for (i, (k, _)) in self.items.iter().enumerate() {
-                    ix.insert(k.clone(), i as u32);
+            SubList::One((k, v)) if *k == key => Some(core::mem::replace(v, value)),
+            SubList::One(_) => {
+                if let SubList::One(first) = core::mem::take(self) {
+                    *self = SubList::Many(Box::new(ManyList {
+                        items: vec![first, (key, value)],
+                        index: None,
+                    }));
                 }
-                ix.insert(key.clone(), at as u32);
-                self.index = Some(Box::new(ix));
+                None
             }
-            None => {}
+            SubList::Many(m) => {
+                if let Some(i) = m.position(&key) {
+                    return Some(core::mem::replace(&mut m.items[i].1, value));
+                }
+                let at = m.items.len();
+                match &mut m.index {
+                    Some(ix) => {
+                        ix.insert(key.clone(), at as u32);
+                    }
+                    None if at + 1 > INDEX_FROM => {
+                        let mut ix = HashMap::with_capacity_and_hasher(at + 1, BuildLevelHasher);
+                        for (i, (k, _)) in m.items.iter().enumerate() {
+                            ix.insert(k.clone(), i as u32);
+                        }
+                        ix.insert(key.clone(), at as u32);
+                        m.index = Some(ix);
+                    }
+                    None => {}
+                }
+                m.items.push((key, value));
+                None
+            }
         }
-        self.items.push((key, value));
-        None
     }
 
     /// Removes `key`; the last entry takes its place.
     pub(crate) fn remove(&mut self, key: &K) -> Option<V> {
-        let i = self.position(key)?;
-        let (_, v) = self.items.swap_remove(i);
-        if let Some(ix) = &mut self.index {
-            ix.remove(key);
-            if let Some((moved, _)) = self.items.get(i) {
-                ix.insert(moved.clone(), i as u32);
+        match self {
+            SubList::Empty => None,
+            SubList::One((k, _)) => {
+                if k != key {
+                    return None;
+                }
+                match core::mem::take(self) {
+                    SubList::One((_, v)) => Some(v),
+                    _ => None,
+                }
             }
-            if self.items.len() < INDEX_FROM / 2 {
-                self.index = None;
+            SubList::Many(m) => {
+                let i = m.position(key)?;
+                let (_, v) = m.items.swap_remove(i);
+                if let Some(ix) = &mut m.index {
+                    ix.remove(key);
+                    if let Some((moved, _)) = m.items.get(i) {
+                        ix.insert(moved.clone(), i as u32);
+                    }
+                    if m.items.len() < INDEX_FROM / 2 {
+                        m.index = None;
+                    }
+                }
+                if m.items.len() == 1
+                    && let Some(last) = m.items.pop()
+                {
+                    *self = SubList::One(last);
+                }
+                Some(v)
             }
         }
-        if self.items.is_empty() {
-            self.items = Vec::new();
-        }
-        Some(v)
     }
 }
 
@@ -187,7 +234,7 @@ mod tests {
         for k in 0..100 {
             assert_eq!(l.insert(k, k), None);
         }
-        assert!(l.index.is_some());
+        assert!(matches!(&l, SubList::Many(m) if m.index.is_some()));
         assert_eq!(l.insert(7, 70), Some(7));
         assert_eq!(l.len(), 100);
         for k in (0..100).step_by(2) {
@@ -201,7 +248,6 @@ mod tests {
             assert!(l.remove(&k).is_some());
         }
         assert!(l.is_empty());
-        assert!(l.index.is_none());
         assert_eq!(l.remove(&1), None);
     }
 
