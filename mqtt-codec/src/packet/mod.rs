@@ -343,6 +343,11 @@ impl Packet {
                 available: buf.remaining_mut(),
             });
         }
+        if let Self::Publish(p) = self
+            && p.write_small(version, remaining, buf).is_some()
+        {
+            return Ok(());
+        }
         buf.put_u8(self.first_byte());
         put_var_int(buf, remaining as u32);
         self.write_body(version, buf);

@@ -136,6 +136,54 @@ impl Publish {
         buf.put_slice(&self.payload);
     }
 
+    /// Encodes the whole packet when its head is small: the fixed header, topic, packet
+    /// identifier and (empty) properties are gathered on the stack and handed to `buf` in
+    /// one call, then the payload in another, instead of one call per field (each of which
+    /// checks the buffer's room again). Returns `None`, having written nothing, when the
+    /// head does not fit or carries properties; `Packet::encode` then writes field by
+    /// field. The caller has checked the packet (`head_len`) and the room in `buf`.
+    #[inline]
+    pub(crate) fn write_small(
+        &self,
+        version: ProtocolVersion,
+        remaining: usize,
+        buf: &mut impl BufMut,
+    ) -> Option<()> {
+        const ROOM: usize = 128;
+        let topic = self.topic.as_mqtt_str().as_bytes();
+        if topic.len() > ROOM - 12 || (version.is_v5() && !self.properties.is_empty()) {
+            return None;
+        }
+        let mut head = [0u8; ROOM];
+        head[0] = ((PacketType::Publish as u8) << 4) | self.flags();
+        let mut n = 1;
+        let mut v = remaining as u32;
+        loop {
+            let byte = (v & 0x7F) as u8;
+            v >>= 7;
+            head[n] = if v > 0 { byte | 0x80 } else { byte };
+            n += 1;
+            if v == 0 {
+                break;
+            }
+        }
+        head[n..n + 2].copy_from_slice(&(topic.len() as u16).to_be_bytes());
+        n += 2;
+        head[n..n + topic.len()].copy_from_slice(topic);
+        n += topic.len();
+        if let Some(id) = self.qos_pid.packet_id() {
+            head[n..n + 2].copy_from_slice(&id.get().to_be_bytes());
+            n += 2;
+        }
+        if version.is_v5() {
+            // Property Length 0.
+            n += 1;
+        }
+        buf.put_slice(&head[..n]);
+        buf.put_slice(&self.payload);
+        Some(())
+    }
+
     /// Encodes everything but the payload: the fixed header, topic, packet identifier and
     /// properties. Send these bytes and then [`Publish::payload`] (for example with a
     /// vectored write) to put a large message on the wire without copying it.
