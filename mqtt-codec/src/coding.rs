@@ -219,6 +219,20 @@ impl Reader {
         Ok(self.buf.split_to(n))
     }
 
+    /// How many length-prefixed fields, each followed by `gap` bytes, the rest of the body
+    /// holds (counting a last, truncated one): the capacity to reserve for a list of them,
+    /// bounded by the bytes actually received.
+    #[inline]
+    pub(crate) fn count_prefixed(&self, gap: usize) -> usize {
+        let b = &self.buf[..];
+        let (mut at, mut n) = (0, 0);
+        while let [hi, lo, ..] = b[at.min(b.len())..] {
+            at += 2 + usize::from(u16::from_be_bytes([hi, lo])) + gap;
+            n += 1;
+        }
+        n
+    }
+
     /// Everything left in the body.
     #[inline]
     pub(crate) fn rest(&mut self) -> Bytes {

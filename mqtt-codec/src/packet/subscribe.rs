@@ -94,7 +94,7 @@ impl Subscribe {
                 "[MQTT-3.8.3-3] SUBSCRIBE has no topic filter",
             )));
         }
-        let mut filters = Vec::new();
+        let mut filters = Vec::with_capacity(r.count_prefixed(1));
         while !r.is_empty() {
             let filter = r.topic_filter()?;
             let b = r.u8()?;
@@ -217,7 +217,7 @@ impl Unsubscribe {
         if r.is_empty() {
             return Err(r.protocol("[MQTT-3.10.3-2] UNSUBSCRIBE has no topic filter"));
         }
-        let mut filters = Vec::new();
+        let mut filters = Vec::with_capacity(r.count_prefixed(0));
         while !r.is_empty() {
             filters.push(r.topic_filter()?);
         }
