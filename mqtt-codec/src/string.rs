@@ -265,19 +265,21 @@ fn check_filter(b: &[u8]) -> Result<(), StringError> {
     if !sc.plus && !sc.hash {
         return Ok(());
     }
-    let last = b.len() - 1;
-    for (i, &c) in b.iter().enumerate() {
-        let starts_level = i == 0 || b[i - 1] == b'/';
-        let ends_level = i == last || b[i + 1] == b'/';
+    // One pass with the previous byte at hand (a '/' before the first, where a level
+    // starts) instead of indexing both neighbours of every byte.
+    let mut prev = b'/';
+    let mut rest = b.iter();
+    while let Some(&c) = rest.next() {
         match c {
-            b'#' if !(starts_level && i == last) => {
+            b'#' if !(prev == b'/' && rest.as_slice().is_empty()) => {
                 return Err(StringError::MisplacedMultiLevelWildcard);
             }
-            b'+' if !(starts_level && ends_level) => {
+            b'+' if !(prev == b'/' && matches!(rest.as_slice().first(), None | Some(b'/'))) => {
                 return Err(StringError::MisplacedSingleLevelWildcard);
             }
             _ => {}
         }
+        prev = c;
     }
     Ok(())
 }
