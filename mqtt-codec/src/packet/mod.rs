@@ -348,6 +348,18 @@ impl Packet {
         {
             return Ok(());
         }
+        if total <= STAGE {
+            // A small packet is written into a stack buffer first and handed to `buf` in
+            // one call: writes into a slice compile to plain stores, where each write into
+            // a growable buffer is a call that checks its room.
+            let mut stage = [0u8; STAGE];
+            let mut w = &mut stage[..];
+            w.put_u8(self.first_byte());
+            put_var_int(&mut w, remaining as u32);
+            self.write_body(version, &mut w);
+            buf.put_slice(&stage[..total]);
+            return Ok(());
+        }
         buf.put_u8(self.first_byte());
         put_var_int(buf, remaining as u32);
         self.write_body(version, buf);
@@ -414,6 +426,9 @@ impl Packet {
         }
     }
 }
+
+/// Packets up to this size are encoded on the stack, then copied to the caller's buffer.
+const STAGE: usize = 256;
 
 /// Removes a whole packet that `check_frame` found from the front of `buf`: returns the
 /// fixed header's flags and the body, sharing `buf`'s memory.
