@@ -119,6 +119,12 @@ fn decode_all_ways(input: &[u8], cx: &DecodeContext) {
     // The exact decoder: one whole packet or an error.
     match Packet::decode_exact(Bytes::copy_from_slice(input), cx) {
         Ok(p) => {
+            // Exactly one whole packet: nothing missing, nothing left over.
+            let whole = matches!(
+                check_frame(input, cx),
+                Ok(Frame::Complete { total_len, .. }) if total_len == input.len()
+            );
+            assert!(whole, "decode_exact accepted {input:02x?}");
             assert!(input.len() as u64 <= u64::from(cx.max_packet_size));
             check_reencodes(&p, cx);
         }
@@ -289,6 +295,31 @@ proptest! {
                 Decoded::Incomplete { needed: total - header }
             );
             prop_assert_eq!(&head[..], &wire[..header]);
+        }
+    }
+
+    /// A remaining length padded to more bytes than it needs is Malformed (v5
+    /// [MQTT-1.5.5-1], 3.1.1 section 2.2.3: the minimum number of bytes must be used),
+    /// even though the packet after it is valid.
+    #[test]
+    fn remaining_length_not_in_shortest_form_is_malformed(
+        (version, packet) in versioned_packet(),
+        pad in 1usize..4,
+    ) {
+        let wire = packet.to_bytes(version).unwrap();
+        let header = fixed_header_len(&wire);
+        let mut length = wire[1..header].to_vec();
+        prop_assume!(length.len() + pad <= 4);
+        // Continuation bit on the last byte, then zero groups, the last without it.
+        *length.last_mut().unwrap() |= 0x80;
+        length.extend(std::iter::repeat_n(0x80, pad - 1));
+        length.push(0x00);
+        let padded = [&wire[..1], &length, &wire[header..]].concat();
+        let cx = DecodeContext::new(version);
+        let err = Packet::decode(&mut BytesMut::from(&padded[..]), &cx).unwrap_err();
+        prop_assert_eq!(err.kind(), DecodeErrorKind::Malformed);
+        if version.is_v5() {
+            prop_assert_eq!(err.rule_id(), Some("MQTT-1.5.5-1"));
         }
     }
 

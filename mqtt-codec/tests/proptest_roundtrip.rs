@@ -3,11 +3,14 @@
 
 mod strategies;
 
+use std::fmt::Debug;
+
 use mqtt_codec::{
-    Bytes, BytesMut, DecodeContext, EncodeError, Packet, PacketType, ProtocolVersion, Publish,
-    ReasonCode, RetainHandling, TopicName,
+    Bytes, BytesMut, DecodeContext, EncodeError, Packet, PacketType, ProtocolVersion, PubResponse,
+    Publish, QoS, ReasonCode, RetainHandling, TopicName, Will,
 };
 use proptest::prelude::*;
+use proptest::sample::{Index, select};
 use strategies::*;
 
 /// Encodes `p` for `version` and checks that the length promised is the length written.
@@ -82,6 +85,297 @@ proptest! {
             let got = Packet::decode_exact(buf.freeze(), &DecodeContext::new(v3)).unwrap();
             prop_assert_eq!(got, packet);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(config(256))]
+
+    /// A 3.1.1 packet given exactly one thing that only MQTT 5.0 has: encoding it for
+    /// 3.1.1 is an error and writes nothing (never a silent drop), while MQTT 5.0 carries
+    /// it and gets it back.
+    #[test]
+    fn one_v5_only_field_is_an_encode_error_for_3_1_1((packet, what) in with_one_v5_feature()) {
+        let v3 = ProtocolVersion::V3_1_1;
+        let mut buf = BytesMut::new();
+        let result = packet.encode(v3, &mut buf);
+        prop_assert!(result.is_err(), "{} encoded for 3.1.1: {:?}", what, packet);
+        prop_assert!(buf.is_empty());
+        prop_assert!(packet.encoded_len(v3).is_err());
+
+        let mut packet = packet;
+        if let Packet::Connect(c) = &mut packet {
+            c.protocol = ProtocolVersion::V5;
+        }
+        let wire = encode(&packet, ProtocolVersion::V5);
+        let cx = DecodeContext::new(ProtocolVersion::V5);
+        prop_assert_eq!(Packet::decode_exact(wire, &cx).unwrap(), packet);
+    }
+}
+
+/// A 3.1.1 packet (or an AUTH, which 3.1.1 lacks) with one v5-only field set, and what
+/// that field is.
+fn with_one_v5_feature() -> BoxedStrategy<(Packet, &'static str)> {
+    prop_oneof![
+        8 => packet(ProtocolVersion::V3_1_1)
+            .prop_filter("PINGREQ and PINGRESP have no v5-only field", |p| {
+                !matches!(p, Packet::PingReq | Packet::PingResp)
+            })
+            .prop_flat_map(|p| add_v5_feature(&p)),
+        1 => auth().prop_map(|a| (Packet::Auth(a), "AUTH")),
+    ]
+    .boxed()
+}
+
+/// `base` changed by `f` with a value from `values`.
+fn edit<T: Debug + Clone + 'static>(
+    base: &Packet,
+    what: &'static str,
+    values: impl Strategy<Value = T> + 'static,
+    f: fn(&mut Packet, T),
+) -> BoxedStrategy<(Packet, &'static str)> {
+    let base = base.clone();
+    values
+        .prop_map(move |v| {
+            let mut p = base.clone();
+            f(&mut p, v);
+            (p, what)
+        })
+        .boxed()
+}
+
+fn non_empty<T: Default + PartialEq + Debug + Clone + 'static>(
+    s: BoxedStrategy<T>,
+) -> impl Strategy<Value = T> {
+    s.prop_filter("empty properties", |v| *v != T::default())
+}
+
+/// Reason codes of `codes` that 3.1.1 (which knows `v3`) cannot express.
+fn v5_only_code(codes: &[u8], v3: &[u8]) -> impl Strategy<Value = ReasonCode> + use<> {
+    let only: Vec<u8> = codes.iter().copied().filter(|c| !v3.contains(c)).collect();
+    select(only).prop_map(ReasonCode)
+}
+
+fn pub_response(p: &mut Packet) -> &mut PubResponse {
+    match p {
+        Packet::PubAck(r) | Packet::PubRec(r) | Packet::PubRel(r) | Packet::PubComp(r) => r,
+        _ => unreachable!(),
+    }
+}
+
+fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
+    match p {
+        Packet::Connect(_) => prop_oneof![
+            edit(
+                p,
+                "CONNECT properties",
+                non_empty(connect_properties()),
+                |p, v| {
+                    if let Packet::Connect(c) = p {
+                        c.properties = v;
+                    }
+                }
+            ),
+            edit(
+                p,
+                "Will properties",
+                (non_empty(will_properties()), topic_name()),
+                |p, (v, topic)| {
+                    if let Packet::Connect(c) = p {
+                        let will = c.will.get_or_insert(Will {
+                            topic,
+                            payload: Bytes::new(),
+                            qos: QoS::AtMostOnce,
+                            retain: false,
+                            properties: Default::default(),
+                        });
+                        will.properties = v;
+                    }
+                }
+            ),
+            // [MQTT-3.1.2-22]
+            edit(p, "a password without a user name", binary(), |p, v| {
+                if let Packet::Connect(c) = p {
+                    c.username = None;
+                    c.password = Some(v);
+                }
+            }),
+        ]
+        .boxed(),
+        Packet::ConnAck(_) => prop_oneof![
+            edit(
+                p,
+                "CONNACK properties",
+                non_empty(connack_properties()),
+                |p, v| {
+                    if let Packet::ConnAck(c) = p {
+                        c.properties = v;
+                    }
+                }
+            ),
+            edit(
+                p,
+                "a v5 Connect Reason Code",
+                v5_only_code(CONNACK_CODES, CONNACK_V3_CODES),
+                |p, v| {
+                    if let Packet::ConnAck(c) = p {
+                        c.reason_code = v;
+                        c.session_present = false;
+                    }
+                }
+            ),
+        ]
+        .boxed(),
+        Packet::Publish(_) => prop_oneof![
+            edit(
+                p,
+                "PUBLISH properties",
+                non_empty(publish_properties()),
+                |p, v| {
+                    if let Packet::Publish(m) = p {
+                        m.properties = v;
+                    }
+                }
+            ),
+            edit(p, "an empty topic with a Topic Alias", nz16(), |p, v| {
+                if let Packet::Publish(m) = p {
+                    m.topic = TopicName::default();
+                    m.properties.topic_alias = Some(v);
+                }
+            }),
+        ]
+        .boxed(),
+        Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubRel(_) | Packet::PubComp(_) => {
+            let codes = match p {
+                Packet::PubAck(_) | Packet::PubRec(_) => PUBACK_CODES,
+                _ => PUBREL_CODES,
+            };
+            prop_oneof![
+                edit(
+                    p,
+                    "acknowledgement properties",
+                    non_empty(ack_properties()),
+                    |p, v| {
+                        pub_response(p).properties = v;
+                    }
+                ),
+                edit(p, "a reason code", v5_only_code(codes, &[0]), |p, v| {
+                    pub_response(p).reason_code = v;
+                }),
+            ]
+            .boxed()
+        }
+        Packet::Subscribe(_) => {
+            let option = (any::<Index>(), 0..4u8);
+            prop_oneof![
+                edit(
+                    p,
+                    "SUBSCRIBE properties",
+                    non_empty(subscribe_properties()),
+                    |p, v| {
+                        if let Packet::Subscribe(s) = p {
+                            s.properties = v;
+                        }
+                    }
+                ),
+                edit(p, "a v5 subscription option", option, |p, (i, which)| {
+                    if let Packet::Subscribe(s) = p {
+                        let i = i.index(s.filters.len());
+                        let (filter, o) = &mut s.filters[i];
+                        match which {
+                            // [MQTT-3.8.3-4]: No Local only on a non-shared filter
+                            0 if filter.shared().is_none() => o.no_local = true,
+                            0 | 1 => o.retain_as_published = true,
+                            2 => o.retain_handling = RetainHandling::SendAtSubscribeIfNew,
+                            _ => o.retain_handling = RetainHandling::DoNotSend,
+                        }
+                    }
+                }),
+            ]
+            .boxed()
+        }
+        Packet::SubAck(_) => prop_oneof![
+            edit(
+                p,
+                "SUBACK properties",
+                non_empty(ack_properties()),
+                |p, v| {
+                    if let Packet::SubAck(s) = p {
+                        s.properties = v;
+                    }
+                }
+            ),
+            edit(
+                p,
+                "a v5 SUBACK reason code",
+                (any::<Index>(), v5_only_code(SUBACK_CODES, SUBACK_V3_CODES)),
+                |p, (i, v)| {
+                    if let Packet::SubAck(s) = p {
+                        let i = i.index(s.reason_codes.len());
+                        s.reason_codes[i] = v;
+                    }
+                }
+            ),
+        ]
+        .boxed(),
+        Packet::Unsubscribe(_) => edit(
+            p,
+            "UNSUBSCRIBE properties",
+            non_empty(unsubscribe_properties()),
+            |p, v| {
+                if let Packet::Unsubscribe(u) = p {
+                    u.properties = v;
+                }
+            },
+        ),
+        Packet::UnsubAck(_) => prop_oneof![
+            edit(
+                p,
+                "UNSUBACK properties",
+                non_empty(ack_properties()),
+                |p, v| {
+                    if let Packet::UnsubAck(u) = p {
+                        u.properties = v;
+                        u.reason_codes = vec![ReasonCode::SUCCESS]; // v5 needs one per filter
+                    }
+                }
+            ),
+            edit(
+                p,
+                "UNSUBACK reason codes",
+                proptest::collection::vec(select(UNSUBACK_CODES), 1..4),
+                |p, v| {
+                    if let Packet::UnsubAck(u) = p {
+                        u.reason_codes = v.into_iter().map(ReasonCode).collect();
+                    }
+                }
+            ),
+        ]
+        .boxed(),
+        Packet::Disconnect(_) => prop_oneof![
+            edit(
+                p,
+                "DISCONNECT properties",
+                non_empty(disconnect_properties()),
+                |p, v| {
+                    if let Packet::Disconnect(d) = p {
+                        d.properties = v;
+                    }
+                }
+            ),
+            edit(
+                p,
+                "a Disconnect Reason Code",
+                v5_only_code(DISCONNECT_CODES, &[0]),
+                |p, v| {
+                    if let Packet::Disconnect(d) = p {
+                        d.reason_code = v;
+                    }
+                }
+            ),
+        ]
+        .boxed(),
+        Packet::PingReq | Packet::PingResp | Packet::Auth(_) => unreachable!(),
     }
 }
 

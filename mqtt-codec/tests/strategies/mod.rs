@@ -122,13 +122,13 @@ pub fn binary() -> impl Strategy<Value = Bytes> + Clone {
 }
 
 /// A payload: mostly small, sometimes around the one- and two-byte remaining length
-/// boundaries, now and then tens of kilobytes.
+/// boundaries, now and then a few kilobytes.
 pub fn payload() -> impl Strategy<Value = Bytes> + Clone {
     prop_oneof![
         6 => vec(any::<u8>(), 0..24),
         2 => vec(any::<u8>(), 100..300),
         1 => vec(any::<u8>(), 16_000..17_000),
-        1 => vec(any::<u8>(), 0..40_000),
+        1 => vec(any::<u8>(), 0..4_000),
     ]
     .prop_map(Bytes::from)
 }
