@@ -105,10 +105,10 @@ pub trait Job {
 }
 
 /// How many copies of the case one run processes: enough for about 256 KiB and at least
-/// 16 packets, so that a run takes long enough to time.
+/// 64 packets, so that a run takes long enough to time.
 pub fn repeats(case: &Case) -> usize {
     let by_bytes = (256 * 1024usize).div_ceil(case.wire.len().max(1));
-    let by_packets = 16usize.div_ceil(case.packets.len().max(1));
+    let by_packets = 64usize.div_ceil(case.packets.len().max(1));
     by_bytes.max(by_packets).clamp(1, 8192)
 }
 
