@@ -272,7 +272,7 @@ impl Packet {
                 total_len,
             } => {
                 let (flags, body) = split_body(buf, header_len, total_len);
-                decode_body(packet, flags, body, cx).map(Some)
+                decode_body(packet, flags, body, cx, Some)
             }
         }
     }
@@ -289,7 +289,7 @@ impl Packet {
                 total_len,
             } => {
                 let (flags, body) = split_body(buf, header_len, total_len);
-                decode_body(packet, flags, body, cx).map(Decoded::Packet)
+                decode_body(packet, flags, body, cx, Decoded::Packet)
             }
         }
     }
@@ -314,7 +314,7 @@ impl Packet {
                     ));
                 }
                 let flags = bytes[0] & 0x0F;
-                decode_body(packet, flags, bytes.slice(header_len..), cx)
+                decode_body(packet, flags, bytes.slice(header_len..), cx, |p| p)
             }
         }
     }
@@ -444,12 +444,13 @@ fn split_body(buf: &mut BytesMut, header_len: usize, total_len: usize) -> (u8, B
 
 /// Decodes a body whose fixed header `check_frame` accepted.
 #[inline]
-fn decode_body(
+fn decode_body<T>(
     packet: PacketType,
     flags: u8,
     body: Bytes,
     cx: &DecodeContext,
-) -> Result<Packet, DecodeError> {
+    wrap: impl FnOnce(Packet) -> T,
+) -> Result<T, DecodeError> {
     // A CONNECT sets the reader's version from its own protocol level; `check_frame`
     // refused every other type while the version is unknown.
     let version = cx.version.unwrap_or(ProtocolVersion::V5);
@@ -472,5 +473,5 @@ fn decode_body(
         PacketType::Auth => Packet::Auth(Auth::decode(&mut r)?),
     };
     r.finish()?;
-    Ok(p)
+    Ok(wrap(p))
 }
