@@ -58,8 +58,27 @@ struct Scan {
     hash: bool,
 }
 
+/// For each byte value, the bit `scan` records: 1 for NUL, 2 for `+`, 4 for `#`.
+const SPECIAL: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[0] = 1;
+    t[b'+' as usize] = 2;
+    t[b'#' as usize] = 4;
+    t
+};
+
 #[inline]
 fn scan(b: &[u8]) -> Scan {
+    if b.len() < 32 {
+        // Short strings (most topics): one table load per byte. Longer ones take the
+        // loop below, which the compiler turns into wide compares.
+        let f = b.iter().fold(0, |f, &c| f | SPECIAL[usize::from(c)]);
+        return Scan {
+            null: f & 1 != 0,
+            plus: f & 2 != 0,
+            hash: f & 4 != 0,
+        };
+    }
     let mut s = Scan {
         null: false,
         plus: false,
@@ -443,3 +462,35 @@ macro_rules! string_traits {
 }
 string_traits!(TopicName);
 string_traits!(TopicFilter);
+
+#[cfg(test)]
+mod tests {
+    use super::scan;
+
+    /// Both ways of scanning (short strings by table, long ones by wide compares) find
+    /// U+0000, `+` and `#` next to every byte value, at the start, middle and end
+    /// ([MQTT-1.5.4-2], [MQTT-3.3.2-2]).
+    #[test]
+    fn scan_finds_nul_and_wildcards_in_short_and_long_strings() {
+        for len in [1, 2, 31, 32, 33, 70] {
+            for filler in 1..=255u8 {
+                let plain = vec![filler; len];
+                let s = scan(&plain);
+                assert_eq!(
+                    (s.null, s.plus, s.hash),
+                    (false, filler == b'+', filler == b'#')
+                );
+                for at in [0, len / 2, len - 1] {
+                    for special in [0u8, b'+', b'#'] {
+                        let mut b = plain.clone();
+                        b[at] = special;
+                        let s = scan(&b);
+                        assert_eq!(s.null, b.contains(&0), "{b:?}");
+                        assert_eq!(s.plus, b.contains(&b'+'), "{b:?}");
+                        assert_eq!(s.hash, b.contains(&b'#'), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
+}
