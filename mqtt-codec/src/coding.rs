@@ -197,6 +197,18 @@ impl Reader {
         }
     }
 
+    /// Skips a zero byte at the front (a variable byte integer of value 0) and says
+    /// whether there was one.
+    #[inline]
+    pub(crate) fn skip_zero(&mut self) -> bool {
+        if self.buf.first() == Some(&0) {
+            bytes::Buf::advance(&mut self.buf, 1);
+            true
+        } else {
+            false
+        }
+    }
+
     /// A variable byte integer inside the body.
     #[inline]
     pub(crate) fn var_int(&mut self) -> Result<u32, DecodeError> {

@@ -355,6 +355,10 @@ macro_rules! properties {
 
             /// Decodes a Property Length and the properties it covers.
             pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+                // Most packets carry none: a Property Length of 0 needs no sub-reader.
+                if r.skip_zero() {
+                    return Ok(Self::default());
+                }
                 let mut out = Self::default();
                 let mut pr = property_reader(r)?;
                 #[allow(unused_mut, unused_variables)] // UnsubscribeProperties has no single-valued property
