@@ -123,7 +123,7 @@ impl LevelTable {
         self.slots.len() - 1
     }
 
-    #[inline]
+    #[inline(always)]
     fn find(&self, level: &[u8], hash: u32) -> Result<usize, usize> {
         let mask = self.mask();
         let mut i = hash as usize & mask;
@@ -139,7 +139,7 @@ impl LevelTable {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, level: &[u8]) -> Option<u32> {
         self.find(level, hash_level(self.seed, level) as u32)
             .ok()
