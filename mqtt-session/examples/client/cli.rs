@@ -9,6 +9,7 @@ use mqtt_codec::{
     TopicName, Will,
 };
 use mqtt_session::client::{Client, ClientConfig, Event, Message};
+use mqtt_session::store::SessionState;
 
 use super::driver::Driver;
 
@@ -190,9 +191,14 @@ pub async fn run(
 ) -> Result<(), String> {
     let opts = parse(args)?;
     let addr = format!("{}:{}", opts.host, opts.port);
-    let mut d = Driver::connect(&addr, Client::new(opts.config))
-        .await
-        .map_err(io_err)?;
+    // --no-clean asks for the session the server kept. This process stores nothing, so it
+    // resumes from an empty session state: a fresh client would refuse Session Present 1.
+    let client = if opts.config.clean_start {
+        Client::new(opts.config)
+    } else {
+        Client::resume(opts.config, SessionState::default()).map_err(io_err)?
+    };
+    let mut d = Driver::connect(&addr, client).await.map_err(io_err)?;
     // Wait for the CONNACK.
     loop {
         match d.next_event().await.map_err(io_err)? {

@@ -20,6 +20,13 @@ pub struct ClientConfig {
     /// Clean Start (v5) / Clean Session (3.1.1). Under v5 it is sent on the first
     /// connection only: reconnections resume the session. Under 3.1.1 it is sent as is
     /// on every connection.
+    ///
+    /// A client made with [`Client::new`](super::Client::new) holds no session state, so
+    /// with `false` it still refuses a CONNACK with Session Present 1 ([MQTT-3.2.2-4]):
+    /// the server would resume a session whose client half is lost. To take up a session
+    /// the server kept without storing anything locally (a subscriber that wants its
+    /// subscriptions and queued messages back after a restart), resume from an empty
+    /// state instead: `Client::resume(config, SessionState::default())`.
     pub clean_start: bool,
     /// Keep Alive in seconds (0: off). A v5 server may replace it ([MQTT-3.1.2-21]).
     pub keep_alive: u16,

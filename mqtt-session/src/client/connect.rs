@@ -70,9 +70,6 @@ impl Client {
         if let Err(v) = self.check_auth_method(ack.properties.authentication_method.as_ref()) {
             return self.protocol_violation(now, v);
         }
-        // Session Present after Clean Start 0 is accepted even when this client holds no
-        // state: an empty client state is consistent with any server session (a persistent
-        // subscriber restarted without a store). [MQTT-3.2.2-4] would have it close.
         if ack.session_present && self.sent_clean_start {
             return self.protocol_violation(
                 now,
@@ -80,6 +77,21 @@ impl Client {
                     "[MQTT-3.2.2-2] Session Present set in answer to Clean Start 1"
                 } else {
                     "[MQTT-3.2.2-1] Session Present set in answer to Clean Session 1"
+                }),
+            );
+        }
+        // [MQTT-3.2.2-4]: a client without session state that hears Session Present 1
+        // closes (3.1.1, section 3.2.2.2, leaves the choice to the client: the same
+        // choice is made). A client made with `Client::new` has no session state until a
+        // CONNACK accepts a connection; one made with `Client::resume` has it, even when
+        // resumed from an empty `SessionState`.
+        if ack.session_present && !self.has_session {
+            return self.protocol_violation(
+                now,
+                Violation::protocol(if v5 {
+                    "[MQTT-3.2.2-4] Session Present set but the client has no session state"
+                } else {
+                    "Session Present set but the client has no session state (section 3.2.2.2)"
                 }),
             );
         }

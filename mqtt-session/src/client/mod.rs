@@ -22,6 +22,15 @@
 //! [`ClientConfig::decode_context`] and feeds it in, and closes the transport on
 //! [`Action::Close`]. To reconnect it opens a new transport and calls `connect` again: the
 //! session (unacknowledged messages, QoS 2 state, pending requests) carries over.
+//!
+//! Session state and Session Present: a client made with [`Client::new`] has no session
+//! state until a CONNACK accepts its first connection, so a CONNACK with Session Present 1
+//! before then ends the connection as a protocol violation ([MQTT-3.2.2-4]). A client made
+//! with [`Client::resume`] has session state from the start, even from an empty
+//! [`SessionState`]; that is how an application without a store resumes the session a
+//! server kept for it. A CONNACK with Session Present 0 makes the client discard its
+//! session state ([MQTT-3.2.2-5]): messages it had sent are dropped with
+//! [`DropReason::SessionLost`], incoming QoS 2 identifiers are forgotten.
 
 mod config;
 mod connect;
@@ -104,7 +113,13 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client with a new, empty session. Nothing happens until [`connect`](Self::connect).
+    /// A client with no session state yet. Nothing happens until [`connect`](Self::connect).
+    ///
+    /// It has session state once a CONNACK accepts a connection (reconnections in the same
+    /// process then resume that session). Before that, a CONNACK with Session Present 1
+    /// is refused as a protocol violation ([MQTT-3.2.2-4]), even after Clean Start 0: to
+    /// resume a session the server kept while holding nothing locally, use
+    /// [`Client::resume`] with an empty [`SessionState`].
     pub fn new(config: ClientConfig) -> Self {
         let limits = ServerLimits::defaults(config.keep_alive);
         Self {
@@ -128,7 +143,12 @@ impl Client {
 
     /// A client resuming a stored session (from [`session_state`](Self::session_state) or a
     /// [`MemoryStore`](crate::store::MemoryStore)-like store). Its next connection asks the
-    /// server to resume the session (v5: Clean Start 0) and resends what was in flight.
+    /// server to resume the session (v5: Clean Start 0; 3.1.1: Clean Session as
+    /// configured) and resends what was in flight.
+    ///
+    /// `SessionState::default()` is a valid, empty session: the way for an application
+    /// without a store to ask for the session the server kept (its subscriptions, the
+    /// messages queued for it). The client then accepts Session Present 1.
     pub fn resume(config: ClientConfig, state: SessionState) -> Result<Self, ResumeError> {
         let mut c = Self::new(config);
         if !state.client_id.is_empty() {

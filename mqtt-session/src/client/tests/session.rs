@@ -216,3 +216,157 @@ fn resume_refuses_duplicate_identifiers() {
         Some(ResumeError::DuplicatePacketId(1))
     );
 }
+
+fn no_clean(version: ProtocolVersion) -> ClientConfig {
+    let mut config = ClientConfig::new(version, MqttString::from_static("c1"));
+    config.clean_start = false;
+    config
+}
+
+/// [MQTT-3.2.2-4]: a client made fresh with Clean Start 0 has no session state; Session
+/// Present 1 ends the connection, under v5 with DISCONNECT 0x82 first.
+#[test]
+fn session_present_without_session_state_closes_v5() {
+    let mut h = Harness::new(no_clean(ProtocolVersion::V5));
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present()))),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.2.2-4",
+            "close"
+        ]
+    );
+    // Still no session state: the next attempt is refused the same way, and one without
+    // a session at the server is taken.
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present())))[1],
+        "event disconnected ProtocolViolation rc=0x82 MQTT-3.2.2-4"
+    );
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::default())),
+        ["persist client-id c1", "event connected present=0 id=c1"]
+    );
+}
+
+/// The same under 3.1.1, whose section 3.2.2.2 leaves the choice to the client (no
+/// numbered statement): a fresh client with Clean Session 0 closes on Session Present 1,
+/// without a DISCONNECT (3.1.1 has no reason codes to send).
+#[test]
+fn session_present_without_session_state_closes_v311() {
+    let mut h = Harness::new(no_clean(ProtocolVersion::V3_1_1));
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(present()))),
+        ["event disconnected ProtocolViolation rc=0x82", "close"]
+    );
+    let Some(Action::Event(Event::Disconnected(d))) = h.actions.iter().rev().nth(1) else {
+        panic!()
+    };
+    assert!(d.rule.unwrap().contains("no session state"), "{d:?}");
+}
+
+/// [MQTT-3.2.2-4]: a client resumed from a snapshot has session state, even an empty
+/// one: the way to take up a session the server kept without a local store. Both
+/// versions accept Session Present 1 then.
+#[test]
+fn resumed_from_an_empty_state_accepts_session_present() {
+    for version in [ProtocolVersion::V5, ProtocolVersion::V3_1_1] {
+        let client = Client::resume(no_clean(version), SessionState::default()).unwrap();
+        let mut h = Harness::with_client(client);
+        h.client.connect(h.now).unwrap();
+        assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+        assert_eq!(
+            h.recv(Packet::ConnAck(Box::new(present()))),
+            ["event connected present=1 id=c1"],
+            "{version:?}"
+        );
+        // The server's queued QoS 1 message is taken and acknowledged.
+        assert_eq!(
+            h.recv(incoming("t", "queued", QoS::AtLeastOnce, 1)),
+            ["event message 't' queued qos=1", "send PUBACK 1"]
+        );
+    }
+}
+
+/// [MQTT-3.2.2-4]: a client that had a connection accepted in this process holds the
+/// session state and accepts Session Present 1 when it reconnects, under both versions.
+#[test]
+fn reconnecting_client_has_session_state() {
+    for version in [ProtocolVersion::V5, ProtocolVersion::V3_1_1] {
+        let mut h = Harness::new(no_clean(version));
+        h.connect();
+        h.client.handle_closed(h.now);
+        h.drain();
+        assert_eq!(
+            h.connect_with(present()),
+            ["event connected present=1 id=c1"],
+            "{version:?}"
+        );
+    }
+}
+
+/// [MQTT-3.2.2-5]: with Session State and Session Present 0 the client discards that state
+/// and carries on: the message it had sent is dropped, the incoming QoS 2 identifier
+/// forgotten; the message it never sent (not session state) goes out on the new session.
+#[test]
+fn session_present_0_discards_the_session_state() {
+    let mut h = Harness::new(no_clean(ProtocolVersion::V5));
+    let one = || connack_with(|p| p.receive_maximum = std::num::NonZeroU16::new(1));
+    h.connect_with(one());
+    h.publish("a", "1", QoS::AtLeastOnce);
+    assert_eq!(
+        h.publish("b", "2", QoS::AtLeastOnce),
+        ["persist put-out 2 publish"]
+    );
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 8));
+    h.client.handle_closed(h.now);
+    h.drain();
+    assert_eq!(
+        h.connect_with(one()),
+        [
+            "persist rm-out 1",
+            "event dropped 1 SessionLost",
+            "persist rm-in 8",
+            "persist client-id c1",
+            "event connected present=0 id=c1",
+            "send PUBLISH 'b' qos=1 id=2 dup=0 retain=0"
+        ]
+    );
+    let snap = h.client.session_state();
+    assert!(snap.incoming_qos2.is_empty());
+    let ids: Vec<_> = snap.outgoing.iter().map(|e| e.packet_id).collect();
+    assert_eq!(ids, [id(2)]);
+    // A PUBLISH with the forgotten incoming identifier is a new message.
+    assert_eq!(
+        h.recv(incoming("t", "new", QoS::ExactlyOnce, 8))[0],
+        "event message 't' new qos=2"
+    );
+}
+
+/// The 3.1.1 client makes the same choice on Session Present 0 after Clean Session 0
+/// (section 3.2.2.2): it proceeds without the state the server no longer has.
+#[test]
+fn session_present_0_discards_the_session_state_v311() {
+    let mut h = Harness::new(no_clean(ProtocolVersion::V3_1_1));
+    h.connect();
+    h.publish("a", "1", QoS::AtLeastOnce);
+    h.client.handle_closed(h.now);
+    h.drain();
+    assert_eq!(
+        h.connect(),
+        [
+            "persist rm-out 1",
+            "event dropped 1 SessionLost",
+            "persist client-id c1",
+            "event connected present=0 id=c1"
+        ]
+    );
+    assert!(h.client.session_state().outgoing.is_empty());
+}
