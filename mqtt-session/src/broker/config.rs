@@ -61,7 +61,8 @@ pub struct BrokerConfig {
     /// Per session, the most QoS 1/2 messages held for the client (waiting or in flight).
     /// Beyond it new messages are dropped and each drop is evented.
     pub max_queued_messages: usize,
-    /// How long a new connection may take to send CONNECT.
+    /// How long a new connection may take from opening to CONNACK: sending CONNECT, the
+    /// driver's decision and any v5 AUTH exchange.
     pub connect_timeout: Duration,
     /// Packets a client may send after CONNECT while the driver has not yet decided; one
     /// more closes the connection.

@@ -60,7 +60,6 @@ impl Broker {
             turn: Turn::Driver,
             buffered: Default::default(),
         });
-        self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         if let Some(rc) = refusal {
             return self.refuse(now, conn, rc);
         }
@@ -416,6 +415,7 @@ impl Broker {
             return;
         };
         c.stage = Stage::Connected;
+        self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         c.session = Some(key);
         c.client_id = Some(client_id.clone());
         c.keep_alive = keep_alive;

@@ -243,7 +243,7 @@ impl Broker {
     // ----- inputs --------------------------------------------------------------------
 
     /// A transport was accepted: `conn` has [`BrokerConfig::connect_timeout`] to send
-    /// CONNECT.
+    /// CONNECT and complete it (the driver's decision and any AUTH exchange included).
     pub fn handle_opened(&mut self, now: Instant, conn: ConnectionId) {
         self.connections.insert(conn, Connection::new(now));
         self.deadlines.set(

@@ -127,7 +127,9 @@ impl Broker {
         if session.inbound_qos2.contains(id) {
             return self.send(conn, Packet::PubRec(PubResponse::new(id)));
         }
-        if v5 && session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
+        // 3.1.1 has no Receive Maximum, but the bound holds for it too: such a client just
+        // loses its connection.
+        if session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
             return self.violation(
                 now,
                 conn,
@@ -201,23 +203,10 @@ impl Broker {
             return;
         };
         let durable = session.durable();
-        let mut done = None;
         let mut put = None;
-        match packet {
-            Packet::PubAck(a) => {
-                done = session
-                    .outbound
-                    .puback(a.packet_id)
-                    .ok()
-                    .map(|e| e.packet_id);
-            }
-            Packet::PubComp(a) => {
-                done = session
-                    .outbound
-                    .pubcomp(a.packet_id)
-                    .ok()
-                    .map(|e| e.packet_id);
-            }
+        let done = match packet {
+            Packet::PubAck(a) => session.outbound.puback(a.packet_id).ok(),
+            Packet::PubComp(a) => session.outbound.pubcomp(a.packet_id).ok(),
             Packet::PubRec(a) => match session
                 .outbound
                 .pubrec(a.packet_id, a.reason_code.is_error())
@@ -226,10 +215,11 @@ impl Broker {
                 Ok(PubRecOutcome::Release(seq)) => {
                     session.expiries.remove(&seq);
                     put = session.outbound.get(seq).cloned();
+                    None
                 }
-                Ok(PubRecOutcome::AlreadyReleased(_)) => {}
+                Ok(PubRecOutcome::AlreadyReleased(_)) => None,
                 // [MQTT-4.4.0-2], [MQTT-4.8.2-6] refused: done, and sent to nobody else.
-                Ok(PubRecOutcome::Failed(e)) => done = Some(e.packet_id),
+                Ok(PubRecOutcome::Failed(e)) => Some(e),
                 Err(_) => {
                     if v5 {
                         let rel = ack(a.packet_id, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND);
@@ -239,7 +229,11 @@ impl Broker {
                 }
             },
             _ => return,
-        }
+        };
+        let done = done.map(|e| {
+            session.expiries.remove(&e.seq);
+            e.packet_id
+        });
         let client_id = session.client_id.clone();
         if durable {
             if let Some(entry) = put {

@@ -235,3 +235,48 @@ fn authentication_methods_nobody_handles() {
         )
     );
 }
+
+/// [MQTT-3.1.2-30]: during enhanced authentication only AUTH and DISCONNECT may precede the
+/// CONNACK; anything else is refused with CONNACK 0x82.
+#[test]
+fn only_auth_before_connack_during_enhanced_authentication() {
+    let mut h = asking();
+    let mut c = Connect::new(V5, MqttString::from_static("e"));
+    c.properties.authentication_method = Some(MqttString::from_static("M"));
+    h.connect_with("e", c);
+    h.send("e", Packet::PingReq);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            e -> CONNECT 5.0 id=e clean=1
+            e -> PINGREQ
+            e <- CONNACK 0x82 sp=0
+            e <- [closed]
+            "
+        )
+    );
+}
+
+/// The connect timeout runs until the CONNACK: a client that leaves an AUTH exchange
+/// hanging is closed.
+#[test]
+fn a_stalled_authentication_exchange_times_out() {
+    let mut h = asking();
+    let mut c = Connect::new(V5, MqttString::from_static("e"));
+    c.properties.authentication_method = Some(MqttString::from_static("M"));
+    let e = h.connect_with("e", c);
+    h.broker.continue_auth(e, None).unwrap();
+    h.drain();
+    h.advance(std::time::Duration::from_secs(10));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            e -> CONNECT 5.0 id=e clean=1
+            e <- AUTH 0x18
+            e <- [closed]
+            "
+        )
+    );
+}

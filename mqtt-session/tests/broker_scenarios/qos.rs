@@ -332,3 +332,69 @@ fn v5_properties_are_forwarded_unaltered() {
     assert!(got3.properties.is_empty());
     assert_eq!(got3.payload, got5.payload);
 }
+
+/// Optional outbound topic aliases: within the client's Topic Alias Maximum
+/// ([MQTT-3.1.2-26], [MQTT-3.3.2-11]), the name sent once with its alias and then left out,
+/// and none carried over to a new connection ([MQTT-3.3.2-7]).
+#[test]
+fn outbound_topic_aliases_within_the_clients_maximum() {
+    let mut h = Harness::new(BrokerConfig {
+        outbound_topic_aliases: true,
+        ..BrokerConfig::default()
+    });
+    let mut c = Connect::new(V5, MqttString::from_static("s"));
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(60);
+    c.properties.topic_alias_maximum = Some(1);
+    h.connect_with("s", c.clone());
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("#", QoS::AtMostOnce)]);
+    h.transcript();
+    for topic in ["long/topic", "long/topic", "other"] {
+        h.publish("p", topic, "m", QoS::AtMostOnce, 0);
+    }
+    h.sever("s");
+    h.connect_with("s", c);
+    h.publish("p", "long/topic", "m", QoS::AtMostOnce, 0);
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.starts_with("s <- PUBLISH"))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s <- PUBLISH long/topic q0 alias=1 'm'
+            s <- PUBLISH  q0 alias=1 'm'
+            s <- PUBLISH other q0 'm'
+            s <- PUBLISH long/topic q0 alias=1 'm'
+            "
+        )
+    );
+}
+
+/// 3.1.1 has no Receive Maximum, but a client that leaves more QoS 2 messages unreleased
+/// than the broker's bound loses its connection all the same (no DISCONNECT under 3.1.1).
+#[test]
+fn unreleased_qos2_messages_are_bounded_under_311_too() {
+    let mut h = Harness::new(BrokerConfig {
+        receive_maximum: 1,
+        ..BrokerConfig::default()
+    });
+    h.connect("p", V311, true);
+    h.transcript();
+    h.publish("p", "t", "1", QoS::ExactlyOnce, 1);
+    h.publish("p", "t", "2", QoS::ExactlyOnce, 2);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH t q2 id=1 '1'
+            p <- PUBREC 1
+            p -> PUBLISH t q2 id=2 '2'
+            p <- [closed]
+            "
+        )
+    );
+}

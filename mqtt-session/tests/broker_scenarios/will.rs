@@ -227,3 +227,19 @@ fn server_keep_alive_replaces_the_clients() {
         )
     );
 }
+
+/// [MQTT-3.1.4-3] with [MQTT-3.1.2-8] and [MQTT-3.1.3-9]: a connection taken over ends as if
+/// lost; a will without delay is published, one with a delay is cancelled by the new
+/// connection resuming the session.
+#[test]
+fn wills_on_session_takeover() {
+    let mut h = Harness::new(BrokerConfig::default());
+    watcher(&mut h);
+    h.connect_with("now", with_will(V5, "now", None, 600));
+    h.connect_with("later", with_will(V5, "later", Some(30), 600));
+    h.transcript();
+    h.connect_v5_session("now", false, 600);
+    h.connect_v5_session("later", false, 600);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(received(&mut h), lines("w <- PUBLISH wills q1 id=1 'now'"));
+}
