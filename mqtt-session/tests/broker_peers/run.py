@@ -343,6 +343,25 @@ def users_file(tmp):
         b.stop()
 
 
+def max_packet_size():
+    b = Broker("--max-packet-size", "128")
+    try:
+        c = Client(b.port, "big", version=V311)
+        c.connected()
+        c.c.publish("t", b"x" * 200, qos=1)
+        c.disconnects.get(timeout=TIMEOUT)  # closed: 3.1.1 cannot be told why
+        c.c.loop_stop()
+        assert "packet too large" in b.log(), b.log()
+        ok = Client(b.port, "small", version=V5)
+        ok.connected()
+        ok.subscribe("t", 1)
+        ok.publish("t", "fits", qos=1)
+        assert ok.received(1)[0].payload == b"fits"
+        ok.close()
+    finally:
+        b.stop()
+
+
 def graceful_shutdown():
     b = Broker()
     c = Client(b.port, "bye")
@@ -373,6 +392,7 @@ def main():
         checks = [(f.__name__, lambda f=f: f(b)) for f in shared_checks]
         checks += [("tls_and_websocket", lambda: tls_and_websocket(tmp)),
                    ("users_file", lambda: users_file(tmp)),
+                   ("max_packet_size", max_packet_size),
                    ("graceful_shutdown", graceful_shutdown)]
         for name, check in checks:
             start = time.time()
