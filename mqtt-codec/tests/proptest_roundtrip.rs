@@ -63,6 +63,18 @@ proptest! {
         prop_assert!(short.iter().all(|&b| b == 0));
     }
 
+    /// `Publish::encode_head` writes everything before the payload: head then payload is
+    /// the packet `encode` writes.
+    #[test]
+    fn publish_head_then_payload_is_the_whole_packet(
+        (version, publish) in version().prop_flat_map(|v| (Just(v), publish(v.is_v5()))),
+    ) {
+        let mut head = BytesMut::new();
+        publish.encode_head(version, &mut head).unwrap();
+        head.extend_from_slice(&publish.payload);
+        prop_assert_eq!(head.freeze(), encode(&Packet::Publish(publish), version));
+    }
+
     /// A v5 packet either fits MQTT 3.1.1 (and then round-trips there too) or encoding it
     /// for 3.1.1 fails before a byte is written. Whether it fits is decided here from the
     /// specification: properties, reason codes other than 3.1.1's, v5 subscription
