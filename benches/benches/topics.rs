@@ -12,6 +12,11 @@
 //! best case); the tree takes the topic as a `&str`. Every implementation's match count is
 //! checked against the linear scan before anything is timed.
 //!
+//! After the criterion groups of each size comes a race: every implementation answers all the
+//! topics once per round, in turn, for `TOPICS_RACE_ROUNDS` rounds (default 30); the run ends
+//! with a Markdown table of the minimum and median per lookup, which hold still on a noisy
+//! machine better than criterion's estimates.
+//!
 //! `TOPICS_SIZES=10000,100000` limits the sizes (default: 10000,100000,1000000).
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -185,7 +190,31 @@ fn sizes() -> Vec<usize> {
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000])
 }
 
+/// One implementation's turn in a round of the race: every topic once untimed, so that its
+/// data is as warm as the others' left it no matter the order, then every topic once timed.
+/// Returns nanoseconds per lookup.
+fn race_round(topics: usize, mut lookup: impl FnMut(usize) -> usize) -> f64 {
+    let mut n = 0;
+    for i in 0..topics {
+        n += lookup(i);
+    }
+    let t0 = Instant::now();
+    for i in 0..topics {
+        n += lookup(i);
+    }
+    let t = t0.elapsed();
+    black_box(n);
+    t.as_nanos() as f64 / topics as f64
+}
+
+/// The minimum and the median of `v`.
+fn min_median(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2])
+}
+
 fn topics(c: &mut Criterion) {
+    let mut race_rows = Vec::new();
     for n in sizes() {
         let shape = shape(n);
         let t0 = Instant::now();
@@ -427,6 +456,54 @@ fn topics(c: &mut Criterion) {
             n,
             "insert and remove rounds leave the tree as it was"
         );
+
+        // The race: each implementation answers all the topics once per round, in turn, so
+        // that load from elsewhere on the machine hits them alike; the minimum over the rounds
+        // is what each one does when left alone.
+        let rounds: usize = std::env::var("TOPICS_RACE_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(30);
+        let mut times = [const { Vec::new() }; 4];
+        for _ in 0..rounds {
+            times[0].push(race_round(TOPICS, |i| {
+                tree_count(&tree, black_box(&shape.topics[i]))
+            }));
+            times[1].push(race_round(TOPICS, |i| {
+                tree.matches_per_subscriber(black_box(&shape.topics[i]), &mut out, |_| {});
+                out.len()
+            }));
+            times[2].push(race_round(TOPICS, |i| {
+                mte.get_subscribers(black_box(&mte_topics[i])).len()
+            }));
+            times[3].push(race_round(TOPICS, |i| {
+                quill.matching(black_box(&quill_topics[i])).len()
+            }));
+        }
+        let [tree_t, per_sub, mte_t, quill_t] = times.map(|mut v| min_median(&mut v));
+        race_rows.push(format!(
+            "| {n} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1}x / {:.1}x |",
+            tree_t.0,
+            tree_t.1,
+            per_sub.0,
+            per_sub.1,
+            mte_t.0,
+            mte_t.1,
+            quill_t.0,
+            quill_t.1,
+            mte_t.0.min(quill_t.0) / tree_t.0,
+            mte_t.1.min(quill_t.1) / tree_t.1,
+        ));
+    }
+    if !race_rows.is_empty() {
+        eprintln!(
+            "\nTopic lookup race, ns per lookup (min / median over the rounds):\n\n\
+             | subscriptions | tree | tree per subscriber | mqtt-topic-engine | quill-pubsub | \
+             best peer / tree |\n|---|---|---|---|---|---|"
+        );
+        for row in race_rows {
+            eprintln!("{row}");
+        }
     }
 }
 
