@@ -57,8 +57,16 @@ pub enum NextSend {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // short-lived, returned once per PUBREC
 pub enum PubRecOutcome {
-    /// Success: the entry is now released and its PUBREL must be sent.
-    Release(u64),
+    /// Success: the entry is now released and its PUBREL must be sent. A released entry
+    /// moves to the end of the order, so PUBRELs (sent again after a reconnect too) go in
+    /// the order their PUBRECs arrived ([MQTT-4.6.0-4]): `seq` is its new place, `previous`
+    /// the one it had as a PUBLISH.
+    Release {
+        /// The entry's sequence number as a PUBLISH, now gone.
+        previous: u64,
+        /// Its sequence number from now on.
+        seq: u64,
+    },
     /// A PUBREC for an entry already released: send its PUBREL again.
     AlreadyReleased(u64),
     /// A failure reason code: the handshake is over ([MQTT-4.4.0-2]); here is the entry.
@@ -260,10 +268,26 @@ impl Outbound {
                     let e = self.remove(seq).ok_or(UnknownPacketId(id))?;
                     return Ok(PubRecOutcome::Failed(e));
                 }
-                // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]).
-                entry.state = OutgoingState::PubRel { on_wire: false };
-                self.unsent_pubrel.insert(seq);
-                Ok(PubRecOutcome::Release(seq))
+                // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]). It moves to the
+                // end of the order: PUBRELs go in the order of their PUBRECs.
+                let packet_id = entry.packet_id;
+                self.entries.remove(&seq);
+                let new = self.next_seq;
+                self.next_seq += 1;
+                self.entries.insert(
+                    new,
+                    OutgoingEntry {
+                        seq: new,
+                        packet_id,
+                        state: OutgoingState::PubRel { on_wire: false },
+                    },
+                );
+                self.by_id.insert(packet_id, new);
+                self.unsent_pubrel.insert(new);
+                Ok(PubRecOutcome::Release {
+                    previous: seq,
+                    seq: new,
+                })
             }
             OutgoingState::PubRel { .. } if !failed => {
                 entry.state = OutgoingState::PubRel { on_wire: false };
@@ -390,7 +414,10 @@ mod tests {
         assert_eq!(out.next_to_send(1), Some(NextSend::Publish(a)));
         out.mark_sent(a);
         assert_eq!(out.next_to_send(1), None);
-        assert_eq!(out.pubrec(pid(1), false), Ok(PubRecOutcome::Release(a)));
+        let Ok(PubRecOutcome::Release { previous, seq: a }) = out.pubrec(pid(1), false) else {
+            panic!()
+        };
+        assert_ne!(previous, a);
         // The PUBREL is not held back by the quota, the next PUBLISH is.
         assert_eq!(out.next_to_send(1), Some(NextSend::PubRel(a)));
         out.mark_sent(a);
@@ -411,7 +438,9 @@ mod tests {
         for s in [a, b, c] {
             out.mark_sent(s);
         }
-        out.pubrec(pid(5), false).unwrap();
+        let Ok(PubRecOutcome::Release { seq: c, .. }) = out.pubrec(pid(5), false) else {
+            panic!()
+        };
         out.mark_sent(c);
         out.connection_lost();
         assert_eq!(out.in_flight(), 1);
@@ -422,6 +451,49 @@ mod tests {
         assert_eq!(out.next_to_send(10), Some(NextSend::Publish(b)));
         // A PUBACK for a message not yet sent again on this connection matches nothing.
         assert_eq!(out.puback(pid(3)), Err(UnknownPacketId(pid(3))));
+    }
+
+    /// [MQTT-4.6.0-4]: PUBRELs go in the order their PUBRECs arrived, also when they are
+    /// sent again after a reconnect; the PUBLISH order is untouched.
+    #[test]
+    fn pubrels_follow_the_order_of_pubrecs() {
+        let mut out = Outbound::new();
+        let seqs: Vec<u64> = (1..=4)
+            .map(|n| out.push(publish(n, QoS::ExactlyOnce)).unwrap())
+            .collect();
+        for &s in &seqs[..3] {
+            out.mark_sent(s);
+        }
+        let mut released = Vec::new();
+        for n in [3, 1, 2] {
+            let Ok(PubRecOutcome::Release { seq, .. }) = out.pubrec(pid(n), false) else {
+                panic!()
+            };
+            released.push(seq);
+            assert_eq!(out.next_to_send(10), Some(NextSend::PubRel(seq)));
+            out.mark_sent(seq);
+        }
+        out.connection_lost();
+        let mut order = Vec::new();
+        while let Some(next) = out.next_to_send(10) {
+            let seq = match next {
+                NextSend::PubRel(s) | NextSend::Publish(s) => s,
+            };
+            order.push((next, out.get(seq).unwrap().packet_id.get()));
+            out.mark_sent(seq);
+        }
+        assert_eq!(
+            order,
+            [
+                (NextSend::PubRel(released[0]), 3),
+                (NextSend::PubRel(released[1]), 1),
+                (NextSend::PubRel(released[2]), 2),
+                (NextSend::Publish(seqs[3]), 4),
+            ]
+        );
+        // The snapshot order is the same: a restored session keeps it.
+        let ids: Vec<u16> = out.iter().map(|e| e.packet_id.get()).collect();
+        assert_eq!(ids, [4, 3, 1, 2]);
     }
 
     #[test]

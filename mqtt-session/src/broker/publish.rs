@@ -212,8 +212,8 @@ impl Broker {
                 .pubrec(a.packet_id, a.reason_code.is_error())
             {
                 // [MQTT-4.3.3-4] PUBREL follows; stored first, replacing the PUBLISH.
-                Ok(PubRecOutcome::Release(seq)) => {
-                    session.expiries.remove(&seq);
+                Ok(PubRecOutcome::Release { previous, seq }) => {
+                    session.expiries.remove(&previous);
                     put = session.outbound.get(seq).cloned();
                     None
                 }

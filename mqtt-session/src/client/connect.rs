@@ -95,6 +95,17 @@ impl Client {
                 }),
             );
         }
+        // [MQTT-3.1.2-28]: Response Information only when the client asked for it.
+        if ack.properties.response_information.is_some()
+            && self.config.properties.request_response_information != Some(true)
+        {
+            return self.protocol_violation(
+                now,
+                Violation::protocol(
+                    "[MQTT-3.1.2-28] Response Information the client did not request",
+                ),
+            );
+        }
         if let Some(id) = &ack.properties.assigned_client_identifier {
             self.client_id = id.clone();
         } else if v5 && self.client_id.is_empty() {

@@ -252,6 +252,9 @@ impl Client {
         {
             return self.protocol_violation(now, v);
         }
+        if let Err(v) = self.check_problem_information(&packet) {
+            return self.protocol_violation(now, v);
+        }
         // Any packet shows the server is alive.
         self.timers.stop(ClientTimer::PingResp);
         match packet {
@@ -320,6 +323,33 @@ impl Client {
     }
 
     // ----- internals shared by the protocol files ------------------------------------
+
+    /// [MQTT-3.1.2-29]: after Request Problem Information 0, a Reason String or User
+    /// Property may come only on PUBLISH, CONNACK and DISCONNECT; anywhere else it is a
+    /// Protocol Error (section 3.1.2.11.7).
+    fn check_problem_information(&self, packet: &Packet) -> Result<(), Violation> {
+        if self.config.properties.request_problem_information != Some(false) {
+            return Ok(());
+        }
+        let has = |reason: &Option<MqttString>, users: &[mqtt_codec::UserProperty]| {
+            reason.is_some() || !users.is_empty()
+        };
+        let problem = match packet {
+            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                has(&a.properties.reason_string, &a.properties.user_properties)
+            }
+            Packet::SubAck(a) => has(&a.properties.reason_string, &a.properties.user_properties),
+            Packet::UnsubAck(a) => has(&a.properties.reason_string, &a.properties.user_properties),
+            Packet::Auth(a) => has(&a.properties.reason_string, &a.properties.user_properties),
+            _ => false,
+        };
+        if problem {
+            return Err(Violation::protocol(
+                "[MQTT-3.1.2-29] Reason String or User Property after Request Problem Information 0",
+            ));
+        }
+        Ok(())
+    }
 
     fn keep_alive(&self) -> Duration {
         Duration::from_secs(u64::from(self.limits.keep_alive))

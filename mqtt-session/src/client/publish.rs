@@ -284,7 +284,7 @@ impl Client {
     pub(super) fn on_pubrec(&mut self, now: Instant, ack: PubResponse) {
         let id = ack.packet_id;
         match self.outbound.pubrec(id, ack.reason_code.is_error()) {
-            Ok(PubRecOutcome::Release(seq)) => {
+            Ok(PubRecOutcome::Release { seq, .. }) => {
                 // Write-ahead: the stored message becomes a PUBREL before it is sent
                 // ([MQTT-4.3.3-4]); the PUBLISH is never sent again ([MQTT-4.3.3-6]).
                 if let Some(entry) = self.outbound.get(seq).cloned() {

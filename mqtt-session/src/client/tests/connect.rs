@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use mqtt_codec::{
-    ConnAck, Disconnect, DisconnectProperties, MqttString, Packet, ProtocolVersion, QoS, ReasonCode,
+    ConnAck, Disconnect, DisconnectProperties, MqttString, Packet, ProtocolVersion, PubResponse,
+    QoS, ReasonCode,
 };
 
 use super::*;
@@ -271,4 +272,95 @@ fn server_disconnect() {
     };
     assert_eq!(d.cause, CloseCause::Remote);
     assert_eq!(d.reason_string.as_deref(), Some("maintenance"));
+}
+
+/// [MQTT-3.1.2-28]: without Request Response Information 1 the server must not send
+/// Response Information; the client holds it to that (Protocol Error, 0x82). Asked for, it
+/// reaches the application with the CONNACK.
+#[test]
+fn response_information_only_when_requested() {
+    let info =
+        || connack_with(|p| p.response_information = Some(MqttString::from_static("reply/here")));
+    let mut h = Harness::v5();
+    assert_eq!(
+        h.connect_with(info()),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.1.2-28",
+            "close"
+        ]
+    );
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.properties.request_response_information = Some(true);
+    let mut h = Harness::new(config);
+    assert_eq!(
+        h.connect_with(info()),
+        ["persist client-id c1", "event connected present=0 id=c1"]
+    );
+    let Some(Action::Event(Event::Connected(c))) = h.actions.last() else {
+        panic!()
+    };
+    assert_eq!(
+        c.connack.properties.response_information.as_deref(),
+        Some("reply/here")
+    );
+}
+
+/// [MQTT-3.1.2-29]: after Request Problem Information 0 a Reason String or User Property
+/// may come on PUBLISH, CONNACK and DISCONNECT only; on an acknowledgement it is a
+/// Protocol Error (0x82). With the default (1) the same acknowledgement is fine.
+#[test]
+fn problem_information_only_where_allowed() {
+    let quiet = || {
+        let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+        config.properties.request_problem_information = Some(false);
+        Harness::new(config)
+    };
+    let why = |pid| {
+        let mut a = PubResponse::new(id(pid));
+        a.reason_code = ReasonCode::NO_MATCHING_SUBSCRIBERS;
+        a.properties.reason_string = Some(MqttString::from_static("nobody listens"));
+        a
+    };
+    let user = |pid| {
+        let mut a = PubResponse::new(id(pid));
+        a.properties
+            .user_properties
+            .push((MqttString::from_static("k"), MqttString::from_static("v")));
+        a
+    };
+    // Allowed: a CONNACK with a Reason String, a PUBLISH with User Properties.
+    let mut h = quiet();
+    let ok = connack_with(|p| p.reason_string = Some(MqttString::from_static("welcome")));
+    assert_eq!(h.connect_with(ok)[1], "event connected present=0 id=c1");
+    let Packet::Publish(mut p) = incoming("t", "m", QoS::AtMostOnce, 0) else {
+        panic!()
+    };
+    p.properties.user_properties = user(1).properties.user_properties;
+    assert_eq!(h.recv(Packet::Publish(p)), ["event message 't' m qos=0"]);
+    // Refused: a PUBACK with a Reason String, a PUBREC with a User Property.
+    h.publish("a", "1", QoS::AtLeastOnce);
+    assert_eq!(
+        h.recv(Packet::PubAck(why(1))),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.1.2-29",
+            "close"
+        ]
+    );
+    let mut h = quiet();
+    h.connect();
+    h.publish("a", "2", QoS::ExactlyOnce);
+    assert_eq!(
+        h.recv(Packet::PubRec(user(1)))[1],
+        "event disconnected ProtocolViolation rc=0x82 MQTT-3.1.2-29"
+    );
+    // Requested (the default): the reason reaches the application.
+    let mut h = Harness::v5();
+    h.connect();
+    h.publish("a", "1", QoS::AtLeastOnce);
+    assert_eq!(
+        h.recv(Packet::PubAck(why(1))),
+        ["persist rm-out 1", "event published 1 rc=0x10"]
+    );
 }

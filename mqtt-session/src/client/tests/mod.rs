@@ -7,6 +7,7 @@ mod auth;
 mod connect;
 mod flow;
 mod keepalive;
+mod ordering;
 mod publish;
 mod session;
 mod subscribe;
