@@ -107,15 +107,28 @@ impl Broker {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let rc = if c.version.is_v5() {
-            rc
-        } else {
-            v3_connack_code(rc)
-        };
+        let v5 = c.version.is_v5();
+        let rc = if v5 { rc } else { v3_connack_code(rc) };
+        let mut properties = ConnAckProperties::default();
+        if v5
+            && matches!(
+                rc,
+                ReasonCode::QOS_NOT_SUPPORTED | ReasonCode::RETAIN_NOT_SUPPORTED
+            )
+        {
+            // Say which limit the will broke ([MQTT-3.2.2-9]).
+            if self.config.maximum_qos != QoS::ExactlyOnce {
+                properties.maximum_qos = Some(self.config.maximum_qos);
+            }
+            if !self.config.retain_available {
+                properties.retain_available = Some(false);
+            }
+        }
         self.send(
             conn,
             Packet::ConnAck(Box::new(ConnAck {
                 reason_code: rc,
+                properties,
                 ..ConnAck::default()
             })),
         );
@@ -291,11 +304,11 @@ impl Broker {
     fn assign_client_id(&mut self) -> MqttString {
         loop {
             self.next_assigned += 1;
-            let id = format!(
-                "{}{}",
-                self.config.assigned_client_id_prefix, self.next_assigned
-            );
-            if let Ok(id) = MqttString::new(id)
+            let n = self.next_assigned;
+            // A configured prefix that makes no valid string falls back to the default one.
+            let id = MqttString::new(format!("{}{n}", self.config.assigned_client_id_prefix))
+                .or_else(|_| MqttString::new(format!("auto-{n}")));
+            if let Ok(id) = id
                 && !self.by_client_id.contains_key(&id)
             {
                 return id;

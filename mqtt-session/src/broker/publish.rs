@@ -1,15 +1,16 @@
 //! Application messages: PUBLISH from clients with its QoS 1/2 handshakes, routing to the
 //! matching sessions, and delivery to clients within their Receive Maximum.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
 
 use super::auth::ClientInfo;
 use super::event::{DropReason, Event};
 use super::retained::RetainChange;
-use super::session::SessionKey;
+use super::session::{Expiry, SessionKey};
 use super::store::StoreOp;
+use super::timers::after_secs;
 use super::{Broker, ConnectionId};
 use crate::inflight::{NextSend, OutgoingState, PubRecOutcome};
 use crate::rules::Violation;
@@ -283,7 +284,7 @@ impl Broker {
         let expires_at = msg
             .properties
             .message_expiry_interval
-            .map(|s| now + Duration::from_secs(u64::from(s)));
+            .and_then(|s| after_secs(now, s));
         let mut targets = std::mem::take(&mut self.targets);
         targets.clear();
         let sessions = &self.sessions;
@@ -355,7 +356,7 @@ impl Broker {
             return;
         };
         if let Some(t) = expires_at {
-            session.expiries.insert(seq, t);
+            session.expiries.insert(seq, Expiry::At(t));
         }
         let connected = session.connection.is_some();
         if session.durable()
@@ -407,13 +408,21 @@ impl Broker {
                     };
                     let (mut p, sent) = (publish.clone(), *sent);
                     p.dup = sent;
-                    let expiry = session.expiries.get(&seq).copied();
-                    if let Some(t) = expiry {
-                        if !sent && t <= now {
+                    match session.expiries.get(&seq).copied() {
+                        Some(Expiry::At(t)) if t <= now => {
                             self.drop_outgoing(key, seq, DropReason::Expired);
                             continue;
                         }
-                        p.properties.message_expiry_interval = Some(secs_left(now, t));
+                        // [MQTT-3.3.2-6] what is left of it.
+                        Some(Expiry::At(t)) => {
+                            let left = secs_left(now, t);
+                            session.expiries.insert(seq, Expiry::Sent(left));
+                            p.properties.message_expiry_interval = Some(left);
+                        }
+                        Some(Expiry::Sent(left)) => {
+                            p.properties.message_expiry_interval = Some(left);
+                        }
+                        None => {}
                     }
                     session.outbound.mark_sent(seq);
                     if !self.send_publish(key, conn, p) {

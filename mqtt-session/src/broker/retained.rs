@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{Publish, QoS, QosPid, TopicName, matches_filter};
 
@@ -52,7 +52,7 @@ impl RetainedStore {
         let expires_at = publish
             .properties
             .message_expiry_interval
-            .map(|s| now + Duration::from_secs(u64::from(s)));
+            .and_then(|s| super::timers::after_secs(now, s));
         let mut stored = publish.clone();
         stored.qos_pid = QosPid::AtMostOnce;
         stored.dup = false;
@@ -145,6 +145,7 @@ impl RetainedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn publish(topic: &'static str, payload: &'static str) -> Publish {
         let mut p = Publish::new(TopicName::from_static(topic), payload);

@@ -24,6 +24,16 @@ pub(crate) struct SessionKey(pub(crate) u64);
 /// Session Expiry Interval meaning "never" ([MQTT-3.1.2-23] section 3.1.2.11.2).
 pub(crate) const NEVER: u32 = u32::MAX;
 
+/// Where a queued message's Message Expiry Interval stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expiry {
+    /// Not sent yet: it expires at this instant ([MQTT-3.3.2-5]).
+    At(Instant),
+    /// Sent with this many seconds left: expiry no longer applies ([MQTT-4.3.3-7]), and a
+    /// resend carries the same value as the first sending.
+    Sent(u32),
+}
+
 /// One session.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -40,8 +50,8 @@ pub(crate) struct Session {
     pub(crate) subscriptions: BTreeMap<TopicFilter, SubValue>,
     /// QoS 1/2 messages towards the client.
     pub(crate) outbound: Outbound,
-    /// When the not-yet-sent messages of `outbound` expire, by sequence number.
-    pub(crate) expiries: HashMap<u64, Instant>,
+    /// The Message Expiry of messages in `outbound` that have one, by sequence number.
+    pub(crate) expiries: HashMap<u64, Expiry>,
     /// Where packet identifier allocation resumes.
     pub(crate) next_id: u16,
     /// QoS 2 messages received from the client, routed, and awaiting PUBREL.

@@ -19,7 +19,7 @@
 //! published after its delay unless its client comes back in time.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{
     MqttString, Publish, QoS, SubscriptionId, SubscriptionOptions, TopicFilter, TopicName, Will,
@@ -29,8 +29,8 @@ use super::Broker;
 use super::config::BrokerConfig;
 use super::retained::Retained;
 use super::router::SubValue;
-use super::session::{NEVER, Session, SessionKey};
-use super::timers::Deadline;
+use super::session::{Expiry, NEVER, Session, SessionKey};
+use super::timers::{Deadline, after_secs};
 use crate::inflight::OutgoingState;
 use crate::store::{MemoryStore as SessionStore, SessionState, StoreOp as SessionOp};
 
@@ -370,9 +370,8 @@ impl Broker {
                         packet_id,
                     });
                 };
-                if let Some(secs) = expiry {
-                    s.expiries
-                        .insert(seq, now + Duration::from_secs(u64::from(secs)));
+                if let Some(at) = expiry.and_then(|secs| after_secs(now, secs)) {
+                    s.expiries.insert(seq, Expiry::At(at));
                 }
             }
             for id in snap.state.incoming_qos2 {
@@ -381,12 +380,14 @@ impl Broker {
             s.next_id = snap.state.next_packet_id.max(1);
             if let Some(w) = snap.will {
                 let delay = w.properties.will_delay_interval.unwrap_or(0);
-                let at = now + Duration::from_secs(u64::from(delay));
-                b.deadlines.set(Deadline::WillDelay(key), at);
+                if let Some(at) = after_secs(now, delay) {
+                    b.deadlines.set(Deadline::WillDelay(key), at);
+                }
                 s.will = Some(w);
             }
-            if s.expiry_interval != NEVER {
-                let at = now + Duration::from_secs(u64::from(s.expiry_interval));
+            if s.expiry_interval != NEVER
+                && let Some(at) = after_secs(now, s.expiry_interval)
+            {
                 b.deadlines.set(Deadline::SessionExpiry(key), at);
             }
             b.by_client_id.insert(client_id, key);
@@ -397,7 +398,7 @@ impl Broker {
                 .publish
                 .properties
                 .message_expiry_interval
-                .map(|secs| now + Duration::from_secs(u64::from(secs)));
+                .and_then(|secs| after_secs(now, secs));
             b.retained.restore(Retained {
                 publish: m.publish,
                 qos: m.qos,

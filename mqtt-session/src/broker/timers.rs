@@ -11,6 +11,12 @@ use std::time::Instant;
 use super::ConnectionId;
 use super::session::SessionKey;
 
+/// `secs` seconds after `now`, or `None` if that is beyond what an [`Instant`] can hold
+/// (intervals come from peers, up to 136 years): such a deadline never falls due.
+pub(crate) fn after_secs(now: Instant, secs: u32) -> Option<Instant> {
+    now.checked_add(std::time::Duration::from_secs(u64::from(secs)))
+}
+
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Deadline {

@@ -6,7 +6,7 @@
 //! then cancels it ([MQTT-3.1.3-9]). A session outlives its connection for its Session
 //! Expiry Interval ([MQTT-3.1.2-23]) and then vanishes ([MQTT-4.1.0-2]).
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use mqtt_codec::{Publish, PublishProperties, QoS, QosPid, Will};
 
@@ -16,7 +16,7 @@ use super::connection::WillOnClose;
 use super::event::{Event, SessionEnd};
 use super::session::{NEVER, SessionKey};
 use super::store::StoreOp;
-use super::timers::Deadline;
+use super::timers::{Deadline, after_secs};
 
 /// The PUBLISH a will becomes, and its QoS.
 pub(crate) fn will_message(w: &Will) -> (Publish, QoS) {
@@ -65,16 +65,16 @@ impl Broker {
                 let delay = w.properties.will_delay_interval.unwrap_or(0);
                 if delay == 0 || expiry == 0 {
                     self.publish_will(now, key);
-                } else {
-                    let at = now + Duration::from_secs(u64::from(delay));
+                } else if let Some(at) = after_secs(now, delay) {
                     self.deadlines.set(Deadline::WillDelay(key), at);
                 }
             }
         }
         if expiry == 0 {
             self.end_session(now, key, SessionEnd::ConnectionClosed);
-        } else if expiry != NEVER {
-            let at = now + Duration::from_secs(u64::from(expiry));
+        } else if expiry != NEVER
+            && let Some(at) = after_secs(now, expiry)
+        {
             self.deadlines.set(Deadline::SessionExpiry(key), at);
         }
     }

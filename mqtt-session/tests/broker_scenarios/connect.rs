@@ -10,6 +10,8 @@ use crate::common::{Harness, lines};
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
+/// [MQTT-3.1.4-5], [MQTT-3.2.0-1]; 3.1.1 [MQTT-3.1.4-4], [MQTT-3.2.0-1]: each CONNECT is
+/// answered first with a CONNACK 0x00; clients of every version then exchange messages.
 #[test]
 fn v5_v311_and_v31_clients_share_one_broker() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -96,6 +98,42 @@ fn empty_client_id_gets_an_assigned_one() {
         )
     );
     assert_eq!(h.broker.session_count(), 3);
+}
+
+/// [MQTT-3.2.2-12], [MQTT-3.2.2-13]: a will the broker cannot honour (QoS above its Maximum
+/// QoS, or retained when it has no retained messages) refuses the connection with 0x9B or
+/// 0x9A.
+#[test]
+fn wills_beyond_the_brokers_limits_are_refused() {
+    let mut h = Harness::new(BrokerConfig {
+        maximum_qos: QoS::AtLeastOnce,
+        retain_available: false,
+        ..BrokerConfig::default()
+    });
+    for (name, qos, retain) in [("q", QoS::ExactlyOnce, false), ("r", QoS::AtMostOnce, true)] {
+        let mut c = Connect::new(V5, MqttString::new(name).unwrap());
+        c.will = Some(Will {
+            topic: TopicName::from_static("w"),
+            payload: Bytes::from_static(b"x"),
+            qos,
+            retain,
+            properties: WillProperties::default(),
+        });
+        h.connect_with(name, c);
+    }
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            q -> CONNECT 5.0 id=q clean=1 will=w
+            q <- CONNACK 0x9B sp=0 max_qos=1 retain=0
+            q <- [closed]
+            r -> CONNECT 5.0 id=r clean=1 will=w
+            r <- CONNACK 0x9A sp=0 max_qos=1 retain=0
+            r <- [closed]
+            "
+        )
+    );
 }
 
 /// [MQTT-3.1.3-8] (3.1.1): an empty client id with Clean Session 0 is refused with return

@@ -16,8 +16,10 @@ fn ack(id: u16) -> PubResponse {
 }
 
 /// [MQTT-4.3.2-4] the broker acknowledges a QoS 1 PUBLISH with the same identifier after
-/// taking it; [MQTT-2.2.1-4] it numbers its own PUBLISH to the subscriber; [MQTT-4.3.3-4]
-/// towards a QoS 2 subscriber it releases with PUBREL after PUBREC.
+/// taking it; [MQTT-2.2.1-4] it numbers its own PUBLISH to the subscriber; [MQTT-4.3.3-2]
+/// its QoS 2 PUBLISH goes with DUP 0 and [MQTT-4.3.3-4] is released with PUBREL after PUBREC.
+/// The publisher speaks 3.1.1: 3.1.1 [MQTT-4.3.2-2] PUBACK, 3.1.1 [MQTT-4.3.3-2] PUBREC
+/// and, on PUBREL, PUBCOMP.
 #[test]
 fn qos1_and_qos2_handshakes_both_ways() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -118,8 +120,9 @@ fn qos_is_capped_by_subscription_and_broker() {
     );
 }
 
-/// [MQTT-3.3.4-9]: no more unacknowledged QoS 1/2 PUBLISH towards a client than its Receive
-/// Maximum; [MQTT-3.3.4-10] QoS 0 and other packets are not held back.
+/// [MQTT-3.3.4-9], [MQTT-4.9.0-1], [MQTT-4.9.0-2]: no more unacknowledged QoS 1/2 PUBLISH
+/// towards a client than its Receive Maximum; [MQTT-3.3.4-10], [MQTT-4.9.0-3] QoS 0 and
+/// other packets are not held back.
 #[test]
 fn receive_maximum_towards_the_client() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -188,8 +191,9 @@ fn in_flight_messages_are_resent_with_dup_on_resume() {
     );
 }
 
-/// Section 4.1 and [MQTT-3.1.2-5] (3.1.1): QoS 1/2 messages are queued for a disconnected
-/// session, QoS 0 ones are not; the queue is bounded and each drop is counted and evented.
+/// [MQTT-4.5.0-1]; 3.1.1 [MQTT-3.1.2-5], [MQTT-4.5.0-1]: QoS 1/2 messages are queued for a
+/// disconnected session, QoS 0 ones are not; the queue is bounded and each drop is counted
+/// and evented.
 #[test]
 fn offline_queue_is_bounded_and_drops_are_evented() {
     let mut h = Harness::new(BrokerConfig {
@@ -300,9 +304,10 @@ fn messages_larger_than_the_clients_maximum_are_discarded() {
     assert_eq!(h.broker.queued("s"), Some((1, 1)));
 }
 
-/// [MQTT-3.3.2-4], [MQTT-3.3.2-15] .. [MQTT-3.3.2-20], [MQTT-3.1.3-10]: payload format,
-/// response topic, correlation data, content type and user properties (in order) reach
-/// the subscriber untouched; a 3.1.1 subscriber gets the message without them.
+/// [MQTT-3.3.2-4], [MQTT-3.3.2-15], [MQTT-3.3.2-16], [MQTT-3.3.2-17], [MQTT-3.3.2-18],
+/// [MQTT-3.3.2-20], [MQTT-3.1.3-10]: payload format, response topic, correlation data,
+/// content type and user properties (in order) reach the subscriber untouched; a 3.1.1
+/// subscriber gets the message without them.
 #[test]
 fn v5_properties_are_forwarded_unaltered() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -331,6 +336,34 @@ fn v5_properties_are_forwarded_unaltered() {
     let got3 = h.recv_publish("s3").expect("s3 got no PUBLISH");
     assert!(got3.properties.is_empty());
     assert_eq!(got3.payload, got5.payload);
+}
+
+/// [MQTT-4.3.3-7] (and the same for QoS 1): once a message has been sent, expiry no longer
+/// applies to it; after a reconnect it goes again with DUP.
+#[test]
+fn message_expiry_stops_once_sent() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 600);
+    h.subscribe("s", 1, &[("t", QoS::ExactlyOnce)]);
+    h.connect("p", V5, true);
+    let mut p = Publish::new(TopicName::from_static("t"), "x");
+    p.qos_pid = QosPid::ExactlyOnce(pid(1));
+    p.properties.message_expiry_interval = Some(5);
+    h.send("p", Packet::Publish(p));
+    h.sever("s");
+    h.advance(Duration::from_secs(10));
+    h.transcript();
+    h.connect_v5_session("s", false, 600);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            s <- PUBLISH t q2 id=1 dup expiry=5 'x'
+            "
+        )
+    );
 }
 
 /// Optional outbound topic aliases: within the client's Topic Alias Maximum
@@ -397,4 +430,37 @@ fn unreleased_qos2_messages_are_bounded_under_311_too() {
             "
         )
     );
+}
+
+/// Intervals from peers reach 136 years (`u32::MAX` seconds): they are kept as "not in this
+/// process's lifetime", never overflowing the clock.
+#[test]
+fn the_longest_intervals_do_not_overflow() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut c = Connect::new(V5, MqttString::from_static("s"));
+    c.clean_start = false;
+    c.properties.session_expiry_interval = Some(u32::MAX - 1);
+    c.will = Some(Will {
+        topic: TopicName::from_static("w"),
+        payload: Bytes::from_static(b"w"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: WillProperties {
+            will_delay_interval: Some(u32::MAX),
+            ..WillProperties::default()
+        },
+    });
+    h.connect_with("s", c);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("s");
+    h.connect("p", V5, true);
+    let mut p = Publish::new(TopicName::from_static("t"), "x");
+    p.qos_pid = QosPid::AtLeastOnce(pid(1));
+    p.retain = true;
+    p.properties.message_expiry_interval = Some(u32::MAX);
+    h.send("p", Packet::Publish(p));
+    h.advance(Duration::from_secs(86_400));
+    assert!(h.broker.has_session("s"));
+    assert_eq!(h.broker.queued("s"), Some((1, 0)));
+    assert_eq!(h.broker.retained_count(), 1);
 }

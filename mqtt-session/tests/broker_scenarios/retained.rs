@@ -35,7 +35,8 @@ fn sub(h: &mut Harness, name: &str, id: u16, filter: &str, qos: QoS, rh: RetainH
 /// [MQTT-3.3.1-5] a retained message replaces the topic's previous one; [MQTT-3.3.1-6],
 /// [MQTT-3.3.1-7] an empty retained payload deletes it and is not stored; [MQTT-3.3.1-8] a
 /// non-retained message leaves the store alone; 3.1.1 [MQTT-3.3.1-6], [MQTT-3.3.1-8]: a new
-/// subscription gets the retained message with RETAIN set.
+/// subscription gets the retained message with RETAIN set. The publisher speaks 3.1.1:
+/// 3.1.1 [MQTT-3.3.1-5], [MQTT-3.3.1-7], [MQTT-3.3.1-10], [MQTT-3.3.1-11], [MQTT-3.3.1-12].
 #[test]
 fn retained_messages_are_stored_replaced_and_deleted() {
     let mut h = Harness::new(BrokerConfig::default());

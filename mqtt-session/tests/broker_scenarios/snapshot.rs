@@ -84,7 +84,7 @@ fn story(h: &mut Harness) {
 }
 
 /// The Persist actions, applied in order, hold exactly the broker's durable state: the
-/// write-ahead contract of the store.
+/// write-ahead contract of the store. [MQTT-3.1.2-7]: the will is stored with the session.
 #[test]
 fn persist_actions_describe_every_change() {
     let mut h = Harness::new(BrokerConfig::default());

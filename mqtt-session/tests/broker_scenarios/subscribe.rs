@@ -239,10 +239,14 @@ fn no_local_and_retain_as_published() {
     );
 }
 
-/// [MQTT-3.8.4-3]: subscribing to the same filter again replaces the subscription (one
-/// copy, the new QoS); [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-5]: UNSUBSCRIBE
-/// removes exactly matching filters, answers in any case (v5: 0x11 for none), and no more
-/// messages follow.
+/// [MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.8.4-7]: a SUBACK with the SUBSCRIBE's identifier
+/// and the granted QoS; [MQTT-3.8.4-3]: subscribing to the same filter again replaces the
+/// subscription (one copy, the new QoS); [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-4],
+/// [MQTT-3.10.4-5], [MQTT-3.10.4-6], [MQTT-3.11.3-1]: one UNSUBSCRIBE with two filters
+/// removes the exactly matching one, is answered once with a code per filter in order (0x11
+/// for none), and no more messages follow. The same for a 3.1.1 client: 3.1.1
+/// [MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-4],
+/// 3.1.1 [MQTT-3.10.4-5], [MQTT-3.10.4-6] (its UNSUBACK carries no codes).
 #[test]
 fn resubscribe_replaces_and_unsubscribe_removes() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -287,6 +291,97 @@ fn resubscribe_replaces_and_unsubscribe_removes() {
         )[..]
     );
     assert_eq!(h.broker.subscription_count(), 0);
+}
+
+/// [MQTT-3.10.4-3]: a QoS 1 message already on its way when the subscription goes is still
+/// delivered, also after a reconnect.
+#[test]
+fn unsubscribe_completes_deliveries_already_started() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 60);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.publish("p", "t", "started", QoS::AtLeastOnce, 1);
+    h.send(
+        "s",
+        Packet::Unsubscribe(Unsubscribe::new(
+            pid(2),
+            vec![TopicFilter::from_static("t")],
+        )),
+    );
+    h.sever("s");
+    h.transcript();
+    h.connect_v5_session("s", false, 60);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=60
+            s <- CONNACK 0x00 sp=1
+            s <- PUBLISH t q1 id=1 dup 'started'
+            "
+        )
+    );
+}
+
+/// [MQTT-4.8.2-6]: a shared subscriber that refuses a message (PUBREC 0x80 or above) ends
+/// its handshake, and it is not offered to another member.
+#[test]
+fn a_refused_shared_message_goes_to_nobody_else() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("p", V5, true);
+    for name in ["w1", "w2"] {
+        h.connect(name, V5, true);
+        h.subscribe(name, 1, &[("$share/g/t", QoS::ExactlyOnce)]);
+    }
+    h.transcript();
+    h.publish("p", "t", "job", QoS::ExactlyOnce, 1);
+    let refuse = PubResponse {
+        reason_code: ReasonCode::UNSPECIFIED_ERROR,
+        ..PubResponse::new(pid(1))
+    };
+    h.send("w1", Packet::PubRec(refuse));
+    h.send("w1", Packet::PingReq);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH t q2 id=1 'job'
+            w1 <- PUBLISH t q2 id=1 'job'
+            p <- PUBREC 1
+            w1 -> PUBREC 1 0x80
+            w1 -> PINGREQ
+            w1 <- PINGRESP
+            "
+        )
+    );
+    assert_eq!(h.broker.queued("w1"), Some((0, 0)));
+}
+
+/// [MQTT-4.3.3-9]: after a PUBREC with a failure code (here: not authorised), the same
+/// identifier starts a new message.
+#[test]
+fn a_refused_qos2_identifier_is_free_again() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.broker.set_authorizer(Box::new(NoAnonymousWildcards));
+    h.connect("root", V5, true);
+    h.connect("p", V5, true);
+    h.subscribe("root", 1, &[("ok", QoS::AtMostOnce)]);
+    h.transcript();
+    h.publish("p", "admin/x", "no", QoS::ExactlyOnce, 3);
+    h.publish("p", "ok", "yes", QoS::ExactlyOnce, 3);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH admin/x q2 id=3 'no'
+            p <- PUBREC 3 0x87
+            p -> PUBLISH ok q2 id=3 'yes'
+            root <- PUBLISH ok q0 'yes'
+            p <- PUBREC 3
+            "
+        )
+    );
 }
 
 /// Section 3.2.2.3: with wildcard and shared subscriptions off, such filters fail with

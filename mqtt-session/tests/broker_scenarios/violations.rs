@@ -27,8 +27,9 @@ fn rules_cited(h: &mut Harness) -> Vec<String> {
         .collect()
 }
 
-/// [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error (v5: DISCONNECT 0x82; 3.1.1: the
-/// connection is closed). The bystander keeps working.
+/// [MQTT-3.1.0-2], [MQTT-4.13.2-1]: a second CONNECT is a Protocol Error (v5: DISCONNECT
+/// 0x82, then the close); 3.1.1 [MQTT-3.1.0-2], [MQTT-4.8.0-1]: the connection is closed.
+/// The bystander keeps working.
 #[test]
 fn a_second_connect_closes_only_that_connection() {
     let mut h = Harness::new(BrokerConfig::default());

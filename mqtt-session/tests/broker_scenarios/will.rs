@@ -88,7 +88,8 @@ fn wills_on_abnormal_close_and_0x04_not_on_normal_disconnect() {
 }
 
 /// [MQTT-3.1.2-8], [MQTT-3.1.3-9]: with a Will Delay Interval the will waits; a new
-/// connection resuming the session before then cancels it.
+/// connection resuming the session before then cancels it. [MQTT-3.1.2-10]: a will is
+/// published once and then gone.
 #[test]
 fn will_delay_and_its_cancellation_by_reconnecting() {
     let mut h = Harness::new(BrokerConfig::default());
