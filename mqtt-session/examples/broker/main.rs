@@ -284,8 +284,11 @@ fn drain(broker: &mut Broker, links: &mut HashMap<ConnectionId, Link>, users: &U
                     version,
                     packet,
                 } => {
+                    // A task that has ended reports it (Input::Closed); a full queue means
+                    // the client does not keep up.
                     if let Some(l) = links.get(&connection)
-                        && l.out.try_send(Output::Send(version, packet)).is_err()
+                        && let Err(mpsc::error::TrySendError::Full(_)) =
+                            l.out.try_send(Output::Send(version, packet))
                     {
                         slow.push(connection);
                     }
