@@ -86,25 +86,34 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                     let (r, w) = tokio::io::split(tcp);
                     serve(StreamRx(r), StreamTx(w), peer, shared).await;
                 }
-                Kind::Tls(acceptor) => match acceptor.accept(tcp).await {
-                    Ok(tls) => {
+                Kind::Tls(acceptor) => match timeout(acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
                         let (r, w) = tokio::io::split(tls);
                         serve(StreamRx(r), StreamTx(w), peer, shared).await;
                     }
-                    Err(e) => debug!("TLS handshake with {peer} failed: {e}"),
+                    Ok(Err(e)) => debug!("TLS handshake with {peer} failed: {e}"),
+                    Err(_) => debug!("TLS handshake with {peer} timed out"),
                 },
                 Kind::WebSocket => {
-                    match tokio_tungstenite::accept_hdr_async(tcp, choose_mqtt_subprotocol).await {
-                        Ok(ws) => {
+                    let handshake =
+                        tokio_tungstenite::accept_hdr_async(tcp, choose_mqtt_subprotocol);
+                    match timeout(handshake).await {
+                        Ok(Ok(ws)) => {
                             let (w, r) = ws.split();
                             serve(WsRx(r), WsTx(w), peer, shared).await;
                         }
-                        Err(e) => debug!("WebSocket handshake with {peer} failed: {e}"),
+                        Ok(Err(e)) => debug!("WebSocket handshake with {peer} failed: {e}"),
+                        Err(_) => debug!("WebSocket handshake with {peer} timed out"),
                     }
                 }
             }
         });
     }
+}
+
+/// A TLS or WebSocket handshake gets as long as the broker gives a CONNECT.
+async fn timeout<F: std::future::Future>(f: F) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout(std::time::Duration::from_secs(10), f).await
 }
 
 /// [MQTT-6.0.0-3], [MQTT-6.0.0-4]: the client offers `mqtt` and the server selects it.
