@@ -156,3 +156,107 @@ fn reauthentication() {
         "event disconnected ProtocolViolation rc=0x82"
     );
 }
+
+/// [MQTT-3.1.2-30]: with an Authentication Method in CONNECT the client sends nothing but
+/// AUTH (or DISCONNECT) until CONNACK: a QoS 1 message waits, QoS 0 and SUBSCRIBE are
+/// refused, no PINGREQ goes however long the exchange takes; after CONNACK the message goes.
+#[test]
+fn only_auth_before_connack() {
+    let mut h = scram();
+    h.client.config.keep_alive = 5;
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    h.recv(server_auth(
+        ReasonCode::CONTINUE_AUTHENTICATION,
+        "SCRAM",
+        "server-first",
+    ));
+    let m = crate::client::Message::new(topic("a"), "x");
+    assert!(h.client.publish(h.now, m.clone()).is_err());
+    let sub = vec![(
+        mqtt_codec::TopicFilter::from_static("a"),
+        mqtt_codec::SubscriptionOptions::default(),
+    )];
+    assert!(h.client.subscribe(h.now, sub, Default::default()).is_err());
+    h.client
+        .publish(h.now, m.with_qos(mqtt_codec::QoS::AtLeastOnce))
+        .unwrap();
+    assert_eq!(h.drain(), ["persist put-out 1 publish"]);
+    assert_eq!(
+        h.advance(std::time::Duration::from_secs(20)),
+        Vec::<String>::new()
+    );
+    h.client
+        .continue_authentication(h.now, Some(Bytes::from_static(b"client-final")))
+        .unwrap();
+    assert_eq!(h.drain(), ["send AUTH 0x18 client-final"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::new(connack_scram())))[2..],
+        ["send PUBLISH 'a' qos=1 id=1 dup=0 retain=0"]
+    );
+    let sent: Vec<_> = h
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(p) => Some(p.packet_type()),
+            _ => None,
+        })
+        .collect();
+    use mqtt_codec::PacketType as T;
+    assert_eq!(sent, [T::Connect, T::Auth, T::Publish]);
+}
+
+/// [MQTT-3.1.2-30]: DISCONNECT may still go during the exchange: the application gives up.
+#[test]
+fn disconnect_during_the_exchange() {
+    let mut h = scram();
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    h.client
+        .disconnect(
+            h.now,
+            mqtt_codec::Disconnect::new(ReasonCode::NOT_AUTHORIZED),
+        )
+        .unwrap();
+    assert_eq!(
+        h.drain(),
+        [
+            "send DISCONNECT 0x87",
+            "event disconnected Local rc=0x87",
+            "close"
+        ]
+    );
+}
+
+/// [MQTT-4.12.1-2]: a failed re-authentication closes the connection: the server says so
+/// with a DISCONNECT, or answers out of turn and the client sends DISCONNECT 0x82. A new
+/// re-authentication can start on the next connection.
+#[test]
+fn failed_reauthentication_closes_the_connection() {
+    let mut h = scram();
+    h.connect_with(connack_scram());
+    h.client.reauthenticate(h.now, None).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(Packet::Disconnect(mqtt_codec::Disconnect::new(
+            ReasonCode::NOT_AUTHORIZED
+        ))),
+        ["event disconnected Remote rc=0x87", "close"]
+    );
+    assert_eq!(
+        h.client.continue_authentication(h.now, None),
+        Err(AuthError::NotNow)
+    );
+
+    h.connect_with(connack_scram());
+    h.client.reauthenticate(h.now, None).unwrap();
+    h.drain();
+    assert_eq!(
+        h.recv(server_auth(ReasonCode::REAUTHENTICATE, "SCRAM", "?")),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82",
+            "close"
+        ]
+    );
+}

@@ -364,3 +364,120 @@ fn problem_information_only_where_allowed() {
         ["persist rm-out 1", "event published 1 rc=0x10"]
     );
 }
+
+/// [MQTT-4.13.2-1]: a Reason Code of 0x80 or above in CONNACK or DISCONNECT means the
+/// connection is closed, whichever side sent it: the client closes after a refusing
+/// CONNACK, after a server DISCONNECT 0x80+, and after its own DISCONNECT 0x80+ (for a
+/// violation, or asked by the application).
+#[test]
+fn reason_codes_from_0x80_close_the_connection() {
+    let mut h = Harness::v5();
+    let mut ack = ConnAck::default();
+    ack.reason_code = ReasonCode::SERVER_BUSY;
+    assert_eq!(
+        h.connect_with(ack),
+        ["event disconnected Refused rc=0x89", "close"]
+    );
+
+    let mut h = Harness::v5();
+    h.connect();
+    assert_eq!(
+        h.recv(Packet::Disconnect(Disconnect::new(
+            ReasonCode::ADMINISTRATIVE_ACTION
+        ))),
+        ["event disconnected Remote rc=0x98", "close"]
+    );
+
+    let mut h = Harness::v5();
+    h.connect();
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::default())),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.2.0-2",
+            "close"
+        ]
+    );
+
+    let mut h = Harness::v5();
+    h.connect();
+    h.client
+        .disconnect(h.now, Disconnect::new(ReasonCode::MESSAGE_RATE_TOO_HIGH))
+        .unwrap();
+    assert_eq!(
+        h.drain(),
+        [
+            "send DISCONNECT 0x96",
+            "event disconnected Local rc=0x96",
+            "close"
+        ]
+    );
+    assert_eq!(h.client.state(), ConnectionState::Disconnected);
+}
+
+// 3.1.1 [MQTT-3.14.4-1]: after sending DISCONNECT the client closes the connection;
+// 3.1.1 [MQTT-3.14.4-2]: and sends nothing more on it: no PINGREQ when the keep-alive
+// interval passes, no PUBLISH, no acknowledgement of what still arrives.
+#[test]
+fn v311_nothing_after_disconnect() {
+    let mut h = Harness::v3();
+    h.connect();
+    h.client.disconnect(h.now, Disconnect::default()).unwrap();
+    assert_eq!(
+        h.drain(),
+        [
+            "send DISCONNECT 0x00",
+            "event disconnected Local rc=0x00",
+            "close"
+        ]
+    );
+    assert_eq!(h.advance(Duration::from_secs(600)), Vec::<String>::new());
+    let m = crate::client::Message::new(topic("a"), "x");
+    assert!(h.client.publish(h.now, m).is_err());
+    h.client
+        .handle_packet(h.now, incoming("t", "late", QoS::AtLeastOnce, 1));
+    assert_eq!(h.drain(), Vec::<String>::new());
+}
+
+/// [MQTT-3.1.3-2]: the client identifier names the session state. A server-assigned
+/// identifier is stored (`Persist`), used by every later CONNECT so the server finds the
+/// session, and carried by the snapshot into a resumed client.
+#[test]
+fn the_client_identifier_names_the_session() {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::empty());
+    config.properties.session_expiry_interval = Some(600);
+    let mut h = Harness::new(config);
+    let out = h.connect_with(connack_with(|p| {
+        p.assigned_client_identifier = Some(MqttString::from_static("auto-1"));
+    }));
+    assert_eq!(out[0], "persist client-id auto-1");
+    h.client.handle_closed(h.now);
+    h.drain();
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=auto-1 clean=0 keep_alive=60"]);
+
+    let state = h.client.session_state();
+    assert_eq!(state.client_id.as_str(), "auto-1");
+    let config = h.client.config().clone();
+    let mut h = Harness::with_client(Client::resume(config, state).unwrap());
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=auto-1 clean=0 keep_alive=60"]);
+}
+
+// 3.1.1 [MQTT-3.1.3-2]: the same under 3.1.1: the stored identifier, not the configured
+// one, names the session a resumed client asks for.
+#[test]
+fn v311_the_client_identifier_names_the_session() {
+    let mut config = ClientConfig::new(ProtocolVersion::V3_1_1, MqttString::from_static("c1"));
+    config.clean_start = false;
+    let state = crate::store::SessionState {
+        client_id: MqttString::from_static("stored-id"),
+        ..Default::default()
+    };
+    let mut h = Harness::with_client(Client::resume(config, state).unwrap());
+    h.client.connect(h.now).unwrap();
+    assert_eq!(
+        h.drain(),
+        ["send CONNECT id=stored-id clean=0 keep_alive=60"]
+    );
+}

@@ -260,3 +260,137 @@ fn inbound_receive_maximum() {
         ]
     );
 }
+
+/// [MQTT-3.2.2-17]: the client never sends a Topic Alias above the server's Topic Alias
+/// Maximum: an explicit one above it is a local error, one at it goes out, and automatic
+/// aliases stop at it.
+#[test]
+fn outbound_aliases_stay_within_the_servers_maximum() {
+    let mut h = Harness::v5();
+    h.connect_with(connack_with(|p| p.topic_alias_maximum = Some(2)));
+    let with_alias = |t: &'static str, a: u16| {
+        let mut m = Message::new(topic(t), "x");
+        m.properties.topic_alias = NonZeroU16::new(a);
+        m
+    };
+    assert!(matches!(
+        h.client.publish(h.now, with_alias("a", 3)),
+        Err(PublishError::TopicAlias(_))
+    ));
+    h.client.publish(h.now, with_alias("a", 2)).unwrap();
+    assert_eq!(
+        h.drain(),
+        ["send PUBLISH 'a' qos=0 id=- dup=0 retain=0 alias=2"]
+    );
+
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.automatic_topic_aliases = true;
+    let mut h = Harness::new(config);
+    h.connect_with(connack_with(|p| p.topic_alias_maximum = Some(2)));
+    for t in ["t/1", "t/2", "t/3", "t/4"] {
+        h.publish(t, "x", QoS::AtMostOnce);
+    }
+    let aliases: Vec<u16> = h
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(Packet::Publish(p)) => {
+                Some(p.properties.topic_alias.map_or(0, |a| a.get()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(aliases.iter().all(|&a| a <= 2), "{aliases:?}");
+}
+
+/// [MQTT-3.1.2-27]: a client that sent no Topic Alias Maximum accepts no Topic Alias: the
+/// server's PUBLISH with one is refused with 0x94 (Topic Alias invalid).
+/// [MQTT-3.3.2-11]: nor one above the maximum it sent.
+#[test]
+fn the_server_must_keep_to_the_clients_alias_maximum() {
+    let aliased = |a: u16| {
+        let mut p = Publish::new(TopicName::from_static("s"), "m");
+        p.properties.topic_alias = NonZeroU16::new(a);
+        Packet::Publish(p)
+    };
+    let mut h = Harness::v5();
+    h.connect();
+    assert_eq!(
+        h.recv(aliased(1)),
+        [
+            "send DISCONNECT 0x94",
+            "event disconnected ProtocolViolation rc=0x94",
+            "close"
+        ]
+    );
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.properties.topic_alias_maximum = Some(5);
+    let mut h = Harness::new(config);
+    h.connect();
+    assert_eq!(h.recv(aliased(5)), ["event message 's' m qos=0"]);
+    assert_eq!(h.recv(aliased(6))[0], "send DISCONNECT 0x94");
+}
+
+/// [MQTT-3.14.2-4]: User Properties are dropped too when they would make the DISCONNECT
+/// exceed the server's Maximum Packet Size; the reason code still goes.
+#[test]
+fn disconnect_user_properties_dropped_to_fit() {
+    let mut h = Harness::v5();
+    h.connect_with(connack_with(|p| {
+        p.maximum_packet_size = NonZeroU32::new(16)
+    }));
+    let mut d = Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL);
+    d.properties.user_properties.push((
+        MqttString::from_static("why"),
+        MqttString::from_static("long enough to overflow"),
+    ));
+    h.client.disconnect(h.now, d).unwrap();
+    h.drain();
+    let Some(Action::Send(Packet::Disconnect(sent))) = h
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Send(Packet::Disconnect(_))))
+    else {
+        panic!()
+    };
+    assert_eq!(sent, &Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL));
+    // One that fits is sent whole.
+    let mut h = Harness::v5();
+    h.connect_with(connack_with(|p| {
+        p.maximum_packet_size = NonZeroU32::new(64)
+    }));
+    let mut d = Disconnect::new(ReasonCode::DISCONNECT_WITH_WILL);
+    d.properties
+        .user_properties
+        .push((MqttString::from_static("k"), MqttString::from_static("v")));
+    h.client.disconnect(h.now, d.clone()).unwrap();
+    h.drain();
+    assert!(h.actions.contains(&Action::Send(Packet::Disconnect(d))));
+}
+
+/// [MQTT-4.9.0-1]: the initial send quota is the server's Receive Maximum: of five QoS 1
+/// messages waiting, exactly three go out after a CONNACK with Receive Maximum 3, and all
+/// five (65,535 by default) under 3.1.1.
+#[test]
+fn initial_send_quota_is_the_receive_maximum() {
+    for mut h in [Harness::v5(), Harness::v3()] {
+        for n in ["1", "2", "3", "4", "5"] {
+            h.client
+                .publish(
+                    h.now,
+                    Message::new(topic("q"), n).with_qos(QoS::AtLeastOnce),
+                )
+                .unwrap();
+        }
+        h.drain();
+        let v5 = h.client.protocol().is_v5();
+        let out = h.connect_with(connack_with(|p| {
+            if v5 {
+                p.receive_maximum = NonZeroU16::new(3);
+            }
+        }));
+        let sent = out.iter().filter(|l| l.starts_with("send PUBLISH")).count();
+        assert_eq!(sent, if v5 { 3 } else { 5 });
+        assert_eq!(h.client.in_flight(), sent);
+    }
+}

@@ -1,6 +1,8 @@
 //! Session resume: resending after reconnect, discarding when the server has no session,
 //! snapshots, write-ahead persistence and restoring in a new process.
 
+use std::time::Duration;
+
 use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS};
 
 use super::*;
@@ -371,4 +373,94 @@ fn session_present_0_discards_the_session_state_v311() {
         ]
     );
     assert!(h.client.session_state().outgoing.is_empty());
+}
+
+// 3.1.1 [MQTT-3.1.2-6]: with Clean Session 1 the client discards the previous session and
+// never reuses its state: the unacknowledged QoS 1 message is not sent again (the
+// application hears it was dropped) and the incoming QoS 2 identifier that awaited PUBREL
+// starts a new message.
+#[test]
+fn v311_clean_session_discards_the_previous_session() {
+    let mut h = Harness::v3();
+    h.connect();
+    h.publish("a", "1", QoS::AtLeastOnce);
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 6));
+    h.client.handle_closed(h.now);
+    h.drain();
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=1 keep_alive=60"]);
+    assert_eq!(
+        h.recv(Packet::ConnAck(Box::default())),
+        [
+            "persist rm-out 1",
+            "event dropped 1 SessionLost",
+            "persist rm-in 6",
+            "persist client-id c1",
+            "event connected present=0 id=c1"
+        ]
+    );
+    assert_eq!(
+        h.recv(incoming("t", "n", QoS::ExactlyOnce, 6))[0],
+        "event message 't' n qos=2"
+    );
+    assert_eq!(h.client.session_state().outgoing, []);
+}
+
+/// [MQTT-4.1.0-1]: no session state is discarded while the connection is open, however
+/// long it stays open: after an hour of keep-alive traffic the QoS 1 message still awaits
+/// its PUBACK and the incoming QoS 2 identifier still marks duplicates.
+// 3.1.1 [MQTT-4.1.0-2]: the 3.1.1 session (Clean Session 1 here) lasts as long as the
+// connection, with the same state kept throughout.
+#[test]
+fn session_state_lasts_while_the_connection_is_open() {
+    for mut h in [Harness::v5(), Harness::v3()] {
+        h.connect();
+        h.publish("a", "1", QoS::AtLeastOnce);
+        h.recv(incoming("t", "m", QoS::ExactlyOnce, 6));
+        for _ in 0..60 {
+            assert_eq!(h.advance(Duration::from_secs(60)), ["send PINGREQ"]);
+            assert_eq!(h.recv(Packet::PingResp), Vec::<String>::new());
+        }
+        let Packet::Publish(mut p) = incoming("t", "m", QoS::ExactlyOnce, 6) else {
+            panic!()
+        };
+        p.dup = true;
+        assert_eq!(h.recv(Packet::Publish(p)), ["send PUBREC 6"]);
+        assert_eq!(
+            h.recv(Packet::PubAck(PubResponse::new(id(1)))),
+            ["persist rm-out 1", "event published 1"]
+        );
+    }
+}
+
+// 3.1.1 [MQTT-4.1.0-1]: with Clean Session 0 the session outlives the connection: its
+// state is kept while disconnected and taken up again by the next connection.
+// 3.1.1 [MQTT-4.4.0-1]: the unacknowledged PUBLISH and PUBREL go again with their
+// original identifiers.
+#[test]
+fn v311_session_outlives_the_connection() {
+    let mut h = Harness::new(no_clean(ProtocolVersion::V3_1_1));
+    h.connect();
+    h.publish("a", "1", QoS::AtLeastOnce);
+    h.publish("b", "2", QoS::ExactlyOnce);
+    h.recv(Packet::PubRec(PubResponse::new(id(2))));
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 6));
+    h.client.handle_closed(h.now);
+    h.drain();
+    let snap = h.client.session_state();
+    assert_eq!(snap.outgoing.len(), 2);
+    assert_eq!(snap.incoming_qos2, [id(6)]);
+    assert_eq!(
+        h.connect_with(present()),
+        [
+            "event connected present=1 id=c1",
+            "send PUBREL 2",
+            "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0"
+        ]
+    );
+    let Packet::Publish(mut p) = incoming("t", "m", QoS::ExactlyOnce, 6) else {
+        panic!()
+    };
+    p.dup = true;
+    assert_eq!(h.recv(Packet::Publish(p)), ["send PUBREC 6"]);
 }

@@ -24,6 +24,7 @@ fn packet_before_connack() {
             "close"
         ]
     );
+    // 3.1.1 [MQTT-3.2.0-1]: the first packet from the server must be CONNACK.
     let mut h = Harness::v3();
     h.client.connect(h.now).unwrap();
     h.drain();
@@ -200,6 +201,109 @@ fn decode_error_code_not_allowed_in_disconnect() {
         [
             "send DISCONNECT 0x82",
             "event disconnected ProtocolViolation rc=0x82 MQTT-3.1.2-2",
+            "close"
+        ]
+    );
+}
+
+// 3.1.1 [MQTT-2.2.2-2]: a packet with invalid fixed-header flags (here a PUBACK with flags
+// 1 instead of 0) makes the receiver close the connection.
+#[test]
+fn v311_invalid_flags_close_the_connection() {
+    let mut h = Harness::v3();
+    h.connect();
+    let err = Packet::decode(
+        &mut BytesMut::from(&[0x41, 0x02, 0x00, 0x01][..]),
+        &DecodeContext::new(ProtocolVersion::V3_1_1),
+    )
+    .unwrap_err();
+    assert_eq!(err.rule_id(), Some("MQTT-2.2.2-1"));
+    h.client.handle_decode_error(h.now, &err);
+    assert_eq!(
+        h.drain(),
+        [
+            "event disconnected ProtocolViolation rc=0x81 MQTT-2.2.2-1",
+            "close"
+        ]
+    );
+    assert_eq!(h.client.state(), ConnectionState::Disconnected);
+}
+
+// 3.1.1 [MQTT-4.8.0-1]: a protocol violation by the server closes the connection it came
+// on (3.1.1 has no DISCONNECT from the client to say why): a second CONNACK, a PUBREC for
+// a QoS 1 message, an UNSUBACK nobody asked for, and a QoS 2 PUBLISH with packet
+// identifier 0 (which the decoder refuses).
+#[test]
+fn v311_violations_close_the_connection() {
+    type Violation = Box<dyn Fn(&mut Harness)>;
+    let violations: Vec<Violation> = vec![
+        Box::new(|h| {
+            h.client
+                .handle_packet(h.now, Packet::ConnAck(Box::default()))
+        }),
+        Box::new(|h| {
+            h.publish("a", "1", QoS::AtLeastOnce);
+            h.client
+                .handle_packet(h.now, Packet::PubRec(PubResponse::new(id(1))));
+        }),
+        Box::new(|h| {
+            let ack = mqtt_codec::UnsubAck {
+                packet_id: id(5),
+                properties: Default::default(),
+                reason_codes: vec![],
+            };
+            h.client.handle_packet(h.now, Packet::UnsubAck(ack));
+        }),
+        Box::new(|h| {
+            let bytes = [0x34, 0x05, 0x00, 0x01, b't', 0x00, 0x00];
+            let err = Packet::decode(
+                &mut BytesMut::from(&bytes[..]),
+                &DecodeContext::new(ProtocolVersion::V3_1_1),
+            )
+            .unwrap_err();
+            h.client.handle_decode_error(h.now, &err);
+        }),
+    ];
+    for (i, violate) in violations.iter().enumerate() {
+        let mut h = Harness::v3();
+        h.connect();
+        violate(&mut h);
+        let out = h.drain();
+        assert_eq!(
+            out.last().map(String::as_str),
+            Some("close"),
+            "{i}: {out:?}"
+        );
+        assert!(
+            out[out.len() - 2].starts_with("event disconnected ProtocolViolation"),
+            "{i}: {out:?}"
+        );
+        assert!(!out.iter().any(|l| l.starts_with("send")), "{i}: {out:?}");
+        assert_eq!(h.client.state(), ConnectionState::Disconnected);
+    }
+}
+
+// 3.1.1 [MQTT-2.3.1-7]: a SUBACK or UNSUBACK must carry the identifier of its request; one
+// that matches no request awaiting it is a protocol violation.
+#[test]
+fn v311_suback_for_unknown_identifier() {
+    let mut h = Harness::v3();
+    h.connect();
+    let sub = vec![(
+        TopicFilter::from_static("a"),
+        SubscriptionOptions::default(),
+    )];
+    h.client.subscribe(h.now, sub, Default::default()).unwrap();
+    h.drain();
+    let ack = mqtt_codec::SubAck {
+        packet_id: id(2),
+        properties: Default::default(),
+        reason_codes: vec![mqtt_codec::ReasonCode::SUCCESS],
+    };
+    assert_eq!(
+        h.recv(Packet::SubAck(ack)),
+        [
+            "event disconnected ProtocolViolation rc=0x82 MQTT-2.3.1-7",
             "close"
         ]
     );
