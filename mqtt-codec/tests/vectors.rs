@@ -27,6 +27,8 @@ const FILES: &[&str] = &[
     "malformed-v311.txt",
     "malformed-v5.txt",
     "reason-codes-v5.txt",
+    "spec-coverage-v311.txt",
+    "spec-coverage-v5.txt",
 ];
 
 /// What a vector expects.
