@@ -200,7 +200,11 @@ fn report() -> String {
     s.push_str("| Section | MQTT 5.0 | MQTT 3.1.1 |\n|---|---|---|\n");
     for (ch, title) in CHAPTERS {
         if t5.contains_key(*ch) || t3.contains_key(*ch) {
-            s.push_str(&format!("| {ch} {title} | {} | {} |\n", cell(&t5, ch), cell(&t3, ch)));
+            s.push_str(&format!(
+                "| {ch} {title} | {} | {} |\n",
+                cell(&t5, ch),
+                cell(&t3, ch)
+            ));
         }
     }
     for ch in t5.keys().chain(t3.keys()) {
@@ -221,7 +225,11 @@ fn report() -> String {
         v.join(", ")
     };
     s.push_str("\n<details><summary>Statements no test cites yet</summary>\n\n");
-    s.push_str(&format!("MQTT 5.0: {}\n\nMQTT 3.1.1: {}\n", missing(&t5), missing(&t3)));
+    s.push_str(&format!(
+        "MQTT 5.0: {}\n\nMQTT 3.1.1: {}\n",
+        missing(&t5),
+        missing(&t3)
+    ));
     s.push_str("\n</details>\n");
     s
 }
