@@ -100,15 +100,14 @@ impl Target {
                     .receive_maximum
                     .map_or(usize::from(u16::MAX), |n| usize::from(n.get()));
             }
-            Packet::PubAck(a) => {
-                if c.in_flight.get(&a.packet_id) == Some(&QoS::AtLeastOnce) {
-                    c.in_flight.remove(&a.packet_id);
-                }
+            Packet::PubAck(a) if c.in_flight.get(&a.packet_id) == Some(&QoS::AtLeastOnce) => {
+                c.in_flight.remove(&a.packet_id);
             }
-            Packet::PubRec(a) if a.reason_code.is_error() => {
-                if c.in_flight.get(&a.packet_id) == Some(&QoS::ExactlyOnce) {
-                    c.in_flight.remove(&a.packet_id);
-                }
+            Packet::PubRec(a)
+                if a.reason_code.is_error()
+                    && c.in_flight.get(&a.packet_id) == Some(&QoS::ExactlyOnce) =>
+            {
+                c.in_flight.remove(&a.packet_id);
             }
             Packet::PubComp(a) => {
                 c.in_flight.remove(&a.packet_id);
