@@ -50,12 +50,17 @@ pub struct ClientConfig {
     pub max_queued: usize,
     /// v5: give topics aliases automatically, within the server's Topic Alias Maximum.
     pub automatic_topic_aliases: bool,
+    /// The application answers incoming QoS 1 and QoS 2 messages itself, with
+    /// [`Client::acknowledge`](super::Client::acknowledge): a PUBACK or PUBREC with the
+    /// reason code and properties it chooses (v5). Off: the client answers each with
+    /// Success as it delivers it.
+    pub manual_acks: bool,
 }
 
 impl ClientConfig {
     /// Defaults: clean start, keep-alive 60 s, no credentials, no will, no properties,
     /// CONNACK timeout 30 s, ping timeout the keep-alive interval, 1,000 queued messages,
-    /// no automatic topic aliases.
+    /// no automatic topic aliases, acknowledgements sent by the client.
     pub fn new(protocol: ProtocolVersion, client_id: MqttString) -> Self {
         Self {
             protocol,
@@ -70,6 +75,7 @@ impl ClientConfig {
             ping_timeout: None,
             max_queued: 1000,
             automatic_topic_aliases: false,
+            manual_acks: false,
         }
     }
 

@@ -145,6 +145,7 @@ impl Client {
             for id in self.inbound_qos2.take() {
                 self.persist(StoreOp::RemoveIncoming(id));
             }
+            self.forget_pending_acks();
             self.persist(StoreOp::SetClientId(self.client_id.clone()));
         }
         self.emit(Event::Connected(Connected {
@@ -154,8 +155,10 @@ impl Client {
             connack: Box::new(ack),
         }));
         // [MQTT-4.4.0-1]: unacknowledged PUBLISH and PUBREL go again; then the requests
-        // that were never answered, then whatever waited.
+        // that were never answered, then whatever waited; the application's answers to
+        // incoming messages given while disconnected go too.
         self.flush(now);
+        self.send_answers(now);
         let pending: Vec<Packet> = self
             .requests
             .values()

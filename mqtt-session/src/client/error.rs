@@ -1,7 +1,7 @@
 //! Local errors: the application asked for something the client cannot do now. A server's
 //! misbehaviour is never one of these; it ends the connection with an event instead.
 
-use mqtt_codec::{EncodeError, QoS};
+use mqtt_codec::{EncodeError, QoS, ReasonCode};
 
 /// Why [`Client::connect`](super::Client::connect) refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -133,4 +133,26 @@ pub enum ResumeError {
     /// Two stored entries share a packet identifier.
     #[error("packet identifier {0} is used twice in the stored session")]
     DuplicatePacketId(u16),
+}
+
+/// Why [`Client::acknowledge`](super::Client::acknowledge) refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AckError {
+    /// The client acknowledges by itself: [`ClientConfig::manual_acks`](super::ClientConfig)
+    /// is off.
+    #[error("manual acknowledgements are off")]
+    ManualAcksOff,
+    /// No incoming message with this packet identifier awaits the application's answer
+    /// (answered already, or its session was discarded).
+    #[error("no message with packet identifier {0} awaits an answer")]
+    NotPending(u16),
+    /// The reason code is not one the PUBACK or PUBREC may carry ([MQTT-3.4.2-1],
+    /// [MQTT-3.5.2-1]).
+    #[error("reason code {0} cannot answer this PUBLISH")]
+    ReasonCode(ReasonCode),
+    /// The answer cannot be encoded for the configured version (3.1.1 carries neither
+    /// reason codes nor properties).
+    #[error("acknowledgement cannot be encoded: {0}")]
+    Encode(#[from] EncodeError),
 }

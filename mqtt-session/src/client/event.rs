@@ -30,7 +30,9 @@ pub enum Event {
     /// The server accepted the connection.
     Connected(Connected),
     /// An application message from the server, its topic resolved from any alias. Each
-    /// QoS 2 message arrives once ([MQTT-4.3.3-10]).
+    /// QoS 2 message arrives once ([MQTT-4.3.3-10]). Under
+    /// [`ClientConfig::manual_acks`](super::ClientConfig::manual_acks) a QoS 1/2 message
+    /// waits for [`Client::acknowledge`](super::Client::acknowledge).
     Message(Publish),
     /// An outgoing QoS 1/2 message is done: acknowledged with PUBACK or PUBCOMP, or
     /// refused with a PUBACK or PUBREC carrying an error code.

@@ -47,10 +47,11 @@ use std::time::{Duration, Instant};
 
 pub use config::{ClientConfig, ServerLimits};
 pub use error::{
-    AuthError, ConnectError, DisconnectError, PublishError, ResumeError, SubscribeError,
+    AckError, AuthError, ConnectError, DisconnectError, PublishError, ResumeError, SubscribeError,
 };
 pub use event::{Action, Connected, DropReason, Event, Published, Subscribed, Unsubscribed};
 pub use publish::Message;
+use publish::PendingAck;
 
 use mqtt_codec::{
     DecodeError, MqttString, Packet, PacketId, PacketType, ProtocolVersion, ReasonCode,
@@ -103,6 +104,9 @@ pub struct Client {
     reauthenticating: bool,
     outbound: Outbound,
     inbound_qos2: InboundQos2,
+    /// Under manual acknowledgement: incoming QoS 1/2 messages delivered and not yet
+    /// acknowledged, in the order they arrived.
+    pending_acks: VecDeque<PendingAck>,
     ids: PacketIds,
     requests: BTreeMap<PacketId, Request>,
     limits: ServerLimits,
@@ -132,6 +136,7 @@ impl Client {
             reauthenticating: false,
             outbound: Outbound::new(),
             inbound_qos2: InboundQos2::new(),
+            pending_acks: VecDeque::new(),
             ids: PacketIds::new(),
             requests: BTreeMap::new(),
             limits,

@@ -9,7 +9,7 @@ use mqtt_codec::{
     TopicName,
 };
 
-use super::{Client, ConnectionState, DropReason, Event, PublishError, Published};
+use super::{AckError, Client, ConnectionState, DropReason, Event, PublishError, Published};
 use crate::inflight::{NextSend, OutgoingEntry, OutgoingState, PubRecOutcome};
 use crate::rules::Violation;
 use crate::store::StoreOp;
@@ -52,6 +52,15 @@ impl Message {
         self.retain = retain;
         self
     }
+}
+
+/// An incoming QoS 1/2 message delivered under manual acknowledgement, waiting for the
+/// application's answer (or, answered, for the answers of messages that came before it).
+#[derive(Debug, Clone)]
+pub(super) struct PendingAck {
+    packet_id: PacketId,
+    qos: QoS,
+    answer: Option<PubResponse>,
 }
 
 fn rule_ack_id(v5: bool) -> &'static str {
@@ -221,36 +230,154 @@ impl Client {
         if let Err(v) = self.in_aliases.resolve(&mut p) {
             return self.protocol_violation(now, v);
         }
+        let manual = self.config.manual_acks;
         match p.qos_pid {
             QosPid::AtMostOnce => self.emit(Event::Message(p)),
             QosPid::AtLeastOnce(id) => {
-                // [MQTT-4.3.2-4]: PUBACK once the message is handed over.
+                if !manual {
+                    // [MQTT-4.3.2-4]: PUBACK once the message is handed over.
+                    self.emit(Event::Message(p));
+                    self.send(now, Packet::PubAck(PubResponse::new(id)));
+                    return;
+                }
+                if self.is_pending_ack(id) {
+                    // Sent again while the application holds it: its answer will go.
+                    return;
+                }
+                if let Err(v) = self.check_inbound_quota() {
+                    return self.protocol_violation(now, v);
+                }
                 self.emit(Event::Message(p));
-                self.send(now, Packet::PubAck(PubResponse::new(id)));
+                self.pending_acks.push_back(PendingAck {
+                    packet_id: id,
+                    qos: QoS::AtLeastOnce,
+                    answer: None,
+                });
             }
             QosPid::ExactlyOnce(id) => {
                 if self.inbound_qos2.contains(id) {
-                    // [MQTT-4.3.3-10]: acknowledge again, deliver once.
-                    self.send(now, Packet::PubRec(PubResponse::new(id)));
+                    // [MQTT-4.3.3-10]: acknowledge again, deliver once (under manual
+                    // acknowledgement, once the application has answered).
+                    if !self.is_pending_ack(id) {
+                        self.send(now, Packet::PubRec(PubResponse::new(id)));
+                    }
                     return;
                 }
-                if self.inbound_qos2.len() >= usize::from(self.config.receive_maximum()) {
-                    return self.protocol_violation(
-                        now,
-                        Violation::new(
-                            ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
-                            "[MQTT-3.3.4-9] more QoS 2 PUBLISH unacknowledged than the client's Receive Maximum",
-                        ),
-                    );
+                if let Err(v) = self.check_inbound_quota() {
+                    return self.protocol_violation(now, v);
                 }
                 self.inbound_qos2.insert(id);
                 self.emit(Event::Message(p));
                 // Write-ahead: the identifier is stored before PUBREC promises delivery.
                 self.persist(StoreOp::PutIncoming(id));
-                // [MQTT-4.3.3-8]
-                self.send(now, Packet::PubRec(PubResponse::new(id)));
+                if manual {
+                    self.pending_acks.push_back(PendingAck {
+                        packet_id: id,
+                        qos: QoS::ExactlyOnce,
+                        answer: None,
+                    });
+                } else {
+                    // [MQTT-4.3.3-8]
+                    self.send(now, Packet::PubRec(PubResponse::new(id)));
+                }
             }
         }
+    }
+
+    /// [MQTT-3.3.4-9]: the server may not have more QoS 1/2 messages unacknowledged than
+    /// this client's Receive Maximum.
+    fn check_inbound_quota(&self) -> Result<(), Violation> {
+        let pending_qos1 = self
+            .pending_acks
+            .iter()
+            .filter(|a| a.qos == QoS::AtLeastOnce)
+            .count();
+        if self.inbound_qos2.len() + pending_qos1 >= usize::from(self.config.receive_maximum()) {
+            return Err(Violation::new(
+                ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                "[MQTT-3.3.4-9] more QoS 1/2 PUBLISH unacknowledged than the client's Receive Maximum",
+            ));
+        }
+        Ok(())
+    }
+
+    fn is_pending_ack(&self, id: PacketId) -> bool {
+        self.pending_acks.iter().any(|a| a.packet_id == id)
+    }
+
+    /// Under [`ClientConfig::manual_acks`](super::ClientConfig::manual_acks): answers the
+    /// incoming QoS 1 or QoS 2 message `ack.packet_id` (from an [`Event::Message`]) with a
+    /// PUBACK or PUBREC carrying `ack`'s reason code and properties (3.1.1: Success and no
+    /// properties).
+    ///
+    /// Answers go out in the order the messages arrived ([MQTT-4.6.0-2], [MQTT-4.6.0-3]):
+    /// one given early waits for those before it; while disconnected they wait for the
+    /// next connection. A PUBREC with a reason code of 0x80 or above ends that QoS 2
+    /// message: a later PUBLISH with its identifier is a new message ([MQTT-4.3.3-9]).
+    /// Properties that would make the packet exceed the server's Maximum Packet Size are
+    /// left out ([MQTT-3.4.2-2], [MQTT-3.4.2-3], [MQTT-3.5.2-2], [MQTT-3.5.2-3]). Answers
+    /// not given when the session state is snapshotted are not part of it: after a resume
+    /// the server sends the message again, and a QoS 2 message already delivered is then
+    /// acknowledged with Success without being delivered twice.
+    pub fn acknowledge(&mut self, now: Instant, ack: PubResponse) -> Result<(), AckError> {
+        if !self.config.manual_acks {
+            return Err(AckError::ManualAcksOff);
+        }
+        let id = ack.packet_id;
+        let Some(pos) = self
+            .pending_acks
+            .iter()
+            .position(|a| a.packet_id == id && a.answer.is_none())
+        else {
+            return Err(AckError::NotPending(id.get()));
+        };
+        let packet = if self.pending_acks[pos].qos == QoS::AtLeastOnce {
+            Packet::PubAck(ack.clone())
+        } else {
+            Packet::PubRec(ack.clone())
+        };
+        if !ack.reason_code.allowed_in(packet.packet_type()) {
+            return Err(AckError::ReasonCode(ack.reason_code));
+        }
+        packet.encoded_len(self.protocol())?;
+        self.pending_acks[pos].answer = Some(ack);
+        self.send_answers(now);
+        Ok(())
+    }
+
+    /// Sends the application's answers that are next in arrival order.
+    pub(super) fn send_answers(&mut self, now: Instant) {
+        if self.state != ConnectionState::Connected {
+            return;
+        }
+        while self
+            .pending_acks
+            .front()
+            .is_some_and(|a| a.answer.is_some())
+        {
+            let Some(PendingAck {
+                qos,
+                answer: Some(ack),
+                ..
+            }) = self.pending_acks.pop_front()
+            else {
+                return;
+            };
+            if qos == QoS::AtLeastOnce {
+                self.send(now, Packet::PubAck(ack));
+                continue;
+            }
+            if ack.reason_code.is_error() && self.inbound_qos2.remove(ack.packet_id) {
+                // [MQTT-4.3.3-9]: refused, so the identifier starts a new message next time.
+                self.persist(StoreOp::RemoveIncoming(ack.packet_id));
+            }
+            self.send(now, Packet::PubRec(ack));
+        }
+    }
+
+    /// The session was discarded: no answer is awaited any more.
+    pub(super) fn forget_pending_acks(&mut self) {
+        self.pending_acks.clear();
     }
 
     fn complete(&mut self, entry: OutgoingEntry, ack: PubResponse) {
@@ -309,6 +436,14 @@ impl Client {
 
     pub(super) fn on_pubrel(&mut self, now: Instant, rel: PubResponse) {
         let id = rel.packet_id;
+        if self.is_pending_ack(id) {
+            return self.protocol_violation(
+                now,
+                Violation::protocol(
+                    "PUBREL for a QoS 2 message this client has not answered with PUBREC (section 4.3.3)",
+                ),
+            );
+        }
         let mut comp = PubResponse::new(id);
         if self.inbound_qos2.remove(id) {
             // Forget the identifier before PUBCOMP lets the server reuse it.

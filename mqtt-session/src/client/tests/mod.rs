@@ -3,6 +3,7 @@
 //! crossing the harness is encoded and decoded again with the connection's version, so the
 //! codec is exercised too.
 
+mod acks;
 mod auth;
 mod connect;
 mod flow;
