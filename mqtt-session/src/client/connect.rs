@@ -221,10 +221,12 @@ impl Client {
         Ok(())
     }
 
+    /// An AUTH with `reason_code` and `properties`, under the configured method
+    /// ([MQTT-4.12.0-5], [MQTT-4.12.1-1]).
     fn auth_packet(
         &self,
         reason_code: ReasonCode,
-        data: Option<Bytes>,
+        mut properties: AuthProperties,
     ) -> Result<Packet, AuthError> {
         let method = match (
             &self.config.properties.authentication_method,
@@ -233,14 +235,18 @@ impl Client {
             (Some(m), ProtocolVersion::V5) => m.clone(),
             _ => return Err(AuthError::NoAuthenticationMethod),
         };
+        properties.authentication_method = Some(method);
         Ok(Packet::Auth(Auth {
             reason_code,
-            properties: AuthProperties {
-                authentication_method: Some(method),
-                authentication_data: data,
-                ..AuthProperties::default()
-            },
+            properties,
         }))
+    }
+
+    fn data(data: Option<Bytes>) -> AuthProperties {
+        AuthProperties {
+            authentication_data: data,
+            ..AuthProperties::default()
+        }
     }
 
     /// v5: answers the server's AUTH challenge ([`Event::AuthChallenge`]) with AUTH
@@ -250,7 +256,20 @@ impl Client {
         now: Instant,
         data: Option<Bytes>,
     ) -> Result<(), AuthError> {
-        let packet = self.auth_packet(ReasonCode::CONTINUE_AUTHENTICATION, data)?;
+        self.continue_authentication_with(now, Self::data(data))
+    }
+
+    /// v5: like [`continue_authentication`](Self::continue_authentication), with every
+    /// property of the AUTH (data, Reason String, User Properties). The Authentication
+    /// Method is always the configured one. A Reason String or User Properties that would
+    /// make the AUTH exceed the server's Maximum Packet Size are left out
+    /// ([MQTT-3.15.2-2], [MQTT-3.15.2-3]).
+    pub fn continue_authentication_with(
+        &mut self,
+        now: Instant,
+        properties: AuthProperties,
+    ) -> Result<(), AuthError> {
+        let packet = self.auth_packet(ReasonCode::CONTINUE_AUTHENTICATION, properties)?;
         let in_exchange = self.state == ConnectionState::Connecting
             || (self.state == ConnectionState::Connected && self.reauthenticating);
         if !in_exchange {
@@ -263,7 +282,18 @@ impl Client {
     /// v5: starts a re-authentication on an open connection with AUTH Re-authenticate
     /// ([MQTT-4.12.1-1]); the server answers with challenges or Success.
     pub fn reauthenticate(&mut self, now: Instant, data: Option<Bytes>) -> Result<(), AuthError> {
-        let packet = self.auth_packet(ReasonCode::REAUTHENTICATE, data)?;
+        self.reauthenticate_with(now, Self::data(data))
+    }
+
+    /// v5: like [`reauthenticate`](Self::reauthenticate), with every property of the AUTH,
+    /// left out as [`continue_authentication_with`](Self::continue_authentication_with)
+    /// says when they do not fit.
+    pub fn reauthenticate_with(
+        &mut self,
+        now: Instant,
+        properties: AuthProperties,
+    ) -> Result<(), AuthError> {
+        let packet = self.auth_packet(ReasonCode::REAUTHENTICATE, properties)?;
         if self.state != ConnectionState::Connected {
             return Err(AuthError::NotNow);
         }

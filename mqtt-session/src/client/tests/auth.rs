@@ -260,3 +260,53 @@ fn failed_reauthentication_closes_the_connection() {
         ]
     );
 }
+
+/// [MQTT-3.15.2-2], [MQTT-3.15.2-3]: the client's AUTH goes without its Reason String and
+/// User Properties when they would make it exceed the server's Maximum Packet Size; the
+/// method and data stay. Small enough, they go.
+#[test]
+fn auth_properties_dropped_to_fit() {
+    let mut h = scram();
+    let mut ack = connack_scram();
+    ack.properties.maximum_packet_size = std::num::NonZeroU32::new(40);
+    h.connect_with(ack);
+    let props = |reason: &'static str| AuthProperties {
+        // The method is the configured one whatever is given here.
+        authentication_method: Some(MqttString::from_static("OTHER")),
+        authentication_data: Some(Bytes::from_static(b"again")),
+        reason_string: Some(MqttString::from_static(reason)),
+        user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
+    };
+    let sent_auth = |h: &Harness| match h.actions.last() {
+        Some(Action::Send(Packet::Auth(a))) => a.clone(),
+        other => panic!("{other:?}"),
+    };
+    h.client
+        .reauthenticate_with(h.now, props("a reason too long to fit in forty bytes"))
+        .unwrap();
+    h.drain();
+    let a = sent_auth(&h);
+    assert_eq!(a.reason_code, ReasonCode::REAUTHENTICATE);
+    assert_eq!(
+        a.properties,
+        AuthProperties {
+            authentication_method: Some(MqttString::from_static("SCRAM")),
+            authentication_data: Some(Bytes::from_static(b"again")),
+            ..Default::default()
+        }
+    );
+    h.recv(server_auth(
+        ReasonCode::CONTINUE_AUTHENTICATION,
+        "SCRAM",
+        "go on",
+    ));
+    h.client
+        .continue_authentication_with(h.now, props("ok"))
+        .unwrap();
+    h.drain();
+    let a = sent_auth(&h);
+    assert_eq!(a.reason_code, ReasonCode::CONTINUE_AUTHENTICATION);
+    assert_eq!(a.properties.reason_string.as_deref(), Some("ok"));
+    assert_eq!(a.properties.user_properties.len(), 1);
+    assert_eq!(a.properties.authentication_method.as_deref(), Some("SCRAM"));
+}
