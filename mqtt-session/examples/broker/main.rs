@@ -395,6 +395,16 @@ fn log_event(e: &Event, links: &HashMap<ConnectionId, Link>, users: &Users) -> O
             "message on {topic} for {:?} dropped: {reason:?}",
             client_id.as_str()
         ),
+        Event::LimitReached {
+            connection,
+            client_id,
+            limit,
+        } => warn!(
+            "{} client {:?}: limit {limit:?} reached",
+            connection.map_or_else(|| "-".to_string(), |c| c.to_string()),
+            client_id.as_ref().map_or("", |c| c.as_str())
+        ),
+        _ => debug!("{e:?}"),
     }
     None
 }

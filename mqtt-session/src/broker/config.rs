@@ -18,11 +18,26 @@ pub enum ConnectPolicy {
     AskDriver,
 }
 
+/// A bound on how fast clients may connect: at most `connects` CONNECTs in each window of
+/// `per`, counted from the first CONNECT of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectRate {
+    /// CONNECTs allowed in one window.
+    pub connects: u32,
+    /// The length of a window.
+    pub per: Duration,
+}
+
 /// The broker's limits and features. Fields are public; [`BrokerConfig::default`] gives a
 /// permissive broker: everything the protocol offers, anonymous access.
 ///
 /// Under MQTT 5.0 each limit that differs from the protocol default is announced in the
 /// CONNACK, and a client that breaks it is disconnected with the matching reason code.
+///
+/// The `max_*` fields bound what clients can make the broker hold, so that a careless or
+/// hostile client cannot exhaust memory; what they refuse is counted
+/// ([`Broker::limit_count`](super::Broker::limit_count)) and evented
+/// ([`Event::LimitReached`](super::Event::LimitReached)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// Who decides whether a CONNECT is accepted.
@@ -65,8 +80,43 @@ pub struct BrokerConfig {
     /// driver's decision and any v5 AUTH exchange.
     pub connect_timeout: Duration,
     /// Packets a client may send after CONNECT while the driver has not yet decided; one
-    /// more closes the connection.
+    /// more closes the connection (v5: CONNACK 0x89 Server busy).
     pub max_packets_before_connack: usize,
+    /// CONNECTs that may wait for the driver's decision (or be in an AUTH exchange) at
+    /// once; one more is refused with CONNACK 0x89 Server busy (3.1.1: return code 3
+    /// Server unavailable). Only [`ConnectPolicy::AskDriver`] makes CONNECTs wait.
+    pub max_pending_connects: usize,
+    /// At most this many CONNECTs in each window of time, all clients together; the others
+    /// are refused with CONNACK 0x9F Connection rate exceeded (3.1.1: return code 3).
+    /// `None`: no limit.
+    pub connect_rate: Option<ConnectRate>,
+    /// AUTH packets a client may send in one v5 authentication exchange (at CONNECT or when
+    /// re-authenticating); one more ends it with 0x97 Quota exceeded (CONNACK or
+    /// DISCONNECT).
+    pub max_auth_round_trips: u32,
+    /// Sessions at once, connected or waiting for their client. A CONNECT that needs a new
+    /// session beyond it is refused with CONNACK 0x97 Quota exceeded (3.1.1: return code 3
+    /// Server unavailable); resuming or replacing an existing session is not.
+    pub max_sessions: usize,
+    /// Subscriptions per session. A new filter beyond it fails with 0x97 Quota exceeded in
+    /// the SUBACK (3.1.1: 0x80 Failure); subscribing to a filter the session has already
+    /// replaces it and is not refused.
+    pub max_subscriptions_per_session: usize,
+    /// Retained messages kept at once. A retained PUBLISH that would add one more is
+    /// refused: under v5 at QoS 1/2 with 0x97 Quota exceeded in the PUBACK / PUBREC (the
+    /// message is not delivered either); at QoS 0, under 3.1.1 and for wills, which cannot
+    /// be told, the message is delivered but not retained. Replacing and deleting are
+    /// always allowed.
+    pub max_retained_messages: usize,
+    /// Bytes of retained messages kept at once (topic, payload and properties), refused
+    /// like `max_retained_messages`.
+    pub max_retained_bytes: usize,
+    /// Levels in a topic name or filter (the filter of a shared subscription counts from
+    /// after its share name). Beyond it a PUBLISH is refused with 0x90 Topic Name invalid
+    /// (QoS 0 and 3.1.1: acknowledged as usual and dropped), a subscription with 0x8F Topic
+    /// Filter invalid (3.1.1: 0x80), and a CONNECT whose will has such a topic with
+    /// CONNACK 0x90.
+    pub max_topic_levels: usize,
     /// Whether an empty Client Identifier gets an assigned one ([MQTT-3.1.3-6]); if not it
     /// is refused with 0x85 Client Identifier not valid.
     pub allow_empty_client_id: bool,
@@ -92,6 +142,14 @@ impl Default for BrokerConfig {
             max_queued_messages: 1000,
             connect_timeout: Duration::from_secs(10),
             max_packets_before_connack: 64,
+            max_pending_connects: 1000,
+            connect_rate: None,
+            max_auth_round_trips: 16,
+            max_sessions: 100_000,
+            max_subscriptions_per_session: 10_000,
+            max_retained_messages: 100_000,
+            max_retained_bytes: 256 << 20,
+            max_topic_levels: 128,
             allow_empty_client_id: true,
             assigned_client_id_prefix: "auto-".into(),
         }

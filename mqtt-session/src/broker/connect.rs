@@ -11,7 +11,7 @@ use mqtt_codec::{
 
 use super::config::ConnectPolicy;
 use super::connection::{PendingConnect, Stage, Turn, WillOnClose};
-use super::event::{AuthRequest, ClientConnected, ConnectRequest, Event, SessionEnd};
+use super::event::{AuthRequest, ClientConnected, ConnectRequest, Event, Limit, SessionEnd};
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
 use super::timers::Deadline;
@@ -19,6 +19,13 @@ use super::{Broker, ConnectionId, DecisionError};
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
+
+/// Whether `topic` (a name, or a filter after any `$share/{name}/`) has more levels than
+/// `max`.
+pub(super) fn too_deep(topic: &str, max: usize) -> bool {
+    // n separators make n + 1 levels.
+    topic.bytes().filter(|&b| b == b'/').count() >= max
+}
 
 /// The 3.1.1 CONNACK code closest to a v5 one: 3.1.1 has only six.
 fn v3_connack_code(rc: ReasonCode) -> ReasonCode {
@@ -39,8 +46,24 @@ fn v3_connack_code(rc: ReasonCode) -> ReasonCode {
 impl Broker {
     /// A CONNECT on a connection that has not sent one.
     pub(super) fn on_connect(&mut self, now: Instant, conn: ConnectionId, connect: Box<Connect>) {
-        let refusal = self.check_connect(&connect);
         let ask = self.config.connect_policy == ConnectPolicy::AskDriver;
+        let over = if !self.connect_rate_allows(now) {
+            Some((Limit::ConnectRate, ReasonCode::CONNECTION_RATE_EXCEEDED))
+        } else if ask && self.pending_connects >= self.config.max_pending_connects {
+            Some((Limit::PendingConnects, ReasonCode::SERVER_BUSY))
+        } else if connect
+            .will
+            .as_ref()
+            .is_some_and(|w| too_deep(w.topic.as_str(), self.config.max_topic_levels))
+        {
+            Some((Limit::TopicLevels, ReasonCode::TOPIC_NAME_INVALID))
+        } else {
+            None
+        };
+        let refusal = match over {
+            Some((_, rc)) => Some(rc),
+            None => self.check_connect(&connect),
+        };
         let request = ask.then(|| ConnectRequest {
             connection: conn,
             protocol: connect.protocol,
@@ -60,6 +83,10 @@ impl Broker {
             turn: Turn::Driver,
             buffered: Default::default(),
         });
+        self.pending_connects += 1;
+        if let Some((limit, _)) = over {
+            self.limit_reached(Some(conn), limit);
+        }
         if let Some(rc) = refusal {
             return self.refuse(now, conn, rc);
         }
@@ -67,6 +94,24 @@ impl Broker {
             Some(r) => self.emit(Event::ConnectRequest(r)),
             None => self.complete_connect(now, conn, None),
         }
+    }
+
+    /// Whether [`BrokerConfig::connect_rate`](super::BrokerConfig::connect_rate) lets one
+    /// more CONNECT in at `now`; if so it is counted.
+    fn connect_rate_allows(&mut self, now: Instant) -> bool {
+        let Some(rate) = self.config.connect_rate else {
+            return true;
+        };
+        let window = match self.connect_window {
+            Some((start, n)) if now.saturating_duration_since(start) < rate.per => (start, n),
+            _ => (now, 0),
+        };
+        if window.1 >= rate.connects {
+            self.connect_window = Some(window);
+            return false;
+        }
+        self.connect_window = Some((window.0, window.1 + 1));
+        true
     }
 
     /// What the broker itself refuses in a CONNECT, before anyone decides on credentials.
@@ -154,6 +199,7 @@ impl Broker {
             }
             Stage::Connected if c.reauth == Some(Turn::Driver) => {
                 c.reauth = None;
+                c.auth_round_trips = 0;
                 let method = c.auth_method.clone();
                 self.send_auth(conn, ReasonCode::SUCCESS, method, auth_data);
                 Ok(())
@@ -266,6 +312,10 @@ impl Broker {
                 ),
             );
         }
+        c.auth_round_trips += 1;
+        if c.auth_round_trips > self.config.max_auth_round_trips {
+            return self.over_auth_round_trips(now, conn);
+        }
         let rc = auth.reason_code;
         let reauthenticate = match &mut c.stage {
             Stage::Connecting(p)
@@ -300,6 +350,23 @@ impl Broker {
         }));
     }
 
+    /// An authentication exchange went on for more than `max_auth_round_trips` AUTH packets
+    /// from the client: a pending CONNECT is refused, a re-authentication ends the
+    /// connection, both with 0x97 Quota exceeded.
+    fn over_auth_round_trips(&mut self, now: Instant, conn: ConnectionId) {
+        self.limit_reached(Some(conn), Limit::AuthRoundTrips);
+        let rc = ReasonCode::QUOTA_EXCEEDED;
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        if matches!(c.stage, Stage::Connecting(_)) {
+            return self.refuse(now, conn, rc);
+        }
+        self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
+        let why = Disconnected::new(CloseCause::Local, Some(rc));
+        self.end_connection(now, conn, why, WillOnClose::Publish, true);
+    }
+
     /// A fresh client identifier not used by any session ([MQTT-3.1.3-6], [MQTT-3.2.2-16]).
     fn assign_client_id(&mut self) -> MqttString {
         loop {
@@ -326,6 +393,7 @@ impl Broker {
         else {
             return;
         };
+        self.pending_connects = self.pending_connects.saturating_sub(1);
         let PendingConnect {
             connect, buffered, ..
         } = pending;
@@ -336,6 +404,12 @@ impl Broker {
         } else {
             connect.client_id.clone()
         };
+        if !self.by_client_id.contains_key(&client_id)
+            && self.sessions.len() >= self.config.max_sessions
+        {
+            self.limit_reached_by(Some(conn), Some(client_id), Limit::Sessions);
+            return self.refuse(now, conn, ReasonCode::QUOTA_EXCEEDED);
+        }
         let requested = if v5 {
             connect.properties.session_expiry_interval.unwrap_or(0)
         } else if connect.clean_start {

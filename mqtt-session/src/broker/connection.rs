@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use mqtt_codec::{ConnAck, Connect, Disconnect, MqttString, Packet, ProtocolVersion};
 
-use super::event::{ClientDisconnected, Event};
+use super::event::{ClientDisconnected, Event, Limit};
 use super::session::SessionKey;
 use super::timers::Deadline;
 use super::{Action, Broker, ConnectionId};
@@ -66,6 +66,8 @@ pub(crate) struct Connection {
     pub(crate) auth_method: Option<MqttString>,
     /// A re-authentication in progress.
     pub(crate) reauth: Option<Turn>,
+    /// AUTH packets received in the current authentication exchange.
+    pub(crate) auth_round_trips: u32,
     /// The CONNECT asked for a Session Expiry Interval of 0 (a DISCONNECT may then not
     /// set another, section 3.14.2.2.2).
     pub(crate) expiry_was_zero: bool,
@@ -86,6 +88,7 @@ impl Connection {
             out_aliases: OutboundAliases::new(0, false),
             auth_method: None,
             reauth: None,
+            auth_round_trips: 0,
             expiry_was_zero: true,
         }
     }
@@ -121,6 +124,37 @@ impl Broker {
 
     pub(super) fn persist(&mut self, op: super::store::StoreOp) {
         self.actions.push_back(Action::Persist(op));
+    }
+
+    /// `limit` refused something `conn` (or, without a connection, the session `client_id`)
+    /// asked for: counted and evented.
+    pub(super) fn limit_reached_by(
+        &mut self,
+        connection: Option<ConnectionId>,
+        client_id: Option<MqttString>,
+        limit: Limit,
+    ) {
+        self.limit_counts[limit as usize] += 1;
+        self.emit(Event::LimitReached {
+            connection,
+            client_id,
+            limit,
+        });
+    }
+
+    /// [`limit_reached_by`](Self::limit_reached_by) a connection, its client named if known.
+    pub(super) fn limit_reached(&mut self, conn: Option<ConnectionId>, limit: Limit) {
+        let client_id = conn
+            .and_then(|c| self.connections.get(&c))
+            .and_then(|c| match &c.stage {
+                Stage::Connecting(p)
+                    if c.client_id.is_none() && !p.connect.client_id.is_empty() =>
+                {
+                    Some(p.connect.client_id.clone())
+                }
+                _ => c.client_id.clone(),
+            });
+        self.limit_reached_by(conn, client_id, limit);
     }
 
     /// Queues `packet` for `conn` in the connection's version. Under v5 the optional parts a
@@ -216,6 +250,9 @@ impl Broker {
         let Some(c) = self.connections.remove(&conn) else {
             return;
         };
+        if matches!(c.stage, Stage::Connecting(_)) {
+            self.pending_connects = self.pending_connects.saturating_sub(1);
+        }
         self.deadlines.cancel(Deadline::KeepAlive(conn));
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         self.emit(Event::Disconnected(ClientDisconnected {

@@ -48,6 +48,7 @@ pub enum Action {
 /// Something the driver should know, or (for [`Event::ConnectRequest`] and
 /// [`Event::AuthRequest`]) decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A CONNECT waits for the driver's decision ([`ConnectPolicy::AskDriver`]): answer
     /// with [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject)
@@ -75,6 +76,16 @@ pub enum Event {
         client_id: MqttString,
         /// The will's topic.
         topic: TopicName,
+    },
+    /// A limit of the [`BrokerConfig`](super::BrokerConfig) refused something a client asked
+    /// for (how it was refused is told at each limit).
+    LimitReached {
+        /// The connection that asked, if one did (a will has none).
+        connection: Option<ConnectionId>,
+        /// The client, once known.
+        client_id: Option<MqttString>,
+        /// Which limit.
+        limit: Limit,
     },
     /// An application message meant for a client was dropped.
     MessageDropped {
@@ -171,4 +182,36 @@ pub enum DropReason {
     PacketTooLarge,
     /// Its Message Expiry Interval passed before it could be sent ([MQTT-3.3.2-5]).
     Expired,
+}
+
+/// A limit of the [`BrokerConfig`](super::BrokerConfig), for [`Event::LimitReached`] and
+/// [`Broker::limit_count`](super::Broker::limit_count).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Limit {
+    /// `max_sessions`: a CONNECT needing a new session was refused.
+    Sessions,
+    /// `max_pending_connects`: a CONNECT was refused while too many waited for the driver.
+    PendingConnects,
+    /// `connect_rate`: a CONNECT came too soon after too many others.
+    ConnectRate,
+    /// `max_packets_before_connack`: a client sent too much before its CONNACK.
+    PacketsBeforeConnack,
+    /// `max_auth_round_trips`: an authentication exchange went on too long.
+    AuthRoundTrips,
+    /// `max_subscriptions_per_session`: a new subscription was refused.
+    SubscriptionsPerSession,
+    /// `max_retained_messages`: a retained message was refused or not retained.
+    RetainedMessages,
+    /// `max_retained_bytes`: a retained message was refused or not retained.
+    RetainedBytes,
+    /// `max_topic_levels`: a topic name or filter had too many levels.
+    TopicLevels,
+    /// `receive_maximum`: a client left too many QoS 2 messages unreleased.
+    InboundQos2,
+}
+
+impl Limit {
+    /// How many limits there are.
+    pub(crate) const COUNT: usize = 10;
 }

@@ -83,10 +83,10 @@ use mqtt_codec::{
 };
 
 pub use auth::{AllowAll, Authorizer, ClientInfo};
-pub use config::{BrokerConfig, ConnectPolicy};
+pub use config::{BrokerConfig, ConnectPolicy, ConnectRate};
 pub use event::{
     Action, AuthRequest, ClientConnected, ClientDisconnected, ConnectRequest, ConnectionId,
-    DropReason, Event, SessionEnd,
+    DropReason, Event, Limit, SessionEnd,
 };
 pub use store::{
     BrokerSnapshot, MemoryStore, RestoreError, RetainedMessage, SessionSnapshot, StoreOp,
@@ -135,6 +135,12 @@ pub struct Broker {
     actions: VecDeque<Action>,
     /// Scratch space for routing, reused by every publish.
     targets: Vec<Target>,
+    /// Connections whose CONNECT waits for the driver or an AUTH exchange.
+    pending_connects: usize,
+    /// The current window of [`BrokerConfig::connect_rate`]: its start and its CONNECTs.
+    connect_window: Option<(Instant, u32)>,
+    /// What each [`Limit`] refused so far.
+    limit_counts: [u64; Limit::COUNT],
 }
 
 impl core::fmt::Debug for Broker {
@@ -164,6 +170,9 @@ impl Broker {
             deadlines: Deadlines::default(),
             actions: VecDeque::new(),
             targets: Vec::new(),
+            pending_connects: 0,
+            connect_window: None,
+            limit_counts: [0; Limit::COUNT],
         }
     }
 
@@ -226,6 +235,12 @@ impl Broker {
         let id = MqttString::new(client_id).ok()?;
         let s = self.sessions.get(self.by_client_id.get(&id)?)?;
         Some((s.outbound.len(), s.dropped))
+    }
+
+    /// How many times `limit` refused something since the broker started (each also an
+    /// [`Event::LimitReached`]).
+    pub fn limit_count(&self, limit: Limit) -> u64 {
+        self.limit_counts[limit as usize]
     }
 
     // ----- outputs -------------------------------------------------------------------
@@ -291,6 +306,7 @@ impl Broker {
                         );
                     }
                     if pending.buffered.len() >= max_buffered {
+                        self.limit_reached(Some(conn), Limit::PacketsBeforeConnack);
                         return self.violation(
                             now,
                             conn,

@@ -6,8 +6,9 @@ use std::time::Instant;
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
 
 use super::auth::ClientInfo;
-use super::event::{DropReason, Event};
-use super::retained::RetainChange;
+use super::connect::too_deep;
+use super::event::{DropReason, Event, Limit};
+use super::retained::{OverQuota, RetainChange};
 use super::session::{Expiry, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
@@ -73,8 +74,77 @@ impl Broker {
                 );
             }
         }
+        if let QosPid::ExactlyOnce(id) = p.qos_pid {
+            let Some(session) = self.sessions.get(&key) else {
+                return;
+            };
+            // [MQTT-4.3.3-10] a duplicate of a message awaiting PUBREL: acknowledged again,
+            // not routed again.
+            if session.inbound_qos2.contains(id) {
+                return self.send(conn, Packet::PubRec(PubResponse::new(id)));
+            }
+            // 3.1.1 has no Receive Maximum, but the bound holds for it too: such a client
+            // just loses its connection.
+            if session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
+                self.limit_reached(Some(conn), Limit::InboundQos2);
+                return self.violation(
+                    now,
+                    conn,
+                    Violation::new(
+                        ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+                        "[MQTT-3.3.4-7] more unacknowledged QoS 2 PUBLISH than the Receive Maximum",
+                    ),
+                );
+            }
+        }
+        let admitted = self.admit_publish(now, conn, key, v5, &p);
+        let qos = p.qos();
+        match p.qos_pid {
+            QosPid::AtMostOnce => {
+                if admitted.is_ok() {
+                    self.route(now, Some(key), &p, qos);
+                }
+            }
+            QosPid::AtLeastOnce(id) => {
+                // [MQTT-4.3.2-4] ownership is taken (the message is in the subscribers'
+                // sessions) before the PUBACK.
+                let rc = match admitted {
+                    Err(rc) => rc,
+                    Ok(()) if self.route(now, Some(key), &p, qos) == 0 => {
+                        ReasonCode::NO_MATCHING_SUBSCRIBERS
+                    }
+                    Ok(()) => ReasonCode::SUCCESS,
+                };
+                // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
+                let rc = if v5 { rc } else { ReasonCode::SUCCESS };
+                self.send(conn, Packet::PubAck(ack(id, rc)));
+            }
+            QosPid::ExactlyOnce(id) => {
+                self.on_publish_qos2(now, conn, key, v5, admitted, p, id);
+            }
+        }
+    }
+
+    /// Whether a PUBLISH from a client goes to its subscribers: `Err` with the reason code
+    /// refusing it if its topic has too many levels (0x90), the authoriser refuses it (0x87)
+    /// or, under v5 at QoS 1/2, it would take the retained messages over their limits
+    /// (0x97). A retained message that can be accepted is stored (or deleted) here; one
+    /// over the limits whose publisher cannot be told (QoS 0, 3.1.1) is delivered without
+    /// being stored.
+    fn admit_publish(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        key: SessionKey,
+        v5: bool,
+        p: &Publish,
+    ) -> Result<(), ReasonCode> {
+        if too_deep(p.topic.as_str(), self.config.max_topic_levels) {
+            self.limit_reached(Some(conn), Limit::TopicLevels);
+            return Err(ReasonCode::TOPIC_NAME_INVALID);
+        }
         let Some(session) = self.sessions.get(&key) else {
-            return;
+            return Err(ReasonCode::UNSPECIFIED_ERROR);
         };
         let allowed = self.authorizer.may_publish(
             &ClientInfo {
@@ -83,34 +153,68 @@ impl Broker {
             },
             &p.topic,
         );
-        let qos = p.qos();
-        match p.qos_pid {
-            QosPid::AtMostOnce => {
-                if allowed {
-                    self.route(now, Some(key), &p, qos);
-                }
-            }
-            QosPid::AtLeastOnce(id) => {
-                // [MQTT-4.3.2-4] ownership is taken (the message is in the subscribers'
-                // sessions) before the PUBACK.
-                let rc = if !allowed {
-                    ReasonCode::NOT_AUTHORIZED
-                } else if self.route(now, Some(key), &p, qos) == 0 {
-                    ReasonCode::NO_MATCHING_SUBSCRIBERS
-                } else {
-                    ReasonCode::SUCCESS
-                };
-                // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
-                let rc = if v5 { rc } else { ReasonCode::SUCCESS };
-                self.send(conn, Packet::PubAck(ack(id, rc)));
-            }
-            QosPid::ExactlyOnce(id) => self.on_publish_qos2(now, conn, key, v5, allowed, p, id),
+        if !allowed {
+            return Err(ReasonCode::NOT_AUTHORIZED);
         }
+        let stored = self.store_retained(now, Some(conn), key, p, p.qos());
+        if stored.is_err() && v5 && p.qos() != QoS::AtMostOnce {
+            return Err(ReasonCode::QUOTA_EXCEEDED);
+        }
+        Ok(())
+    }
+
+    /// Stores (or deletes, [MQTT-3.3.1-6]) the retained message `msg` at `qos`, if it is
+    /// retained ([MQTT-3.3.1-5]) and the broker keeps retained messages; a non-retained
+    /// message leaves the store alone ([MQTT-3.3.1-8]). `Err` with the limit, counted and
+    /// evented for the session `from` (on connection `conn`, if any), if it would take the
+    /// store over `max_retained_messages` or `max_retained_bytes`: nothing is stored then.
+    pub(super) fn store_retained(
+        &mut self,
+        now: Instant,
+        conn: Option<ConnectionId>,
+        from: SessionKey,
+        msg: &Publish,
+        qos: QoS,
+    ) -> Result<(), Limit> {
+        if !msg.retain || !self.config.retain_available {
+            return Ok(());
+        }
+        for topic in self.retained.remove_expired(now) {
+            self.persist(StoreOp::RemoveRetained(topic));
+        }
+        let cfg = &self.config;
+        if let Err(over) =
+            self.retained
+                .admits(msg, cfg.max_retained_messages, cfg.max_retained_bytes)
+        {
+            let limit = match over {
+                OverQuota::Messages => Limit::RetainedMessages,
+                OverQuota::Bytes => Limit::RetainedBytes,
+            };
+            let client_id = self.sessions.get(&from).map(|s| s.client_id.clone());
+            self.limit_reached_by(conn, client_id, limit);
+            return Err(limit);
+        }
+        let mut stored = msg.clone();
+        stored.qos_pid = QosPid::AtMostOnce;
+        match self.retained.retain(now, &stored, qos) {
+            RetainChange::Stored => {
+                self.persist(StoreOp::PutRetained {
+                    publish: stored,
+                    qos,
+                });
+            }
+            RetainChange::Removed => {
+                self.persist(StoreOp::RemoveRetained(msg.topic.clone()));
+            }
+            RetainChange::Nothing => {}
+        }
+        Ok(())
     }
 
     /// Inbound QoS 2, delivered once ([MQTT-4.3.3-10]): the message is routed when its
     /// PUBLISH first arrives; its identifier is kept until PUBREL, and a PUBLISH with it
-    /// meanwhile is a duplicate, answered with PUBREC and not routed again.
+    /// meanwhile is a duplicate (answered before this).
     #[allow(clippy::too_many_arguments)]
     fn on_publish_qos2(
         &mut self,
@@ -118,33 +222,15 @@ impl Broker {
         conn: ConnectionId,
         key: SessionKey,
         v5: bool,
-        allowed: bool,
+        admitted: Result<(), ReasonCode>,
         p: Publish,
         id: mqtt_codec::PacketId,
     ) {
-        let Some(session) = self.sessions.get(&key) else {
-            return;
-        };
-        if session.inbound_qos2.contains(id) {
-            return self.send(conn, Packet::PubRec(PubResponse::new(id)));
-        }
-        // 3.1.1 has no Receive Maximum, but the bound holds for it too: such a client just
-        // loses its connection.
-        if session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
-            return self.violation(
-                now,
-                conn,
-                Violation::new(
-                    ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
-                    "[MQTT-3.3.4-7] more unacknowledged QoS 2 PUBLISH than the Receive Maximum",
-                ),
-            );
-        }
-        if !allowed && v5 {
+        if let (Err(rc), true) = (admitted, v5) {
             // A refusal ends the handshake; the identifier is free again ([MQTT-4.3.3-9]).
-            return self.send(conn, Packet::PubRec(ack(id, ReasonCode::NOT_AUTHORIZED)));
+            return self.send(conn, Packet::PubRec(ack(id, rc)));
         }
-        let routed = if allowed {
+        let routed = if admitted.is_ok() {
             self.route(now, Some(key), &p, QoS::ExactlyOnce)
         } else {
             0
@@ -255,9 +341,8 @@ impl Broker {
 
     /// Routes an application message to every matching session and returns how many
     /// copies went out. `from` is the publishing session; `qos` the message's QoS (the
-    /// packet identifier of `msg` is ignored). A retained message is stored or removed
-    /// first ([MQTT-3.3.1-5], [MQTT-3.3.1-6]); a non-retained one leaves the store alone
-    /// ([MQTT-3.3.1-8]).
+    /// packet identifier of `msg` is ignored). Storing a retained message is the caller's
+    /// part ([`store_retained`](Self::store_retained)).
     pub(super) fn route(
         &mut self,
         now: Instant,
@@ -265,22 +350,6 @@ impl Broker {
         msg: &Publish,
         qos: QoS,
     ) -> usize {
-        if msg.retain && self.config.retain_available {
-            let mut stored = msg.clone();
-            stored.qos_pid = QosPid::AtMostOnce;
-            match self.retained.retain(now, &stored, qos) {
-                RetainChange::Stored => {
-                    self.persist(StoreOp::PutRetained {
-                        publish: stored,
-                        qos,
-                    });
-                }
-                RetainChange::Removed => {
-                    self.persist(StoreOp::RemoveRetained(msg.topic.clone()));
-                }
-                RetainChange::Nothing => {}
-            }
-        }
         let expires_at = msg
             .properties
             .message_expiry_interval

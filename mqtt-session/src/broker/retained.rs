@@ -6,7 +6,7 @@
 //! the topics starting with `sensors/`), so a broad filter such as `#` costs a walk over all
 //! retained topics, once, when it is subscribed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::time::Instant;
 
@@ -26,6 +26,33 @@ pub(crate) struct Retained {
 #[derive(Debug, Default)]
 pub(crate) struct RetainedStore {
     by_topic: BTreeMap<TopicName, Retained>,
+    /// Messages with a Message Expiry, by the time they expire.
+    expiring: BTreeSet<(Instant, TopicName)>,
+    /// [`retained_size`] of all messages.
+    bytes: usize,
+}
+
+/// What a retained message costs in `max_retained_bytes`: its topic, payload and
+/// properties.
+pub(crate) fn retained_size(p: &Publish) -> usize {
+    let pr = &p.properties;
+    let strings = pr.response_topic.as_ref().map_or(0, |t| t.len())
+        + pr.correlation_data.as_ref().map_or(0, |d| d.len())
+        + pr.content_type.as_ref().map_or(0, |c| c.len())
+        + pr.user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    p.topic.len() + p.payload.len() + strings
+}
+
+/// Why a retained message cannot be stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OverQuota {
+    /// One message more than allowed.
+    Messages,
+    /// More bytes than allowed.
+    Bytes,
 }
 
 /// What storing a retained message did.
@@ -44,9 +71,9 @@ impl RetainedStore {
     /// message if the payload is empty ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
     pub(crate) fn retain(&mut self, now: Instant, publish: &Publish, qos: QoS) -> RetainChange {
         if publish.payload.is_empty() {
-            return match self.by_topic.remove(&publish.topic) {
-                Some(_) => RetainChange::Removed,
-                None => RetainChange::Nothing,
+            return match self.remove(&publish.topic) {
+                true => RetainChange::Removed,
+                false => RetainChange::Nothing,
             };
         }
         let expires_at = publish
@@ -59,20 +86,74 @@ impl RetainedStore {
         stored.retain = true;
         stored.properties.topic_alias = None;
         stored.properties.subscription_identifiers.clear();
-        self.by_topic.insert(
-            publish.topic.clone(),
-            Retained {
-                publish: stored,
-                qos,
-                expires_at,
-            },
-        );
+        self.restore(Retained {
+            publish: stored,
+            qos,
+            expires_at,
+        });
         RetainChange::Stored
     }
 
-    /// Puts back a message from a snapshot.
+    /// Puts back a message from a snapshot (and stores every message).
     pub(crate) fn restore(&mut self, message: Retained) {
-        self.by_topic.insert(message.publish.topic.clone(), message);
+        let topic = message.publish.topic.clone();
+        self.remove(&topic);
+        self.bytes += retained_size(&message.publish);
+        if let Some(t) = message.expires_at {
+            self.expiring.insert((t, topic.clone()));
+        }
+        self.by_topic.insert(topic, message);
+    }
+
+    /// Removes the message of `topic`; false if there was none.
+    fn remove(&mut self, topic: &TopicName) -> bool {
+        let Some(old) = self.by_topic.remove(topic) else {
+            return false;
+        };
+        self.bytes -= retained_size(&old.publish);
+        if let Some(t) = old.expires_at {
+            self.expiring.remove(&(t, topic.clone()));
+        }
+        true
+    }
+
+    /// Removes the messages that expired at or before `now` ([MQTT-3.3.2-5]) and returns
+    /// their topics.
+    pub(crate) fn remove_expired(&mut self, now: Instant) -> Vec<TopicName> {
+        let mut gone = Vec::new();
+        while let Some((t, topic)) = self.expiring.first().cloned() {
+            if t > now {
+                break;
+            }
+            self.remove(&topic);
+            gone.push(topic);
+        }
+        gone
+    }
+
+    /// Whether storing `publish` keeps the store within `max_messages` and `max_bytes`.
+    /// An empty payload (a deletion) always does; a replacement is counted by the
+    /// difference it makes.
+    pub(crate) fn admits(
+        &self,
+        publish: &Publish,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<(), OverQuota> {
+        if publish.payload.is_empty() {
+            return Ok(());
+        }
+        let (count, freed) = match self.by_topic.get(&publish.topic) {
+            Some(old) => (self.by_topic.len(), retained_size(&old.publish)),
+            None => (self.by_topic.len() + 1, 0),
+        };
+        if count > max_messages {
+            return Err(OverQuota::Messages);
+        }
+        if self.bytes - freed + retained_size(publish) > max_bytes {
+            return Err(OverQuota::Bytes);
+        }
+        Ok(())
     }
 
     /// Number of retained messages (expired ones included until they are next looked at).
@@ -136,7 +217,7 @@ impl RetainedStore {
             _ => true,
         });
         for t in expired.iter() {
-            self.by_topic.remove(t);
+            self.remove(t);
         }
         out
     }
@@ -205,6 +286,35 @@ mod tests {
         assert_eq!(topics(&s.matching(now, "$SYS/#", &mut e)), ["$SYS/x"]);
         assert_eq!(topics(&s.matching(now, "+/a", &mut e)), ["/a"]);
         assert!(e.is_empty());
+    }
+
+    /// The quota counts each topic once and its bytes as they are now: replacing frees the
+    /// old message's, deleting and expiry free all of it.
+    #[test]
+    fn the_quota_follows_replacements_deletions_and_expiry() {
+        let now = crate::test_epoch();
+        let mut s = RetainedStore::default();
+        let mut p = publish("ab", "12345678");
+        p.properties.message_expiry_interval = Some(1);
+        s.retain(now, &p, QoS::AtMostOnce);
+        assert_eq!(s.bytes, 10);
+        assert_eq!(s.admits(&publish("ab", "1"), 1, 3), Ok(()));
+        assert_eq!(
+            s.admits(&publish("c", "1"), 1, 100),
+            Err(OverQuota::Messages)
+        );
+        assert_eq!(s.admits(&publish("c", "1"), 2, 11), Err(OverQuota::Bytes));
+        assert_eq!(s.admits(&publish("c", ""), 0, 0), Ok(()));
+        s.retain(now, &publish("ab", "1"), QoS::AtMostOnce);
+        assert_eq!(s.bytes, 3);
+        assert!(s.remove_expired(now + Duration::from_secs(1)).is_empty());
+        s.retain(now, &p, QoS::AtMostOnce);
+        let gone = s.remove_expired(now + Duration::from_secs(1));
+        assert_eq!(gone, [TopicName::from_static("ab")]);
+        assert_eq!((s.len(), s.bytes), (0, 0));
+        s.retain(now, &publish("x", "yz"), QoS::AtMostOnce);
+        s.retain(now, &publish("x", ""), QoS::AtMostOnce);
+        assert_eq!((s.len(), s.bytes), (0, 0));
     }
 
     /// [MQTT-3.3.2-5]: an expired retained message is not sent, and is forgotten.

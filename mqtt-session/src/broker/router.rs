@@ -16,6 +16,8 @@ use mqtt_codec::{
 use mqtt_codec::{QoS, TopicFilter};
 
 use super::auth::ClientInfo;
+use super::connect::too_deep;
+use super::event::Limit;
 use super::session::SessionKey;
 use super::store::StoreOp;
 use super::{Broker, ConnectionId};
@@ -142,7 +144,7 @@ impl Broker {
         let mut codes = Vec::with_capacity(sub.filters.len());
         let mut retained = Vec::new();
         for (filter, options) in sub.filters {
-            match self.subscribe_one(key, v5, &filter, options, id) {
+            match self.subscribe_one(conn, key, v5, &filter, options, id) {
                 Ok((granted, existed)) => {
                     codes.push(ReasonCode(granted as u8));
                     let send = match options.retain_handling {
@@ -180,6 +182,7 @@ impl Broker {
     /// existed before, or the reason code refusing it.
     fn subscribe_one(
         &mut self,
+        conn: ConnectionId,
         key: SessionKey,
         v5: bool,
         filter: &TopicFilter,
@@ -189,12 +192,27 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(&key) else {
             return Err(ReasonCode::UNSPECIFIED_ERROR);
         };
-        match filter.shared() {
+        let matched = match filter.shared() {
             Some(Err(_)) => return Err(ReasonCode::TOPIC_FILTER_INVALID),
             Some(Ok(_)) if !self.config.shared_subscription_available => {
                 return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
             }
-            _ => {}
+            Some(Ok((_, f))) => f,
+            None => filter.as_str(),
+        };
+        let over = if too_deep(matched, self.config.max_topic_levels) {
+            Some((Limit::TopicLevels, ReasonCode::TOPIC_FILTER_INVALID))
+        } else if session.subscriptions.len() >= self.config.max_subscriptions_per_session
+            && !session.subscriptions.contains_key(filter)
+        {
+            Some((Limit::SubscriptionsPerSession, ReasonCode::QUOTA_EXCEEDED))
+        } else {
+            None
+        };
+        if let Some((limit, rc)) = over {
+            let client_id = Some(session.client_id.clone());
+            self.limit_reached_by(Some(conn), client_id, limit);
+            return Err(rc);
         }
         if filter.has_wildcards() && !self.config.wildcard_subscription_available {
             return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);

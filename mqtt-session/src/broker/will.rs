@@ -101,6 +101,8 @@ impl Broker {
         if allowed {
             // [MQTT-3.1.2-14], [MQTT-3.1.2-15]: retained as the Will Retain flag says.
             let (p, qos) = will_message(&w);
+            // Over the retained limits the will is still published, only not retained.
+            let _ = self.store_retained(now, None, key, &p, qos);
             self.route(now, Some(key), &p, qos);
             self.emit(Event::WillPublished {
                 client_id,

@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod connect;
+mod limits;
 mod qos;
 mod retained;
 mod snapshot;

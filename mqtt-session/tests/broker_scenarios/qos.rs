@@ -4,7 +4,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, DropReason, Event};
+use mqtt_session::broker::{BrokerConfig, DropReason, Event, Limit};
 
 use crate::common::{Harness, lines, pid};
 
@@ -430,6 +430,13 @@ fn unreleased_qos2_messages_are_bounded_under_311_too() {
             "
         )
     );
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::LimitReached {
+            limit: Limit::InboundQos2,
+            ..
+        }
+    )));
 }
 
 /// Intervals from peers reach 136 years (`u32::MAX` seconds): they are kept as "not in this

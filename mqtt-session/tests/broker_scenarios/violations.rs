@@ -4,7 +4,7 @@
 use std::num::NonZeroU16;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, ClientDisconnected, Event};
+use mqtt_session::broker::{BrokerConfig, ClientDisconnected, Event, Limit};
 use mqtt_session::event::CloseCause;
 
 use crate::common::{Harness, lines, pid};
@@ -197,6 +197,7 @@ fn receive_maximum_exceeded() {
             "
         )
     );
+    assert_eq!(h.broker.limit_count(Limit::InboundQos2), 1);
 }
 
 /// [MQTT-3.3.2-12]: topic aliases up to the broker's Topic Alias Maximum are accepted and
