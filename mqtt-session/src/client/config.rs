@@ -7,6 +7,8 @@ use mqtt_codec::{
     ProtocolVersion, QoS, Will,
 };
 
+use crate::topic_alias::AutomaticAliases;
+
 /// How a client connects and behaves. Fields are public; [`ClientConfig::new`] gives the
 /// defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +50,10 @@ pub struct ClientConfig {
     /// How many QoS 1/2 messages may wait to be sent (while disconnected or while the
     /// server's Receive Maximum is used up). Beyond it `publish` fails.
     pub max_queued: usize,
-    /// v5: give topics aliases automatically, within the server's Topic Alias Maximum.
-    pub automatic_topic_aliases: bool,
+    /// v5: give topics aliases automatically, within the server's Topic Alias Maximum:
+    /// off (the default: only aliases the application sets), to the first topics sent, or
+    /// rebinding the least recently used alias to each new topic.
+    pub automatic_topic_aliases: AutomaticAliases,
     /// The application answers incoming QoS 1 and QoS 2 messages itself, with
     /// [`Client::acknowledge`](super::Client::acknowledge): a PUBACK or PUBREC with the
     /// reason code and properties it chooses (v5). Off: the client answers each with
@@ -74,7 +78,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(30),
             ping_timeout: None,
             max_queued: 1000,
-            automatic_topic_aliases: false,
+            automatic_topic_aliases: AutomaticAliases::Off,
             manual_acks: false,
         }
     }

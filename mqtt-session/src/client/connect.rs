@@ -121,7 +121,7 @@ impl Client {
         } else {
             ServerLimits::defaults(self.config.keep_alive)
         };
-        self.out_aliases = OutboundAliases::new(
+        self.out_aliases = OutboundAliases::with_policy(
             self.limits.topic_alias_maximum,
             self.config.automatic_topic_aliases,
         );

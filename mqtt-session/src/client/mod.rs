@@ -45,6 +45,7 @@ mod tests;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use crate::topic_alias::AutomaticAliases;
 pub use config::{ClientConfig, ServerLimits};
 pub use error::{
     AckError, AuthError, ConnectError, DisconnectError, PublishError, ResumeError, SubscribeError,

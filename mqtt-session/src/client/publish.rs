@@ -13,6 +13,7 @@ use super::{AckError, Client, ConnectionState, DropReason, Event, PublishError, 
 use crate::inflight::{NextSend, OutgoingEntry, OutgoingState, PubRecOutcome};
 use crate::rules::Violation;
 use crate::store::StoreOp;
+use crate::topic_alias::AutomaticAliases;
 
 /// An application message to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl Client {
         }
         let mut topic = msg.topic;
         if let Some(alias) = msg.properties.topic_alias {
-            if self.config.automatic_topic_aliases {
+            if self.config.automatic_topic_aliases != AutomaticAliases::Off {
                 return Err(PublishError::TopicAlias("automatic aliasing is on"));
             }
             if connected && !self.out_aliases.allows(alias) {
@@ -211,19 +212,20 @@ impl Client {
         }
     }
 
-    /// Applies topic aliases and sends; an aliased packet that would exceed the server's
-    /// maximum goes without the alias (the unaliased size was checked).
-    fn send_publish(&mut self, now: Instant, publish: Publish) {
-        let mut wire = publish.clone();
-        self.out_aliases.apply(&mut wire);
-        let fits = Packet::Publish(wire.clone())
+    /// Applies topic aliases and sends. A packet with no room for an alias under the
+    /// server's maximum (an alias adds at most 4 bytes; the size without one was checked)
+    /// goes without one, and the alias table is left as it was: it must only record
+    /// bindings the server has seen.
+    fn send_publish(&mut self, now: Instant, mut publish: Publish) {
+        let room = Packet::Publish(publish.clone())
             .encoded_len(self.protocol())
-            .is_ok_and(|n| n <= self.limits.maximum_packet_size as usize);
-        let mut packet = if fits { wire } else { publish };
-        if !fits {
-            packet.properties.topic_alias = None;
+            .is_ok_and(|n| n + 4 <= self.limits.maximum_packet_size as usize);
+        if room {
+            self.out_aliases.apply(&mut publish);
+        } else {
+            publish.properties.topic_alias = None;
         }
-        self.send(now, Packet::Publish(packet));
+        self.send(now, Packet::Publish(publish));
     }
 
     pub(super) fn on_publish(&mut self, now: Instant, mut p: Publish) {

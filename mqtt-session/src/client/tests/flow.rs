@@ -136,7 +136,7 @@ fn reason_string_dropped_to_fit() {
 #[test]
 fn automatic_outbound_aliases() {
     let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
-    config.automatic_topic_aliases = true;
+    config.automatic_topic_aliases = crate::client::AutomaticAliases::FirstTopics;
     let mut h = Harness::new(config);
     h.connect_with(connack_with(|p| p.topic_alias_maximum = Some(1)));
     assert_eq!(
@@ -284,7 +284,7 @@ fn outbound_aliases_stay_within_the_servers_maximum() {
     );
 
     let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
-    config.automatic_topic_aliases = true;
+    config.automatic_topic_aliases = crate::client::AutomaticAliases::FirstTopics;
     let mut h = Harness::new(config);
     h.connect_with(connack_with(|p| p.topic_alias_maximum = Some(2)));
     for t in ["t/1", "t/2", "t/3", "t/4"] {
@@ -393,4 +393,58 @@ fn initial_send_quota_is_the_receive_maximum() {
         assert_eq!(sent, if v5 { 3 } else { 5 });
         assert_eq!(h.client.in_flight(), sent);
     }
+}
+
+/// [MQTT-3.3.2-9]: with least-recently-used aliasing every topic takes an alias within the
+/// server's maximum; a new topic takes over the alias used longest ago and goes in full
+/// with it once.
+#[test]
+fn least_recently_used_outbound_aliases() {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.automatic_topic_aliases = crate::client::AutomaticAliases::LeastRecentlyUsed;
+    let mut h = Harness::new(config);
+    h.connect_with(connack_with(|p| p.topic_alias_maximum = Some(2)));
+    let mut out = Vec::new();
+    for t in ["a/1", "b/2", "a/1", "c/3", "c/3", "b/2"] {
+        out.extend(h.publish(t, "x", QoS::AtMostOnce));
+    }
+    assert_eq!(
+        out,
+        [
+            "send PUBLISH 'a/1' qos=0 id=- dup=0 retain=0 alias=1",
+            "send PUBLISH 'b/2' qos=0 id=- dup=0 retain=0 alias=2",
+            "send PUBLISH '' qos=0 id=- dup=0 retain=0 alias=1",
+            "send PUBLISH 'c/3' qos=0 id=- dup=0 retain=0 alias=2",
+            "send PUBLISH '' qos=0 id=- dup=0 retain=0 alias=2",
+            "send PUBLISH 'b/2' qos=0 id=- dup=0 retain=0 alias=1"
+        ]
+    );
+}
+
+/// A PUBLISH with no room for an alias under the server's Maximum Packet Size goes in full
+/// and binds nothing: the next one on that topic must not rely on an alias the server never
+/// saw. A shorter topic still takes the alias.
+#[test]
+fn no_alias_bound_by_a_packet_sent_without_it() {
+    let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("c1"));
+    config.automatic_topic_aliases = crate::client::AutomaticAliases::FirstTopics;
+    let mut h = Harness::new(config);
+    h.connect_with(connack_with(|p| {
+        p.topic_alias_maximum = Some(1);
+        // 'long/topic' with payload "x" is 16 bytes: no room for the 3 to 4 of an alias.
+        p.maximum_packet_size = NonZeroU32::new(17);
+    }));
+    let mut out = Vec::new();
+    for t in ["long/topic", "long/topic", "s", "s"] {
+        out.extend(h.publish(t, "x", QoS::AtMostOnce));
+    }
+    assert_eq!(
+        out,
+        [
+            "send PUBLISH 'long/topic' qos=0 id=- dup=0 retain=0",
+            "send PUBLISH 'long/topic' qos=0 id=- dup=0 retain=0",
+            "send PUBLISH 's' qos=0 id=- dup=0 retain=0 alias=1",
+            "send PUBLISH '' qos=0 id=- dup=0 retain=0 alias=1"
+        ]
+    );
 }
