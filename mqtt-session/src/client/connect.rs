@@ -159,17 +159,7 @@ impl Client {
         // incoming messages given while disconnected go too.
         self.flush(now);
         self.send_answers(now);
-        let pending: Vec<Packet> = self
-            .requests
-            .values()
-            .map(|r| match r {
-                crate::store::Request::Subscribe(s) => Packet::Subscribe(s.clone()),
-                crate::store::Request::Unsubscribe(u) => Packet::Unsubscribe(u.clone()),
-            })
-            .collect();
-        for p in pending {
-            self.send(now, p);
-        }
+        self.resend_requests(now);
     }
 
     /// [MQTT-4.12.0-5] / [MQTT-4.12.0-6]: the server's Authentication Method must be the

@@ -44,6 +44,15 @@ pub enum Event {
         /// Why it was dropped.
         reason: DropReason,
     },
+    /// A SUBSCRIBE or UNSUBSCRIBE left unanswered by an earlier connection could not be
+    /// sent again (it exceeds the new connection's Maximum Packet Size): it is dropped
+    /// unanswered. Its packet identifier is free again.
+    RequestDropped {
+        /// The request's packet identifier.
+        packet_id: PacketId,
+        /// Why it was dropped.
+        reason: DropReason,
+    },
     /// A SUBACK answered a SUBSCRIBE.
     Subscribed(Subscribed),
     /// An UNSUBACK answered an UNSUBSCRIBE.

@@ -7,7 +7,7 @@ use mqtt_codec::{
     TopicFilter, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
 
-use super::{Client, ConnectionState, Event, SubscribeError, Subscribed, Unsubscribed};
+use super::{Client, ConnectionState, DropReason, Event, SubscribeError, Subscribed, Unsubscribed};
 use crate::rules::Violation;
 use crate::store::{Request, StoreOp};
 
@@ -98,6 +98,36 @@ impl Client {
             return Err(SubscribeError::PacketTooLarge { size, max });
         }
         Ok(())
+    }
+
+    /// After a CONNACK: the requests never answered go again, in identifier order. One
+    /// that this server's Maximum Packet Size no longer admits ([MQTT-3.2.2-15]) is
+    /// dropped and reported ([`Event::RequestDropped`]).
+    pub(super) fn resend_requests(&mut self, now: Instant) {
+        let pending: Vec<Packet> = self
+            .requests
+            .values()
+            .map(|r| match r {
+                Request::Subscribe(s) => Packet::Subscribe(s.clone()),
+                Request::Unsubscribe(u) => Packet::Unsubscribe(u.clone()),
+            })
+            .collect();
+        for p in pending {
+            if self.check_size(&p).is_ok() {
+                self.send(now, p);
+                continue;
+            }
+            let id = match &p {
+                Packet::Subscribe(s) => s.packet_id,
+                Packet::Unsubscribe(u) => u.packet_id,
+                _ => continue,
+            };
+            self.answered(id);
+            self.emit(Event::RequestDropped {
+                packet_id: id,
+                reason: DropReason::PacketTooLarge,
+            });
+        }
     }
 
     fn unknown_request(&mut self, now: Instant) {

@@ -128,6 +128,9 @@ pub(super) fn describe(a: &Action) -> String {
             Event::PublishDropped { packet_id, reason } => {
                 format!("event dropped {packet_id} {reason:?}")
             }
+            Event::RequestDropped { packet_id, reason } => {
+                format!("event request-dropped {packet_id} {reason:?}")
+            }
             Event::Subscribed(s) => {
                 let c: Vec<String> = s
                     .filters

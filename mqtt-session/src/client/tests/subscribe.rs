@@ -256,3 +256,48 @@ fn v5_subscription_options_on_the_wire() {
     assert_eq!(s.filters, [(TopicFilter::from_static("a/#"), opts)]);
     assert_eq!(s.properties, props);
 }
+
+/// [MQTT-3.2.2-15]: a request resent after a reconnect must fit the new server's Maximum
+/// Packet Size; one that does not is dropped with an event (not silently kept forever),
+/// its identifier freed, and the rest still go.
+#[test]
+fn resent_request_too_large_for_the_new_server() {
+    let mut h = Harness::v5();
+    h.connect();
+    let long = TopicFilter::new("f/".repeat(20) + "#").unwrap();
+    h.client
+        .subscribe(
+            h.now,
+            vec![(long, SubscriptionOptions::default())],
+            Default::default(),
+        )
+        .unwrap();
+    h.client
+        .unsubscribe(
+            h.now,
+            vec![TopicFilter::from_static("a")],
+            Default::default(),
+        )
+        .unwrap();
+    h.drain();
+    h.client.handle_closed(h.now);
+    h.drain();
+    let out = h.connect_with(connack_with(|p| {
+        p.maximum_packet_size = std::num::NonZeroU32::new(30)
+    }));
+    assert_eq!(
+        out[2..],
+        [
+            "persist rm-req 1",
+            "event request-dropped 1 PacketTooLarge",
+            "send UNSUBSCRIBE 2 a"
+        ]
+    );
+    assert!(
+        h.client
+            .session_state()
+            .requests
+            .iter()
+            .all(|r| r.packet_id() != id(1))
+    );
+}
