@@ -177,7 +177,15 @@ impl Client {
         }
     }
 
-    pub(super) fn on_disconnect(&mut self, d: Disconnect) {
+    pub(super) fn on_disconnect(&mut self, now: Instant, d: Disconnect) {
+        if d.properties.session_expiry_interval.is_some() {
+            return self.protocol_violation(
+                now,
+                Violation::protocol(
+                    "[MQTT-3.14.2-2] Session Expiry Interval on a DISCONNECT from the server",
+                ),
+            );
+        }
         self.close(Disconnected {
             reason_string: d.properties.reason_string,
             server_reference: d.properties.server_reference,

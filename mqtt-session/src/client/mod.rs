@@ -273,7 +273,7 @@ impl Client {
             Packet::SubAck(a) => self.on_suback(now, a),
             Packet::UnsubAck(a) => self.on_unsuback(now, a),
             Packet::PingResp => {}
-            Packet::Disconnect(d) => self.on_disconnect(d),
+            Packet::Disconnect(d) => self.on_disconnect(now, d),
             Packet::Auth(a) => self.on_auth(now, a),
             // Refused by the rules above.
             Packet::Connect(_)

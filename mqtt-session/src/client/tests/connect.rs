@@ -481,3 +481,22 @@ fn v311_the_client_identifier_names_the_session() {
         ["send CONNECT id=stored-id clean=0 keep_alive=60"]
     );
 }
+
+/// [MQTT-3.14.2-2]: a server sends no Session Expiry Interval on DISCONNECT; one that does
+/// breaks the protocol, and the client closes saying so (0x82) rather than as a normal
+/// remote close.
+#[test]
+fn server_disconnect_with_session_expiry_is_a_protocol_error() {
+    let mut h = Harness::v5();
+    h.connect();
+    let mut d = Disconnect::new(ReasonCode::SERVER_SHUTTING_DOWN);
+    d.properties.session_expiry_interval = Some(0);
+    assert_eq!(
+        h.recv(Packet::Disconnect(d)),
+        [
+            "send DISCONNECT 0x82",
+            "event disconnected ProtocolViolation rc=0x82 MQTT-3.14.2-2",
+            "close"
+        ]
+    );
+}
