@@ -7,7 +7,10 @@
 //! - a new PUBLISH or SUBSCRIBE never reuses an identifier in flight ([MQTT-2.2.1-3]), and a
 //!   released QoS 2 message is never published again ([MQTT-4.3.3-6]);
 //! - each incoming QoS 2 message reaches the application at most once, and exactly once
-//!   when the client has answered it with PUBREC ([MQTT-4.3.3-10]).
+//!   when the client has answered it with PUBREC ([MQTT-4.3.3-10]);
+//! - under manual acknowledgement, where the application answers at random moments, the
+//!   answers reach the server in the order the messages were delivered ([MQTT-4.6.0-2],
+//!   [MQTT-4.6.0-3]) and only for messages delivered.
 #![allow(clippy::disallowed_methods)] // tests may read the clock
 
 use std::collections::{BTreeMap, HashMap};
@@ -34,6 +37,7 @@ enum Op {
     Drop,
     Reconnect(bool),
     Rogue(u8, u16),
+    Answer(usize, bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -49,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Drop),
         2 => any::<bool>().prop_map(Op::Reconnect),
         1 => (0u8..3, 1u16..6).prop_map(|(k, i)| Op::Rogue(k, i)),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(k, e)| Op::Answer(k, e)),
     ]
 }
 
@@ -85,6 +90,12 @@ struct World {
     to_client: BTreeMap<u16, OutMsg>,
     next_payload: u32,
     delivered: HashMap<String, u32>,
+    /// Manual acknowledgement: the application answers messages itself.
+    manual: bool,
+    /// Delivered messages the application has not answered yet.
+    to_answer: Vec<u16>,
+    /// Delivered messages whose answer the server has not received, in delivery order.
+    answer_order: std::collections::VecDeque<u16>,
 }
 
 fn pid(n: u16) -> PacketId {
@@ -92,8 +103,9 @@ fn pid(n: u16) -> PacketId {
 }
 
 impl World {
-    fn new(version: ProtocolVersion, rm: u16) -> Self {
+    fn new(version: ProtocolVersion, rm: u16, manual: bool) -> Self {
         let mut config = ClientConfig::new(version, MqttString::from_static("prop"));
+        config.manual_acks = manual;
         config.max_queued = 5;
         config.keep_alive = 30;
         if version.is_v5() {
@@ -111,6 +123,9 @@ impl World {
             to_client: BTreeMap::new(),
             next_payload: 0,
             delivered: HashMap::new(),
+            manual,
+            to_answer: Vec::new(),
+            answer_order: Default::default(),
         }
     }
 
@@ -143,6 +158,10 @@ impl World {
                     }
                 }
                 Action::Event(Event::Message(p)) => {
+                    if let (true, Some(id)) = (self.manual, p.qos_pid.packet_id()) {
+                        self.to_answer.push(id.get());
+                        self.answer_order.push_back(id.get());
+                    }
                     if p.qos() == QoS::ExactlyOnce {
                         let n = self
                             .delivered
@@ -153,11 +172,34 @@ impl World {
                     }
                 }
                 Action::Close => self.connected = false,
+                Action::Event(Event::Connected(c)) if !c.session_present => {
+                    // No session: the client forgets the answers it awaited.
+                    self.to_answer.clear();
+                    self.answer_order.clear();
+                }
                 Action::Event(_) | Action::Persist(_) => {}
             }
         }
         for r in replies {
             self.deliver(r);
+        }
+    }
+
+    /// An answer to a delivered message must be the oldest one outstanding; a PUBREC
+    /// repeated for a duplicate of a message already answered is the only other kind.
+    fn check_answer_order(&mut self, id: u16, repeat_allowed: bool) {
+        match self.answer_order.iter().position(|&i| i == id) {
+            Some(0) => {
+                self.answer_order.pop_front();
+            }
+            Some(n) => panic!(
+                "[MQTT-4.6.0-2] answer for {id} before {:?}",
+                &self.answer_order.as_slices().0[..n.min(self.answer_order.as_slices().0.len())]
+            ),
+            None => assert!(
+                !self.manual || repeat_allowed,
+                "answer for {id}, which is not awaiting one"
+            ),
         }
     }
 
@@ -206,6 +248,7 @@ impl World {
                 None
             }
             Packet::PubAck(a) => {
+                self.check_answer_order(a.packet_id.get(), false);
                 let m = self
                     .to_client
                     .remove(&a.packet_id.get())
@@ -214,10 +257,10 @@ impl World {
                 None
             }
             Packet::PubRec(a) => {
-                let m = self
-                    .to_client
-                    .get_mut(&a.packet_id.get())
-                    .expect("PUBREC for a message");
+                let id = a.packet_id.get();
+                let repeat = self.to_client.get(&id).is_some_and(|m| m.received);
+                self.check_answer_order(id, repeat);
+                let m = self.to_client.get_mut(&id).expect("PUBREC for a message");
                 assert_eq!(m.qos, QoS::ExactlyOnce);
                 m.received = true;
                 assert_eq!(
@@ -225,6 +268,10 @@ impl World {
                     Some(&1),
                     "PUBREC before delivery"
                 );
+                if a.reason_code.is_error() {
+                    // Refused: the message is done ([MQTT-4.3.3-9]).
+                    self.to_client.remove(&id);
+                }
                 None
             }
             Packet::PubComp(a) => {
@@ -450,6 +497,25 @@ impl World {
                     self.connect(keep);
                 }
             }
+            Op::Answer(k, error) => {
+                if self.to_answer.is_empty() {
+                    return;
+                }
+                let id = self.to_answer.remove(k % self.to_answer.len());
+                let code = if error && self.version.is_v5() {
+                    ReasonCode::UNSPECIFIED_ERROR
+                } else {
+                    ReasonCode::SUCCESS
+                };
+                let answer = PubResponse {
+                    reason_code: code,
+                    ..PubResponse::new(pid(id))
+                };
+                self.client
+                    .acknowledge(self.now, answer)
+                    .expect("a delivered message can be answered");
+                self.pump();
+            }
             Op::Rogue(kind, id) => {
                 let p = match kind {
                     0 => Packet::PubAck(PubResponse::new(pid(id + 100))),
@@ -472,12 +538,13 @@ proptest! {
     #[test]
     fn random_interleavings_keep_the_guarantees(
         v5 in any::<bool>(),
+        manual in any::<bool>(),
         rm in 1u16..5,
         ops in proptest::collection::vec(op(), 1..120),
     ) {
         let version = if v5 { ProtocolVersion::V5 } else { ProtocolVersion::V3_1_1 };
         let rm = if v5 { rm } else { u16::MAX };
-        let mut w = World::new(version, rm);
+        let mut w = World::new(version, rm, manual);
         w.connect(true);
         for op in ops {
             w.apply(op);
