@@ -103,10 +103,10 @@ pub struct BrokerConfig {
     /// replaces it and is not refused.
     pub max_subscriptions_per_session: usize,
     /// Retained messages kept at once. A retained PUBLISH that would add one more is
-    /// refused: under v5 at QoS 1/2 with 0x97 Quota exceeded in the PUBACK / PUBREC (the
-    /// message is not delivered either); at QoS 0, under 3.1.1 and for wills, which cannot
-    /// be told, the message is delivered but not retained. Replacing and deleting are
-    /// always allowed.
+    /// refused and not delivered: under v5 at QoS 1/2 with 0x97 Quota exceeded in the
+    /// PUBACK / PUBREC; a client that cannot be told so (v5 at QoS 0, 3.1.1) loses its
+    /// connection (v5: DISCONNECT 0x97). A will is still published, only not retained.
+    /// Replacing and deleting are always allowed.
     pub max_retained_messages: usize,
     /// Bytes of retained messages kept at once (topic, payload and properties), refused
     /// like `max_retained_messages`.

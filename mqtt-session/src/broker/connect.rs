@@ -48,20 +48,32 @@ impl Broker {
     pub(super) fn on_connect(&mut self, now: Instant, conn: ConnectionId, connect: Box<Connect>) {
         let ask = self.config.connect_policy == ConnectPolicy::AskDriver;
         let over = if !self.connect_rate_allows(now) {
-            Some((Limit::ConnectRate, ReasonCode::CONNECTION_RATE_EXCEEDED))
+            Some((
+                Limit::ConnectRate,
+                ReasonCode::CONNECTION_RATE_EXCEEDED,
+                "too many CONNECTs: try again later",
+            ))
         } else if ask && self.pending_connects >= self.config.max_pending_connects {
-            Some((Limit::PendingConnects, ReasonCode::SERVER_BUSY))
+            Some((
+                Limit::PendingConnects,
+                ReasonCode::SERVER_BUSY,
+                "too many CONNECTs wait for a decision: try again later",
+            ))
         } else if connect
             .will
             .as_ref()
             .is_some_and(|w| too_deep(w.topic.as_str(), self.config.max_topic_levels))
         {
-            Some((Limit::TopicLevels, ReasonCode::TOPIC_NAME_INVALID))
+            Some((
+                Limit::TopicLevels,
+                ReasonCode::TOPIC_NAME_INVALID,
+                "the will topic has too many levels",
+            ))
         } else {
             None
         };
         let refusal = match over {
-            Some((_, rc)) => Some(rc),
+            Some((_, rc, why)) => Some((rc, why)),
             None => self.check_connect(&connect),
         };
         let request = ask.then(|| ConnectRequest {
@@ -78,17 +90,22 @@ impl Broker {
         };
         c.version = connect.protocol;
         c.auth_method = connect.properties.authentication_method.clone();
+        if connect.protocol.is_v5() {
+            let p = &connect.properties;
+            c.maximum_packet_size = p.maximum_packet_size.map_or(MAX_PACKET_SIZE, |n| n.get());
+            c.problem_information = p.request_problem_information != Some(false);
+        }
         c.stage = Stage::Connecting(PendingConnect {
             connect,
             turn: Turn::Driver,
             buffered: Default::default(),
         });
         self.pending_connects += 1;
-        if let Some((limit, _)) = over {
+        if let Some((limit, ..)) = over {
             self.limit_reached(Some(conn), limit);
         }
-        if let Some(rc) = refusal {
-            return self.refuse(now, conn, rc);
+        if let Some((rc, why)) = refusal {
+            return self.refuse(now, conn, rc, Some(why));
         }
         match request {
             Some(r) => self.emit(Event::ConnectRequest(r)),
@@ -115,40 +132,62 @@ impl Broker {
     }
 
     /// What the broker itself refuses in a CONNECT, before anyone decides on credentials.
-    fn check_connect(&self, c: &Connect) -> Option<ReasonCode> {
+    /// What the broker itself refuses in a CONNECT, before anyone decides on credentials:
+    /// the reason code and a Reason String.
+    fn check_connect(&self, c: &Connect) -> Option<(ReasonCode, &'static str)> {
         let v5 = c.protocol.is_v5();
+        let invalid_id = ReasonCode::CLIENT_IDENTIFIER_NOT_VALID;
         if c.protocol == ProtocolVersion::V3_1 && (c.client_id.is_empty() || c.client_id.len() > 23)
         {
-            // MQTT 3.1 allows 1 to 23 characters.
-            return Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+            return Some((invalid_id, "MQTT 3.1 allows 1 to 23 characters"));
         }
-        if c.client_id.is_empty() && (!self.config.allow_empty_client_id || (!v5 && !c.clean_start))
-        {
-            // [MQTT-3.1.3-8] (3.1.1): an empty identifier needs Clean Session 1.
-            return Some(ReasonCode::CLIENT_IDENTIFIER_NOT_VALID);
+        if c.client_id.is_empty() && !self.config.allow_empty_client_id {
+            return Some((invalid_id, "a Client Identifier is required"));
+        }
+        if c.client_id.is_empty() && !v5 && !c.clean_start {
+            return Some((
+                invalid_id,
+                "[MQTT-3.1.3-8] an empty Client Identifier needs Clean Session 1",
+            ));
         }
         if let Some(w) = &c.will
             && v5
         {
             if w.qos > self.config.maximum_qos {
-                return Some(ReasonCode::QOS_NOT_SUPPORTED); // [MQTT-3.2.2-12]
+                return Some((
+                    ReasonCode::QOS_NOT_SUPPORTED,
+                    "[MQTT-3.2.2-12] Will QoS above the Maximum QoS",
+                ));
             }
             if w.retain && !self.config.retain_available {
-                return Some(ReasonCode::RETAIN_NOT_SUPPORTED); // [MQTT-3.2.2-13]
+                return Some((
+                    ReasonCode::RETAIN_NOT_SUPPORTED,
+                    "[MQTT-3.2.2-13] Will Retain without Retain Available",
+                ));
             }
         }
         if c.properties.authentication_method.is_some()
             && self.config.connect_policy == ConnectPolicy::AcceptAll
         {
             // [MQTT-4.12.0-1] no authentication method is supported without a driver.
-            return Some(ReasonCode::BAD_AUTHENTICATION_METHOD);
+            return Some((
+                ReasonCode::BAD_AUTHENTICATION_METHOD,
+                "no authentication method is supported",
+            ));
         }
         None
     }
 
-    /// Refuses a pending CONNECT: CONNACK with `rc` (3.1.1: the nearest return code) and
-    /// Session Present 0 ([MQTT-3.2.2-6]), then close ([MQTT-3.2.2-7]).
-    pub(super) fn refuse(&mut self, now: Instant, conn: ConnectionId, rc: ReasonCode) {
+    /// Refuses a pending CONNECT: CONNACK with `rc` (3.1.1: the nearest return code),
+    /// `reason` as its v5 Reason String and Session Present 0 ([MQTT-3.2.2-6]), then close
+    /// ([MQTT-3.2.2-7]).
+    pub(super) fn refuse(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        rc: ReasonCode,
+        reason: Option<&'static str>,
+    ) {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
@@ -168,6 +207,9 @@ impl Broker {
             if !self.config.retain_available {
                 properties.retain_available = Some(false);
             }
+        }
+        if v5 {
+            properties.reason_string = reason.map(MqttString::from_static);
         }
         self.send(
             conn,
@@ -224,7 +266,7 @@ impl Broker {
                 if !rc.is_error() || !rc.allowed_in(mqtt_codec::PacketType::ConnAck) {
                     return Err(DecisionError::NotARefusal(rc));
                 }
-                self.refuse(now, conn, rc);
+                self.refuse(now, conn, rc, None);
                 Ok(())
             }
             Stage::Connected if c.reauth == Some(Turn::Driver) => {
@@ -356,15 +398,14 @@ impl Broker {
     fn over_auth_round_trips(&mut self, now: Instant, conn: ConnectionId) {
         self.limit_reached(Some(conn), Limit::AuthRoundTrips);
         let rc = ReasonCode::QUOTA_EXCEEDED;
+        let why = "too many AUTH round trips";
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
         if matches!(c.stage, Stage::Connecting(_)) {
-            return self.refuse(now, conn, rc);
+            return self.refuse(now, conn, rc, Some(why));
         }
-        self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
-        let why = Disconnected::new(CloseCause::Local, Some(rc));
-        self.end_connection(now, conn, why, WillOnClose::Publish, true);
+        self.close_for_limit(now, conn, rc, why);
     }
 
     /// A fresh client identifier not used by any session ([MQTT-3.1.3-6], [MQTT-3.2.2-16]).
@@ -408,7 +449,12 @@ impl Broker {
             && self.sessions.len() >= self.config.max_sessions
         {
             self.limit_reached_by(Some(conn), Some(client_id), Limit::Sessions);
-            return self.refuse(now, conn, ReasonCode::QUOTA_EXCEEDED);
+            return self.refuse(
+                now,
+                conn,
+                ReasonCode::QUOTA_EXCEEDED,
+                Some("too many sessions: try again later"),
+            );
         }
         let requested = if v5 {
             connect.properties.session_expiry_interval.unwrap_or(0)

@@ -3,13 +3,13 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{ConnAck, Connect, Disconnect, MqttString, Packet, ProtocolVersion};
+use mqtt_codec::{ConnAck, Connect, Disconnect, MqttString, Packet, ProtocolVersion, ReasonCode};
 
 use super::event::{ClientDisconnected, Event, Limit};
 use super::session::SessionKey;
 use super::timers::Deadline;
 use super::{Action, Broker, ConnectionId};
-use crate::event::Disconnected;
+use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 
@@ -60,6 +60,9 @@ pub(crate) struct Connection {
     pub(crate) receive_maximum: u16,
     /// The client's Maximum Packet Size.
     pub(crate) maximum_packet_size: u32,
+    /// The client's Request Problem Information: whether packets other than PUBLISH,
+    /// CONNACK and DISCONNECT may carry a Reason String or User Properties.
+    pub(crate) problem_information: bool,
     pub(crate) in_aliases: InboundAliases,
     pub(crate) out_aliases: OutboundAliases,
     /// v5 Authentication Method of the CONNECT.
@@ -84,6 +87,7 @@ impl Connection {
             last_seen: now,
             receive_maximum: u16::MAX,
             maximum_packet_size: mqtt_codec::MAX_PACKET_SIZE,
+            problem_information: true,
             in_aliases: InboundAliases::new(0),
             out_aliases: OutboundAliases::new(0, false),
             auth_method: None,
@@ -157,10 +161,13 @@ impl Broker {
         self.limit_reached_by(conn, client_id, limit);
     }
 
-    /// Queues `packet` for `conn` in the connection's version. Under v5 the optional parts a
+    /// Queues `packet` for `conn` in the connection's version (under 3.1.1 without the
+    /// properties of acknowledgements). Under v5 the optional parts a
     /// sender may drop (reason strings, user properties) are dropped if the packet would
     /// exceed the client's Maximum Packet Size ([MQTT-3.1.2-24] and the per-packet rules
-    /// such as [MQTT-3.4.2-2]); a packet that still does not fit is not sent.
+    /// such as [MQTT-3.4.2-2]), or if the client asked for no problem information and the
+    /// packet is not a CONNACK, DISCONNECT or PUBLISH ([MQTT-3.1.2-29]); a packet that
+    /// still does not fit is not sent.
     pub(super) fn send(&mut self, conn: ConnectionId, mut packet: Packet) {
         let Some(c) = self.connections.get(&conn) else {
             return;
@@ -168,7 +175,14 @@ impl Broker {
         let version = c.version;
         let max = c.maximum_packet_size as usize;
         let fits = |p: &Packet| p.encoded_len(version).is_ok_and(|n| n <= max);
-        if version.is_v5() && !fits(&packet) {
+        // 3.1.1 has no properties at all.
+        let strip = !version.is_v5()
+            || (!c.problem_information
+                && !matches!(
+                    packet,
+                    Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_)
+                ));
+        if strip || !fits(&packet) {
             match &mut packet {
                 Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
                     a.properties = Default::default();
@@ -200,6 +214,28 @@ impl Broker {
         });
     }
 
+    /// The broker closes `conn` because a limit was reached: under v5 a connected client
+    /// gets DISCONNECT with `rc` and `reason` as its Reason String first. The will is
+    /// published.
+    pub(super) fn close_for_limit(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        rc: ReasonCode,
+        reason: &'static str,
+    ) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        if c.version.is_v5() && matches!(c.stage, Stage::Connected) {
+            let mut d = Disconnect::new(rc);
+            d.properties.reason_string = Some(MqttString::from_static(reason));
+            self.send(conn, Packet::Disconnect(d));
+        }
+        let why = Disconnected::new(CloseCause::Local, Some(rc));
+        self.end_connection(now, conn, why, WillOnClose::Publish, true);
+    }
+
     /// The client broke a rule: the connection closes ([MQTT-4.13.1-1], 3.1.1
     /// [MQTT-4.8.0-1]), after a DISCONNECT with the reason code under v5 once CONNACK is out
     /// ([MQTT-3.14.0-1]), or a CONNACK with it before. The will is published. Other
@@ -218,13 +254,12 @@ impl Broker {
             Stage::Connecting(_)
                 if v5 && v.reason_code.allowed_in(mqtt_codec::PacketType::ConnAck) =>
             {
-                self.send(
-                    conn,
-                    Packet::ConnAck(Box::new(ConnAck {
-                        reason_code: v.reason_code,
-                        ..ConnAck::default()
-                    })),
-                );
+                let mut a = ConnAck {
+                    reason_code: v.reason_code,
+                    ..ConnAck::default()
+                };
+                a.properties.reason_string = Some(MqttString::from_static(v.rule));
+                self.send(conn, Packet::ConnAck(Box::new(a)));
             }
             _ => {}
         }

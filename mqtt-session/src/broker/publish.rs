@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
+use mqtt_codec::{MqttString, Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
 
 use super::auth::ClientInfo;
 use super::connect::too_deep;
@@ -29,6 +29,27 @@ fn ack(packet_id: mqtt_codec::PacketId, reason_code: ReasonCode) -> PubResponse 
         reason_code,
         ..PubResponse::new(packet_id)
     }
+}
+
+/// A refusing acknowledgement, `why` as its Reason String.
+fn refusal(packet_id: mqtt_codec::PacketId, (rc, why): Refusal) -> PubResponse {
+    let mut a = ack(packet_id, rc);
+    a.properties.reason_string = Some(MqttString::from_static(why));
+    a
+}
+
+/// Why a PUBLISH from a client is not delivered: the reason code and Reason String of the
+/// acknowledgement refusing it.
+type Refusal = (ReasonCode, &'static str);
+
+/// What becomes of a PUBLISH from a client.
+enum Admission {
+    /// It goes to its subscribers.
+    Accepted,
+    /// It is refused (under 3.1.1 acknowledged as usual and dropped).
+    Refused(Refusal),
+    /// It cost the client its connection.
+    Closed,
 }
 
 impl Broker {
@@ -97,7 +118,11 @@ impl Broker {
                 );
             }
         }
-        let admitted = self.admit_publish(now, conn, key, v5, &p);
+        let admitted = match self.admit_publish(now, conn, key, v5, &p) {
+            Admission::Accepted => Ok(()),
+            Admission::Refused(r) => Err(r),
+            Admission::Closed => return,
+        };
         let qos = p.qos();
         match p.qos_pid {
             QosPid::AtMostOnce => {
@@ -108,16 +133,15 @@ impl Broker {
             QosPid::AtLeastOnce(id) => {
                 // [MQTT-4.3.2-4] ownership is taken (the message is in the subscribers'
                 // sessions) before the PUBACK.
-                let rc = match admitted {
-                    Err(rc) => rc,
-                    Ok(()) if self.route(now, Some(key), &p, qos) == 0 => {
-                        ReasonCode::NO_MATCHING_SUBSCRIBERS
-                    }
-                    Ok(()) => ReasonCode::SUCCESS,
+                let routed = admitted.map(|()| self.route(now, Some(key), &p, qos));
+                let a = match routed {
+                    // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
+                    _ if !v5 => ack(id, ReasonCode::SUCCESS),
+                    Err(r) => refusal(id, r),
+                    Ok(0) => ack(id, ReasonCode::NO_MATCHING_SUBSCRIBERS),
+                    Ok(_) => ack(id, ReasonCode::SUCCESS),
                 };
-                // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
-                let rc = if v5 { rc } else { ReasonCode::SUCCESS };
-                self.send(conn, Packet::PubAck(ack(id, rc)));
+                self.send(conn, Packet::PubAck(a));
             }
             QosPid::ExactlyOnce(id) => {
                 self.on_publish_qos2(now, conn, key, v5, admitted, p, id);
@@ -125,12 +149,12 @@ impl Broker {
         }
     }
 
-    /// Whether a PUBLISH from a client goes to its subscribers: `Err` with the reason code
-    /// refusing it if its topic has too many levels (0x90), the authoriser refuses it (0x87)
-    /// or, under v5 at QoS 1/2, it would take the retained messages over their limits
-    /// (0x97). A retained message that can be accepted is stored (or deleted) here; one
-    /// over the limits whose publisher cannot be told (QoS 0, 3.1.1) is delivered without
-    /// being stored.
+    /// Whether a PUBLISH from a client goes to its subscribers. It is refused if its topic
+    /// has too many levels (0x90) or the authoriser refuses it (0x87). A retained message
+    /// is stored (or deleted) here; one that would take the retained messages over their
+    /// limits is refused with 0x97 under v5 at QoS 1/2, and otherwise, since the client
+    /// cannot be told in an acknowledgement, costs it the connection (v5: DISCONNECT 0x97;
+    /// 3.1.1 [MQTT-4.8.0-2]).
     fn admit_publish(
         &mut self,
         now: Instant,
@@ -138,13 +162,16 @@ impl Broker {
         key: SessionKey,
         v5: bool,
         p: &Publish,
-    ) -> Result<(), ReasonCode> {
+    ) -> Admission {
         if too_deep(p.topic.as_str(), self.config.max_topic_levels) {
             self.limit_reached(Some(conn), Limit::TopicLevels);
-            return Err(ReasonCode::TOPIC_NAME_INVALID);
+            return Admission::Refused((
+                ReasonCode::TOPIC_NAME_INVALID,
+                "the topic has too many levels",
+            ));
         }
         let Some(session) = self.sessions.get(&key) else {
-            return Err(ReasonCode::UNSPECIFIED_ERROR);
+            return Admission::Closed;
         };
         let allowed = self.authorizer.may_publish(
             &ClientInfo {
@@ -154,13 +181,20 @@ impl Broker {
             &p.topic,
         );
         if !allowed {
-            return Err(ReasonCode::NOT_AUTHORIZED);
+            return Admission::Refused((ReasonCode::NOT_AUTHORIZED, "not authorized"));
         }
-        let stored = self.store_retained(now, Some(conn), key, p, p.qos());
-        if stored.is_err() && v5 && p.qos() != QoS::AtMostOnce {
-            return Err(ReasonCode::QUOTA_EXCEEDED);
+        if self
+            .store_retained(now, Some(conn), key, p, p.qos())
+            .is_err()
+        {
+            let why = "retained messages are over their limit";
+            if v5 && p.qos() != QoS::AtMostOnce {
+                return Admission::Refused((ReasonCode::QUOTA_EXCEEDED, why));
+            }
+            self.close_for_limit(now, conn, ReasonCode::QUOTA_EXCEEDED, why);
+            return Admission::Closed;
         }
-        Ok(())
+        Admission::Accepted
     }
 
     /// Stores (or deletes, [MQTT-3.3.1-6]) the retained message `msg` at `qos`, if it is
@@ -222,13 +256,13 @@ impl Broker {
         conn: ConnectionId,
         key: SessionKey,
         v5: bool,
-        admitted: Result<(), ReasonCode>,
+        admitted: Result<(), Refusal>,
         p: Publish,
         id: mqtt_codec::PacketId,
     ) {
-        if let (Err(rc), true) = (admitted, v5) {
+        if let (Err(r), true) = (admitted, v5) {
             // A refusal ends the handshake; the identifier is free again ([MQTT-4.3.3-9]).
-            return self.send(conn, Packet::PubRec(ack(id, rc)));
+            return self.send(conn, Packet::PubRec(refusal(id, r)));
         }
         let routed = if admitted.is_ok() {
             self.route(now, Some(key), &p, QoS::ExactlyOnce)
@@ -271,12 +305,18 @@ impl Broker {
                 op: SessionOp::RemoveIncoming(a.packet_id),
             });
         }
-        let rc = if known || !v5 {
-            ReasonCode::SUCCESS
+        let comp = if known || !v5 {
+            ack(a.packet_id, ReasonCode::SUCCESS)
         } else {
-            ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+            refusal(
+                a.packet_id,
+                (
+                    ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+                    "no QoS 2 message awaits PUBREL with this identifier",
+                ),
+            )
         };
-        self.send(conn, Packet::PubComp(ack(a.packet_id, rc)));
+        self.send(conn, Packet::PubComp(comp));
     }
 
     /// PUBACK, PUBREC or PUBCOMP from the client, for a message the broker sent. An
@@ -309,7 +349,13 @@ impl Broker {
                 Ok(PubRecOutcome::Failed(e)) => Some(e),
                 Err(_) => {
                     if v5 {
-                        let rel = ack(a.packet_id, ReasonCode::PACKET_IDENTIFIER_NOT_FOUND);
+                        let rel = refusal(
+                            a.packet_id,
+                            (
+                                ReasonCode::PACKET_IDENTIFIER_NOT_FOUND,
+                                "no QoS 2 message was sent with this identifier",
+                            ),
+                        );
                         self.send(conn, Packet::PubRel(rel));
                     }
                     return;

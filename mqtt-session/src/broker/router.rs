@@ -10,8 +10,8 @@
 use std::time::Instant;
 
 use mqtt_codec::{
-    AckProperties, Packet, ReasonCode, RetainHandling, SubAck, Subscribe, SubscriptionId,
-    SubscriptionOptions, UnsubAck, Unsubscribe,
+    AckProperties, MqttString, Packet, ReasonCode, RetainHandling, SubAck, Subscribe,
+    SubscriptionId, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
 use mqtt_codec::{QoS, TopicFilter};
 
@@ -142,6 +142,7 @@ impl Broker {
             );
         }
         let mut codes = Vec::with_capacity(sub.filters.len());
+        let mut properties = AckProperties::default();
         let mut retained = Vec::new();
         for (filter, options) in sub.filters {
             match self.subscribe_one(conn, key, v5, &filter, options, id) {
@@ -158,18 +159,24 @@ impl Broker {
                     }
                 }
                 // 3.1.1 has one failure code ([MQTT-3.9.3-2] 3.1.1).
-                Err(rc) => codes.push(if v5 {
-                    rc
-                } else {
-                    ReasonCode::UNSPECIFIED_ERROR
-                }),
+                Err((rc, why)) => {
+                    // The first failure explains itself in the Reason String.
+                    if properties.reason_string.is_none() {
+                        properties.reason_string = Some(MqttString::from_static(why));
+                    }
+                    codes.push(if v5 {
+                        rc
+                    } else {
+                        ReasonCode::UNSPECIFIED_ERROR
+                    });
+                }
             }
         }
         self.send(
             conn,
             Packet::SubAck(SubAck {
                 packet_id: sub.packet_id,
-                properties: AckProperties::default(),
+                properties,
                 reason_codes: codes,
             }),
         );
@@ -188,41 +195,60 @@ impl Broker {
         filter: &TopicFilter,
         mut options: SubscriptionOptions,
         id: Option<SubscriptionId>,
-    ) -> Result<(QoS, bool), ReasonCode> {
+    ) -> Result<(QoS, bool), (ReasonCode, &'static str)> {
         let Some(session) = self.sessions.get_mut(&key) else {
-            return Err(ReasonCode::UNSPECIFIED_ERROR);
+            return Err((ReasonCode::UNSPECIFIED_ERROR, "no session"));
         };
         let matched = match filter.shared() {
-            Some(Err(_)) => return Err(ReasonCode::TOPIC_FILTER_INVALID),
+            Some(Err(_)) => {
+                return Err((
+                    ReasonCode::TOPIC_FILTER_INVALID,
+                    "a shared subscription needs a share name and a topic filter (section 4.8.2)",
+                ));
+            }
             Some(Ok(_)) if !self.config.shared_subscription_available => {
-                return Err(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED);
+                return Err((
+                    ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED,
+                    "shared subscriptions are not supported",
+                ));
             }
             Some(Ok((_, f))) => f,
             None => filter.as_str(),
         };
         let over = if too_deep(matched, self.config.max_topic_levels) {
-            Some((Limit::TopicLevels, ReasonCode::TOPIC_FILTER_INVALID))
+            Some((
+                Limit::TopicLevels,
+                ReasonCode::TOPIC_FILTER_INVALID,
+                "the topic filter has too many levels",
+            ))
         } else if session.subscriptions.len() >= self.config.max_subscriptions_per_session
             && !session.subscriptions.contains_key(filter)
         {
-            Some((Limit::SubscriptionsPerSession, ReasonCode::QUOTA_EXCEEDED))
+            Some((
+                Limit::SubscriptionsPerSession,
+                ReasonCode::QUOTA_EXCEEDED,
+                "too many subscriptions",
+            ))
         } else {
             None
         };
-        if let Some((limit, rc)) = over {
+        if let Some((limit, rc, why)) = over {
             let client_id = Some(session.client_id.clone());
             self.limit_reached_by(Some(conn), client_id, limit);
-            return Err(rc);
+            return Err((rc, why));
         }
         if filter.has_wildcards() && !self.config.wildcard_subscription_available {
-            return Err(ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED);
+            return Err((
+                ReasonCode::WILDCARD_SUBSCRIPTIONS_NOT_SUPPORTED,
+                "wildcard subscriptions are not supported",
+            ));
         }
         let who = ClientInfo {
             client_id: &session.client_id,
             username: session.username.as_ref(),
         };
         if !self.authorizer.may_subscribe(&who, filter) {
-            return Err(ReasonCode::NOT_AUTHORIZED);
+            return Err((ReasonCode::NOT_AUTHORIZED, "not authorized"));
         }
         options.qos = options.qos.min(self.config.maximum_qos);
         if !v5 {
@@ -236,7 +262,7 @@ impl Broker {
             .router
             .tree
             .insert(filter.as_str(), key, value)
-            .map_err(|_| ReasonCode::TOPIC_FILTER_INVALID)?
+            .map_err(|_| (ReasonCode::TOPIC_FILTER_INVALID, "invalid topic filter"))?
             .is_some();
         session.subscriptions.insert(filter.clone(), value);
         if session.durable() {
@@ -276,14 +302,23 @@ impl Broker {
     }
 
     /// UNSUBSCRIBE: each filter removed if the session has exactly it ([MQTT-3.10.4-1]),
-    /// and one UNSUBACK in any case ([MQTT-3.10.4-4], [MQTT-3.10.4-5]). Messages already on
+    /// an invalid shared filter answered with 0x8F, and one UNSUBACK in any case ([MQTT-3.10.4-4], [MQTT-3.10.4-5]). Messages already on
     /// their way are still delivered ([MQTT-3.10.4-3]).
     pub(super) fn on_unsubscribe(&mut self, conn: ConnectionId, unsub: Unsubscribe) {
         let Some((key, v5)) = self.connected_session(conn) else {
             return;
         };
         let mut codes = Vec::with_capacity(unsub.filters.len());
+        let mut properties = AckProperties::default();
         for filter in &unsub.filters {
+            if let Some(Err(_)) = filter.shared() {
+                // No subscription can have it: say why rather than 0x11.
+                properties.reason_string = Some(MqttString::from_static(
+                    "a shared subscription needs a share name and a topic filter (section 4.8.2)",
+                ));
+                codes.push(ReasonCode::TOPIC_FILTER_INVALID);
+                continue;
+            }
             let removed = self.router.tree.remove(filter.as_str(), &key).is_some();
             let Some(session) = self.sessions.get_mut(&key) else {
                 return;
@@ -306,7 +341,7 @@ impl Broker {
             conn,
             Packet::UnsubAck(UnsubAck {
                 packet_id: unsub.packet_id,
-                properties: AckProperties::default(),
+                properties,
                 // 3.1.1's UNSUBACK carries no codes.
                 reason_codes: if v5 { codes } else { Vec::new() },
             }),

@@ -224,7 +224,7 @@ fn authentication_methods_nobody_handles() {
         lines(
             "
             x -> CONNECT 5.0 id=x clean=1
-            x <- CONNACK 0x8C sp=0
+            x <- CONNACK 0x8C sp=0 reason='no authentication method is supported'
             x <- [closed]
             y -> CONNECT 5.0 id=y clean=1
             y <- CONNACK 0x00 sp=0
@@ -251,7 +251,7 @@ fn only_auth_before_connack_during_enhanced_authentication() {
             "
             e -> CONNECT 5.0 id=e clean=1
             e -> PINGREQ
-            e <- CONNACK 0x82 sp=0
+            e <- CONNACK 0x82 sp=0 reason='[MQTT-3.1.2-30] a packet other than AUTH or DISCONNECT before CONNACK during enhanced authentication'
             e <- [closed]
             "
         )

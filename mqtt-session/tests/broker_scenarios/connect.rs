@@ -126,10 +126,10 @@ fn wills_beyond_the_brokers_limits_are_refused() {
         lines(
             "
             q -> CONNECT 5.0 id=q clean=1 will=w
-            q <- CONNACK 0x9B sp=0 max_qos=1 retain=0
+            q <- CONNACK 0x9B sp=0 max_qos=1 retain=0 reason='[MQTT-3.2.2-12] Will QoS above the Maximum QoS'
             q <- [closed]
             r -> CONNECT 5.0 id=r clean=1 will=w
-            r <- CONNACK 0x9A sp=0 max_qos=1 retain=0
+            r <- CONNACK 0x9A sp=0 max_qos=1 retain=0 reason='[MQTT-3.2.2-13] Will Retain without Retain Available'
             r <- [closed]
             "
         )

@@ -375,7 +375,7 @@ fn a_refused_qos2_identifier_is_free_again() {
         lines(
             "
             p -> PUBLISH admin/x q2 id=3 'no'
-            p <- PUBREC 3 0x87
+            p <- PUBREC 3 0x87 reason='not authorized'
             p -> PUBLISH ok q2 id=3 'yes'
             root <- PUBLISH ok q0 'yes'
             p <- PUBREC 3
@@ -411,7 +411,7 @@ fn disabled_features_refuse_subscriptions() {
         lines(
             "
             s -> SUBSCRIBE 1 a/#:0,$share/g/a:0,a:1
-            s <- SUBACK 1 0xA2,0x9E,0x01
+            s <- SUBACK 1 0xA2,0x9E,0x01 reason='wildcard subscriptions are not supported'
             s3 -> SUBSCRIBE 1 a/#:0,$share/g/a:0,a:1
             s3 <- SUBACK 1 0x80,0x80,0x01
             s3 -> SUBSCRIBE 2 $share/g:0
@@ -465,11 +465,11 @@ fn the_authorizer_refuses_per_topic() {
             root -> SUBSCRIBE 1 #:1
             root <- SUBACK 1 0x01
             anon -> SUBSCRIBE 1 #:1,x:1
-            anon <- SUBACK 1 0x87,0x01
+            anon <- SUBACK 1 0x87,0x01 reason='not authorized'
             anon3 -> SUBSCRIBE 1 #:1
             anon3 <- SUBACK 1 0x80
             anon -> PUBLISH admin/reboot q1 id=1 'now'
-            anon <- PUBACK 1 0x87
+            anon <- PUBACK 1 0x87 reason='not authorized'
             anon3 -> PUBLISH admin/reboot q1 id=1 'now'
             anon3 <- PUBACK 1
             anon3 -> PUBLISH x q1 id=2 'ok'

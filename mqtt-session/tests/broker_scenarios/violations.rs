@@ -268,7 +268,7 @@ fn wrong_direction_and_state_errors() {
             b <- DISCONNECT 0x82
             b <- [closed]
             c -> PUBREL 4
-            c <- PUBCOMP 4 0x92
+            c <- PUBCOMP 4 0x92 reason='no QoS 2 message awaits PUBREL with this identifier'
             "
         )
     );

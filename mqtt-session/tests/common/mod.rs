@@ -281,14 +281,19 @@ fn rc(r: ReasonCode) -> String {
     format!("0x{:02X}", r.0)
 }
 
-/// One line per packet: the fields tests care about, defaults left out.
+/// One line per packet: the fields tests care about, defaults left out. The Reason String
+/// of CONNACK and the acknowledgements shows as `reason='...'`.
 pub fn describe(p: &Packet) -> String {
+    let reason = |r: &Option<MqttString>| {
+        r.as_ref()
+            .map_or(String::new(), |r| format!(" reason='{r}'"))
+    };
     let ack = |name: &str, a: &PubResponse| {
         let mut s = format!("{name} {}", a.packet_id);
         if a.reason_code != ReasonCode::SUCCESS {
             s += &format!(" {}", rc(a.reason_code));
         }
-        s
+        s + &reason(&a.properties.reason_string)
     };
     match p {
         Packet::Connect(c) => {
@@ -350,7 +355,7 @@ pub fn describe(p: &Packet) -> String {
             if let Some(d) = &p.authentication_data {
                 s += &format!(" data={}", String::from_utf8_lossy(d));
             }
-            s
+            s + &reason(&p.reason_string)
         }
         Packet::Publish(p) => {
             let mut s = format!("PUBLISH {} q{}", p.topic, p.qos() as u8);
@@ -399,7 +404,7 @@ pub fn describe(p: &Packet) -> String {
         }
         Packet::SubAck(s) => {
             let c: Vec<String> = s.reason_codes.iter().map(|r| rc(*r)).collect();
-            format!("SUBACK {} {}", s.packet_id, c.join(","))
+            format!("SUBACK {} {}", s.packet_id, c.join(",")) + &reason(&s.properties.reason_string)
         }
         Packet::Unsubscribe(u) => {
             let f: Vec<&str> = u.filters.iter().map(|f| f.as_str()).collect();
@@ -410,6 +415,7 @@ pub fn describe(p: &Packet) -> String {
             format!("UNSUBACK {} {}", u.packet_id, c.join(","))
                 .trim_end()
                 .to_string()
+                + &reason(&u.properties.reason_string)
         }
         Packet::PingReq => "PINGREQ".into(),
         Packet::PingResp => "PINGRESP".into(),
