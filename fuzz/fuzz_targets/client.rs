@@ -55,7 +55,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = client.publish(now, msg);
             }
             2 => {
-                let f = vec![(TopicFilter::from_static("t/#"), SubscriptionOptions::default())];
+                let f = vec![(
+                    TopicFilter::from_static("t/#"),
+                    SubscriptionOptions::default(),
+                )];
                 let _ = client.subscribe(now, f, Default::default());
             }
             3 => now += Duration::from_secs(u64::from(arg)),
