@@ -6,8 +6,8 @@
 //! subscriber whose subscription was acknowledged before it was published, at least once
 //! when delivered at QoS 1 and exactly once at QoS 2 ([MQTT-4.3.2-*], [MQTT-4.3.3-10]);
 //! in the order each publisher sent them per topic and QoS ([MQTT-4.6.0-5],
-//! [MQTT-4.6.0-6]); and no client ever loses its session ([MQTT-3.1.2-5]; 3.1.1
-//! [MQTT-3.1.2-4]).
+//! [MQTT-4.6.0-6]); and no client ever loses its session ([MQTT-3.1.2-5];
+//! 3.1.1 [MQTT-3.1.2-4]).
 
 #![allow(clippy::disallowed_methods)] // one clock read, for the starting instant
 

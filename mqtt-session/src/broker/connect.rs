@@ -262,7 +262,8 @@ impl Broker {
             .get(&conn)
             .ok_or(DecisionError::UnknownConnection)?;
         match &c.stage {
-            Stage::Connecting(p) if p.turn == Turn::Driver => {
+            // [MQTT-4.12.0-4] at any point of the exchange, also while the client's turn.
+            Stage::Connecting(_) => {
                 if !rc.is_error() || !rc.allowed_in(mqtt_codec::PacketType::ConnAck) {
                     return Err(DecisionError::NotARefusal(rc));
                 }

@@ -497,7 +497,8 @@ impl Broker {
 
     /// Refuses what `conn` waits for with `reason_code` (0x80 or above): a CONNECT gets a
     /// CONNACK with it (3.1.1: the nearest return code, such as 4 for 0x86 Bad User Name or
-    /// Password), a re-authentication a DISCONNECT. The connection closes.
+    /// Password), at any point of its authentication exchange, even while the client's AUTH
+    /// is awaited; a re-authentication a DISCONNECT. The connection closes.
     pub fn reject(
         &mut self,
         now: Instant,

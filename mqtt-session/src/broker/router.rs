@@ -302,7 +302,7 @@ impl Broker {
     }
 
     /// UNSUBSCRIBE: each filter removed if the session has exactly it ([MQTT-3.10.4-1]),
-    /// an invalid shared filter answered with 0x8F, and one UNSUBACK in any case ([MQTT-3.10.4-4], [MQTT-3.10.4-5]). Messages already on
+    /// and one UNSUBACK in any case ([MQTT-3.10.4-4], [MQTT-3.10.4-5]). Messages already on
     /// their way are still delivered ([MQTT-3.10.4-3]).
     pub(super) fn on_unsubscribe(&mut self, conn: ConnectionId, unsub: Unsubscribe) {
         let Some((key, v5)) = self.connected_session(conn) else {
@@ -311,14 +311,6 @@ impl Broker {
         let mut codes = Vec::with_capacity(unsub.filters.len());
         let mut properties = AckProperties::default();
         for filter in &unsub.filters {
-            if let Some(Err(_)) = filter.shared() {
-                // No subscription can have it: say why rather than 0x11.
-                properties.reason_string = Some(MqttString::from_static(
-                    "a shared subscription needs a share name and a topic filter (section 4.8.2)",
-                ));
-                codes.push(ReasonCode::TOPIC_FILTER_INVALID);
-                continue;
-            }
             let removed = self.router.tree.remove(filter.as_str(), &key).is_some();
             let Some(session) = self.sessions.get_mut(&key) else {
                 return;
@@ -334,6 +326,10 @@ impl Broker {
             codes.push(if removed {
                 ReasonCode::SUCCESS
             } else {
+                // A misspelt filter is a common mistake: say so.
+                properties.reason_string = Some(MqttString::from_static(
+                    "no subscription with this topic filter existed",
+                ));
                 ReasonCode::NO_SUBSCRIPTION_EXISTED
             });
         }

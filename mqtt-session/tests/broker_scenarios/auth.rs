@@ -103,7 +103,8 @@ fn the_driver_accepts_or_rejects_credentials() {
 }
 
 /// Packets a client sends right after CONNECT wait for the decision and are handled once
-/// it is accepted ([MQTT-3.1.4-6]: not at all if it is refused).
+/// it is accepted ([MQTT-3.1.4-6]: not at all if it is refused); the same for clients
+/// of the older protocol: 3.1.1 [MQTT-3.1.4-5].
 #[test]
 fn packets_before_the_decision_wait_for_it() {
     let mut h = asking();
@@ -112,9 +113,12 @@ fn packets_before_the_decision_wait_for_it() {
     h.publish("a", "t", "early", QoS::AtMostOnce, 0);
     let b = h.connect("b", V311, true);
     h.publish("b", "t", "never", QoS::AtMostOnce, 0);
+    let c = h.connect("c", V5, true);
+    h.publish("c", "t", "never", QoS::AtLeastOnce, 1);
     let now = h.now;
     h.broker.accept(now, a, None).unwrap();
     h.broker.reject(now, b, ReasonCode::NOT_AUTHORIZED).unwrap();
+    h.broker.reject(now, c, ReasonCode::NOT_AUTHORIZED).unwrap();
     h.drain();
     assert_eq!(
         h.transcript(),
@@ -125,11 +129,15 @@ fn packets_before_the_decision_wait_for_it() {
             a -> PUBLISH t q0 'early'
             b -> CONNECT 3.1.1 id=b clean=1
             b -> PUBLISH t q0 'never'
+            c -> CONNECT 5.0 id=c clean=1
+            c -> PUBLISH t q1 id=1 'never'
             a <- CONNACK 0x00 sp=0
             a <- SUBACK 1 0x00
             a <- PUBLISH t q0 'early'
             b <- CONNACK 0x87 sp=0
             b <- [closed]
+            c <- CONNACK 0x87 sp=0
+            c <- [closed]
             "
         )
     );
@@ -278,5 +286,35 @@ fn a_stalled_authentication_exchange_times_out() {
             e <- [closed]
             "
         )
+    );
+}
+
+/// [MQTT-4.12.0-4]: the driver may reject an authentication exchange at any point, also
+/// while the client's next AUTH is awaited: a CONNACK with the reason code, then the close.
+#[test]
+fn authentication_can_be_rejected_at_any_point() {
+    let mut h = asking();
+    let mut c = Connect::new(V5, MqttString::from_static("e"));
+    c.properties.authentication_method = Some(MqttString::from_static("M"));
+    let e = h.connect_with("e", c);
+    h.broker.continue_auth(e, None).unwrap();
+    h.drain();
+    let now = h.now;
+    h.broker.reject(now, e, ReasonCode::NOT_AUTHORIZED).unwrap();
+    h.drain();
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            e -> CONNECT 5.0 id=e clean=1
+            e <- AUTH 0x18
+            e <- CONNACK 0x87 sp=0
+            e <- [closed]
+            "
+        )
+    );
+    assert_eq!(
+        h.broker.reject(now, e, ReasonCode::NOT_AUTHORIZED),
+        Err(DecisionError::UnknownConnection)
     );
 }

@@ -10,8 +10,8 @@ use crate::common::{Harness, lines};
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
-/// [MQTT-3.1.4-5], [MQTT-3.2.0-1]; 3.1.1 [MQTT-3.1.4-4], [MQTT-3.2.0-1]: each CONNECT is
-/// answered first with a CONNACK 0x00; clients of every version then exchange messages.
+/// [MQTT-3.1.4-5], [MQTT-3.2.0-1]: each CONNECT is answered first with a CONNACK 0x00;
+/// clients of every version then exchange messages; 3.1.1 [MQTT-3.1.4-4], [MQTT-3.2.0-1].
 #[test]
 fn v5_v311_and_v31_clients_share_one_broker() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -136,8 +136,9 @@ fn wills_beyond_the_brokers_limits_are_refused() {
     );
 }
 
-/// [MQTT-3.1.3-8] (3.1.1): an empty client id with Clean Session 0 is refused with return
-/// code 2 (0x85) and the connection closed. MQTT 3.1 allows 1 to 23 characters only.
+/// An empty client id with Clean Session 0 is refused with return code 2 (0x85) and the
+/// connection closed: 3.1.1 [MQTT-3.1.3-8], [MQTT-3.1.3-9], [MQTT-3.2.2-5]. MQTT 3.1
+/// allows 1 to 23 characters only.
 #[test]
 fn empty_client_id_without_clean_session_is_refused_under_311() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -203,8 +204,9 @@ fn a_second_connection_takes_the_session_over() {
     );
 }
 
-/// [MQTT-3.1.2-4], [MQTT-3.1.2-5], [MQTT-3.1.2-6], [MQTT-3.2.2-2], [MQTT-3.2.2-3]: Clean
-/// Start 1 discards the session, 0 resumes it and says so in Session Present.
+/// [MQTT-3.1.2-4], [MQTT-3.1.2-5], [MQTT-3.1.2-6], [MQTT-3.2.2-2], [MQTT-3.2.2-3],
+/// [MQTT-3.1.4-4]: Clean Start 1 discards the session, 0 resumes it and says so in Session
+/// Present.
 #[test]
 fn clean_start_and_session_present() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -332,4 +334,94 @@ fn connections_without_connect_time_out() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.transcript(), lines("idle <- [closed]"));
     assert_eq!(h.broker.connection_count(), 0);
+}
+
+/// [MQTT-3.1.3-5]: client identifiers of 1 to 23 letters and digits are accepted, the
+/// shortest and the longest included; the same for 3.1.1 clients: 3.1.1 [MQTT-3.1.3-5].
+#[test]
+fn client_ids_of_1_to_23_letters_and_digits_are_accepted() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let (long, long3) = ("0123456789abcdefXYZ0123", "ABCDEFGHIJKLMNOPQRSTUVW");
+    assert_eq!((long.len(), long3.len()), (23, 23));
+    for (name, id, version) in [
+        ("a", "a", V5),
+        ("b", long, V5),
+        ("c", "Z", V311),
+        ("d", long3, V311),
+    ] {
+        let mut c = Connect::new(version, MqttString::new(id).unwrap());
+        c.clean_start = false;
+        h.connect_with(name, c);
+    }
+    let acks: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.contains(" <- "))
+        .collect();
+    assert_eq!(
+        acks,
+        lines(
+            "
+            a <- CONNACK 0x00 sp=0
+            b <- CONNACK 0x00 sp=0
+            c <- CONNACK 0x00 sp=0
+            d <- CONNACK 0x00 sp=0
+            "
+        )
+    );
+    assert!(h.broker.has_session(long) && h.broker.has_session(long3));
+}
+
+/// [MQTT-3.14.2-2]: the DISCONNECTs the server sends (session taken over, keep-alive
+/// timeout, a protocol violation, shutting down) never carry a Session Expiry Interval,
+/// though each client set one.
+#[test]
+fn server_disconnects_carry_no_session_expiry_interval() {
+    let mut h = Harness::new(BrokerConfig::default());
+    for name in ["taken", "idle", "rude", "calm"] {
+        let mut c = Connect::new(V5, MqttString::new(name).unwrap());
+        c.properties.session_expiry_interval = Some(60);
+        c.keep_alive = if name == "idle" { 1 } else { 0 };
+        h.connect_with(name, c);
+    }
+    let mut c = Connect::new(V5, MqttString::from_static("taken"));
+    c.properties.session_expiry_interval = Some(60);
+    h.connect_with("taker", c);
+    h.advance(Duration::from_secs(2));
+    h.send("rude", Packet::PingResp);
+    let now = h.now;
+    h.broker.shutdown(now);
+    h.drain();
+    let mut disconnects = 0;
+    for name in ["taken", "idle", "rude", "calm", "taker"] {
+        while let Some(p) = h.recv(name) {
+            if let Packet::Disconnect(d) = p {
+                disconnects += 1;
+                assert_eq!(d.properties.session_expiry_interval, None, "{name}: {d:?}");
+            }
+        }
+    }
+    assert_eq!(disconnects, 5);
+}
+
+/// [MQTT-3.1.3-8]: a broker that requires client identifiers refuses an empty one with
+/// CONNACK 0x85 and closes the connection.
+#[test]
+fn a_broker_may_refuse_empty_client_ids() {
+    let mut h = Harness::new(BrokerConfig {
+        allow_empty_client_id: false,
+        ..BrokerConfig::default()
+    });
+    h.connect_with("a", Connect::new(V5, MqttString::empty()));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            a -> CONNECT 5.0 id= clean=1
+            a <- CONNACK 0x85 sp=0 reason='a Client Identifier is required'
+            a <- [closed]
+            "
+        )
+    );
+    assert_eq!(h.broker.session_count(), 0);
 }

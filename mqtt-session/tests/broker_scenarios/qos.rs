@@ -91,7 +91,8 @@ fn inbound_qos2_is_delivered_exactly_once() {
 }
 
 /// [MQTT-3.8.4-8]: a message goes out at the lower of its QoS and the subscription's; a
-/// broker with Maximum QoS 1 grants at most 1 ([MQTT-3.2.2-9]).
+/// broker with Maximum QoS 1 grants at most 1 ([MQTT-3.2.2-9]). The clients speak 3.1.1:
+/// 3.1.1 [MQTT-3.8.4-6].
 #[test]
 fn qos_is_capped_by_subscription_and_broker() {
     let mut h = Harness::new(BrokerConfig {
@@ -470,4 +471,139 @@ fn the_longest_intervals_do_not_overflow() {
     assert!(h.broker.has_session("s"));
     assert_eq!(h.broker.queued("s"), Some((1, 0)));
     assert_eq!(h.broker.retained_count(), 1);
+}
+
+/// [MQTT-3.2.2-10]: a broker without QoS 1 and 2 (Maximum QoS 0) still accepts SUBSCRIBE
+/// asking for them, and grants QoS 0.
+#[test]
+fn a_qos0_broker_accepts_subscriptions_asking_for_more() {
+    let mut h = Harness::new(BrokerConfig {
+        maximum_qos: QoS::AtMostOnce,
+        ..BrokerConfig::default()
+    });
+    h.connect("s", V5, true);
+    h.transcript();
+    h.subscribe("s", 1, &[("a", QoS::AtLeastOnce), ("b", QoS::ExactlyOnce)]);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> SUBSCRIBE 1 a:1,b:2
+            s <- SUBACK 1 0x00,0x00
+            "
+        )
+    );
+    assert_eq!(h.broker.subscription_count(), 2);
+}
+
+/// [MQTT-3.3.1-3]: the DUP flag of a PUBLISH the broker sends says only whether that
+/// PUBLISH is a retransmission: a publisher's retransmission (DUP 1) reaches subscribers
+/// with DUP 0, and the broker's own retransmission after a reconnect has DUP 1. The same
+/// towards a 3.1.1 subscriber: 3.1.1 [MQTT-3.3.1-3].
+#[test]
+fn dup_is_set_by_the_brokers_own_retransmissions_only() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s5", false, 60);
+    h.connect("s3", V311, false);
+    h.connect("p", V311, true);
+    h.subscribe("s5", 1, &[("t", QoS::AtLeastOnce)]);
+    h.subscribe("s3", 1, &[("t", QoS::AtLeastOnce)]);
+    h.transcript();
+    let mut p = Publish::new(TopicName::from_static("t"), "again");
+    p.qos_pid = QosPid::AtLeastOnce(pid(1));
+    p.dup = true;
+    h.send("p", Packet::Publish(p));
+    h.sever("s5");
+    h.sever("s3");
+    h.connect_v5_session("s5", false, 60);
+    h.connect("s3", V311, false);
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.contains("<- PUBLISH"))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s5 <- PUBLISH t q1 id=1 'again'
+            s3 <- PUBLISH t q1 id=1 'again'
+            s5 <- PUBLISH t q1 id=1 dup 'again'
+            s3 <- PUBLISH t q1 id=1 dup 'again'
+            "
+        )
+    );
+}
+
+/// [MQTT-4.3.3-13]: the broker, receiving a QoS 2 message, completes the handshake even
+/// when the message expired meanwhile and was dropped from the subscriber's queue.
+#[test]
+fn qos2_handshake_completes_after_the_message_expired() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 600);
+    h.subscribe("s", 1, &[("t", QoS::ExactlyOnce)]);
+    h.sever("s");
+    h.connect("p", V5, true);
+    h.transcript();
+    let mut p = Publish::new(TopicName::from_static("t"), "brief");
+    p.qos_pid = QosPid::ExactlyOnce(pid(7));
+    p.properties.message_expiry_interval = Some(1);
+    h.send("p", Packet::Publish(p));
+    h.advance(Duration::from_secs(5));
+    h.connect_v5_session("s", false, 600);
+    h.send("p", Packet::PubRel(ack(7)));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            p -> PUBLISH t q2 id=7 expiry=1 'brief'
+            p <- PUBREC 7
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            p -> PUBREL 7
+            p <- PUBCOMP 7
+            "
+        )
+    );
+    assert!(h.take_events().iter().any(|e| matches!(
+        e,
+        Event::MessageDropped {
+            reason: DropReason::Expired,
+            ..
+        }
+    )));
+}
+
+/// [MQTT-3.3.4-1]: the broker answers a v5 client's PUBLISH as its QoS says: nothing for
+/// QoS 0, PUBACK for QoS 1, PUBREC (and PUBCOMP on PUBREL) for QoS 2.
+#[test]
+fn each_qos_gets_its_answer() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtMostOnce)]);
+    h.connect("p", V5, true);
+    h.transcript();
+    h.publish("p", "t", "0", QoS::AtMostOnce, 0);
+    h.publish("p", "t", "1", QoS::AtLeastOnce, 1);
+    h.publish("p", "t", "2", QoS::ExactlyOnce, 2);
+    h.send("p", Packet::PubRel(ack(2)));
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.starts_with("p "))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            p -> PUBLISH t q0 '0'
+            p -> PUBLISH t q1 id=1 '1'
+            p <- PUBACK 1
+            p -> PUBLISH t q2 id=2 '2'
+            p <- PUBREC 2
+            p -> PUBREL 2
+            p <- PUBCOMP 2
+            "
+        )
+    );
 }

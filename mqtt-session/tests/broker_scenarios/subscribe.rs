@@ -1,6 +1,8 @@
 //! Subscriptions: matching, overlapping subscriptions, shared groups, subscription options,
 //! UNSUBSCRIBE, disabled features and authorisation.
 
+use std::time::Duration;
+
 use mqtt_codec::*;
 use mqtt_session::broker::{Authorizer, BrokerConfig, ClientInfo};
 
@@ -72,7 +74,7 @@ fn overlapping_subscriptions_deliver_once_at_the_highest_qos() {
 
 /// [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.2-1], section 4.7.3: `+` one level, `#` the
 /// parent and everything below, empty levels are levels, and `$` topics are not matched by
-/// filters starting with a wildcard.
+/// filters starting with a wildcard; the clients speak 3.1.1: 3.1.1 [MQTT-4.7.2-1].
 #[test]
 fn wildcards_empty_levels_and_dollar_topics() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -244,9 +246,10 @@ fn no_local_and_retain_as_published() {
 /// subscription (one copy, the new QoS); [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-4],
 /// [MQTT-3.10.4-5], [MQTT-3.10.4-6], [MQTT-3.11.3-1]: one UNSUBSCRIBE with two filters
 /// removes the exactly matching one, is answered once with a code per filter in order (0x11
-/// for none), and no more messages follow. The same for a 3.1.1 client: 3.1.1
-/// [MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.10.4-1], [MQTT-3.10.4-2], [MQTT-3.10.4-4],
-/// 3.1.1 [MQTT-3.10.4-5], [MQTT-3.10.4-6] (its UNSUBACK carries no codes).
+/// for none), and no more messages follow. The same for a 3.1.1 client (its UNSUBACK
+/// carries no codes):
+/// 3.1.1 [MQTT-3.8.4-1], [MQTT-3.8.4-2], [MQTT-3.10.4-1], [MQTT-3.10.4-2],
+/// 3.1.1 [MQTT-3.10.4-4], [MQTT-3.10.4-5], [MQTT-3.10.4-6].
 #[test]
 fn resubscribe_replaces_and_unsubscribe_removes() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -282,7 +285,7 @@ fn resubscribe_replaces_and_unsubscribe_removes() {
             s3 <- PUBLISH t/1 q0 'a'
             p <- PUBACK 1
             s -> UNSUBSCRIBE 3 t/+,t/#
-            s <- UNSUBACK 3 0x00,0x11
+            s <- UNSUBACK 3 0x00,0x11 reason='no subscription with this topic filter existed'
             s3 -> UNSUBSCRIBE 3 t/+,t/#
             s3 <- UNSUBACK 3
             p -> PUBLISH t/1 q1 id=2 'b'
@@ -385,8 +388,10 @@ fn a_refused_qos2_identifier_is_free_again() {
 }
 
 /// Section 3.2.2.3: with wildcard and shared subscriptions off, such filters fail with
-/// 0xA2 and 0x9E (3.1.1: 0x80); a Subscription Identifier when they are off is a Protocol
-/// Error closing the connection with 0xA1. An invalid shared filter fails under 3.1.1.
+/// 0xA2 and 0x9E, each filter with its own code in order ([MQTT-3.8.4-6]); a Subscription
+/// Identifier when they are off is a Protocol Error closing the connection with 0xA1. Under
+/// 3.1.1 they fail with 0x80, in order: 3.1.1 [MQTT-3.8.3-2], [MQTT-3.9.3-1]. An invalid
+/// shared filter fails under 3.1.1.
 #[test]
 fn disabled_features_refuse_subscriptions() {
     let mut h = Harness::new(BrokerConfig {
@@ -478,5 +483,118 @@ fn the_authorizer_refuses_per_topic() {
             anon3 <- PUBACK 2
             "
         )[..]
+    );
+}
+
+/// [MQTT-3.3.2-3]: every PUBLISH a subscriber gets has a Topic Name matching one of its
+/// filters, in full even when the publisher used a Topic Alias; one subscriber speaks
+/// 3.1.1: 3.1.1 [MQTT-3.3.2-3].
+#[test]
+fn delivered_topic_names_match_the_subscribers_filters() {
+    let mut h = Harness::new(BrokerConfig {
+        topic_alias_maximum: 4,
+        ..BrokerConfig::default()
+    });
+    let filters: [(&str, &[&str]); 3] = [
+        ("s5", &["a/+/c", "x/#"]),
+        ("s3", &["+/b/#", "$SYS/+"]),
+        ("sh", &["$share/g/a/#"]),
+    ];
+    for (name, f) in filters {
+        h.connect(name, if name == "s3" { V311 } else { V5 }, true);
+        let f: Vec<(&str, QoS)> = f.iter().map(|f| (*f, QoS::AtMostOnce)).collect();
+        h.subscribe(name, 1, &f);
+    }
+    h.connect("p", V5, true);
+    for (i, topic) in ["a/b/c", "x", "a/b", "$SYS/up", "q/b", "a/z/c/d"]
+        .iter()
+        .enumerate()
+    {
+        let mut p = Publish::new(TopicName::new(topic.to_string()).unwrap(), "m");
+        p.properties.topic_alias = std::num::NonZeroU16::new(1 + i as u16 % 4);
+        h.send("p", Packet::Publish(p));
+        // The same topic again by its alias alone.
+        let mut p = Publish::new(TopicName::from_static(""), "m");
+        p.properties.topic_alias = std::num::NonZeroU16::new(1 + i as u16 % 4);
+        h.send("p", Packet::Publish(p));
+    }
+    let mut delivered = 0;
+    for (name, f) in filters {
+        while let Some(p) = h.recv_publish(name) {
+            delivered += 1;
+            let matched = f.iter().any(|f| {
+                let f = TopicFilter::new(f.to_string()).unwrap();
+                let f = f
+                    .shared()
+                    .and_then(Result::ok)
+                    .map_or(f.as_str(), |(_, f)| f);
+                matches_filter(f, &p.topic)
+            });
+            assert!(matched, "{name} got {} matching none of {f:?}", p.topic);
+        }
+    }
+    // s5: a/b/c, x; s3: a/b/c, a/b, $SYS/up, q/b; sh: a/b/c, a/b, a/z/c/d; each twice.
+    assert_eq!(delivered, 2 * 9);
+}
+
+/// [MQTT-3.3.4-5]: when a client gets several copies of one message (its own subscription
+/// and a shared one), each carries the Subscription Identifier of its subscription.
+#[test]
+fn each_copy_carries_its_own_subscription_identifier() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.connect("p", V5, true);
+    let o = SubscriptionOptions::qos(QoS::AtMostOnce);
+    sub_with(&mut h, "s", 1, "$share/g/t/+", o, Some(7));
+    sub_with(&mut h, "s", 2, "t/#", o, Some(9));
+    h.transcript();
+    h.publish("p", "t/1", "x", QoS::AtMostOnce, 0);
+    let mut got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.starts_with("s <- "))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s <- PUBLISH t/1 q0 sub_ids=7 'x'
+            s <- PUBLISH t/1 q0 sub_ids=9 'x'
+            "
+        )
+    );
+}
+
+/// [MQTT-4.8.2-5]: a message that went to a shared subscriber's session is not sent to any
+/// other member when that session ends before its client comes back.
+#[test]
+fn a_shared_message_dies_with_the_session_it_went_to() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("w1", false, 10);
+    h.subscribe("w1", 1, &[("$share/g/t", QoS::AtLeastOnce)]);
+    h.sever("w1");
+    h.connect("p", V5, true);
+    h.publish("p", "t", "job", QoS::AtLeastOnce, 1);
+    assert_eq!(h.broker.queued("w1"), Some((1, 0)));
+    h.connect("w2", V5, true);
+    h.subscribe("w2", 1, &[("$share/g/t", QoS::AtLeastOnce)]);
+    h.transcript();
+    h.advance(Duration::from_secs(10));
+    h.send("w2", Packet::PingReq);
+    assert!(!h.broker.has_session("w1"));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            w2 -> PINGREQ
+            w2 <- PINGRESP
+            "
+        )
+    );
+    h.publish("p", "t", "next", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.recv_publish("w2").map(|p| p.payload),
+        Some(Bytes::from_static(b"next"))
     );
 }

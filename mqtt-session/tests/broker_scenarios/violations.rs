@@ -67,8 +67,9 @@ fn a_second_connect_closes_only_that_connection() {
     );
 }
 
-/// [MQTT-3.1.0-1], [MQTT-3.1.4-1] (3.1.1): a first packet other than CONNECT, or a malformed
-/// CONNECT, closes the connection without a CONNACK.
+/// [MQTT-3.1.0-1], [MQTT-3.1.4-1]: a first packet other than CONNECT, or a malformed
+/// CONNECT, closes the connection without a CONNACK; the same for the older protocol:
+/// 3.1.1 [MQTT-3.1.0-1], [MQTT-3.1.4-1].
 #[test]
 fn a_connection_must_start_with_a_valid_connect() {
     let mut h = Harness::new(BrokerConfig::default());
@@ -82,6 +83,16 @@ fn a_connection_must_start_with_a_valid_connect() {
             0x10, 0x0d, 0, 4, b'M', b'Q', b'T', b'T', 4, 0x03, 0, 60, 0, 1, b'x',
         ],
     );
+    h.open("c", V311);
+    h.send_raw("c", &[0xC0, 0x00]); // PINGREQ
+    h.open("d", V5);
+    // CONNECT 5.0 with the reserved flag set ([MQTT-3.1.2-3]).
+    h.send_raw(
+        "d",
+        &[
+            0x10, 0x0e, 0, 4, b'M', b'Q', b'T', b'T', 5, 0x03, 0, 60, 0, 0, 1, b'x',
+        ],
+    );
     assert_eq!(
         h.transcript(),
         lines(
@@ -90,12 +101,18 @@ fn a_connection_must_start_with_a_valid_connect() {
             a <- [closed]
             b -> bytes 100d00044d5154540403003c000178
             b <- [closed]
+            c -> bytes c000
+            c <- [closed]
+            d -> bytes 100e00044d5154540503003c00000178
+            d <- [closed]
             "
         )
     );
     let rules = rules_cited(&mut h);
     assert!(rules[0].starts_with("[MQTT-3.1.0-1]"), "{rules:?}");
     assert!(rules[1].starts_with("[MQTT-3.1.2-3]"), "{rules:?}");
+    assert!(rules[2].starts_with("[MQTT-3.1.0-1]"), "{rules:?}");
+    assert!(rules[3].starts_with("[MQTT-3.1.2-3]"), "{rules:?}");
 }
 
 /// [MQTT-4.13.1-1] with the decoder's reason codes: a malformed packet gets DISCONNECT 0x81,

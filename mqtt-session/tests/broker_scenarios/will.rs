@@ -47,8 +47,9 @@ fn received(h: &mut Harness) -> Vec<String> {
 }
 
 /// [MQTT-3.1.2-8] a connection lost without DISCONNECT publishes the will;
-/// [MQTT-3.14.4-3] a DISCONNECT 0x00 (3.1.1: any DISCONNECT) deletes it; a DISCONNECT 0x04
-/// Disconnect with Will Message publishes it.
+/// [MQTT-3.14.4-3] a DISCONNECT 0x00 deletes it; a DISCONNECT 0x04 Disconnect with Will
+/// Message publishes it. An older client's DISCONNECT always deletes it:
+/// 3.1.1 [MQTT-3.14.4-3].
 #[test]
 fn wills_on_abnormal_close_and_0x04_not_on_normal_disconnect() {
     let mut h = Harness::new(BrokerConfig::default());

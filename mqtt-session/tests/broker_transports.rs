@@ -1,0 +1,290 @@
+//! The example broker's transports on 127.0.0.1: MQTT over TCP and over WebSocket, driven
+//! by the example's own listener and core task code against real sockets.
+#![allow(clippy::disallowed_methods)] // the example's core task reads the clock
+
+#[macro_use]
+#[allow(dead_code)]
+#[path = "../examples/broker/log.rs"]
+mod log;
+#[allow(dead_code)]
+#[path = "../examples/broker/core_task.rs"]
+mod core_task;
+#[allow(dead_code)]
+#[path = "../examples/broker/net.rs"]
+mod net;
+#[allow(dead_code)]
+#[path = "../examples/broker/users.rs"]
+mod users;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use mqtt_codec::*;
+use mqtt_session::broker::{Broker, BrokerConfig, ConnectPolicy};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use net::{Kind, Shared};
+
+const V5: ProtocolVersion = ProtocolVersion::V5;
+const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
+
+/// Starts the example's TCP and WebSocket listeners and its core task on free loopback
+/// ports, as its `main` does; returns the two addresses.
+async fn start() -> (SocketAddr, SocketAddr) {
+    log::set_level(log::Level::Error);
+    let config = BrokerConfig {
+        connect_policy: ConnectPolicy::AskDriver,
+        ..BrokerConfig::default()
+    };
+    let (core_tx, core_rx) = mpsc::channel(64);
+    let (alive, _) = mpsc::channel::<()>(1);
+    let shared = Shared {
+        core: core_tx,
+        max_packet_size: config.maximum_packet_size,
+        next_id: Arc::new(AtomicU64::new(1)),
+        _alive: alive,
+    };
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addrs = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());
+    tokio::spawn(net::listen(tcp, Kind::Tcp, shared.clone()));
+    tokio::spawn(net::listen(ws, Kind::WebSocket, shared));
+    let users = users::Users::load(None, None).unwrap();
+    tokio::spawn(core_task::run_core(Broker::new(config), users, core_rx));
+    addrs
+}
+
+fn bytes(p: Packet, version: ProtocolVersion) -> Vec<u8> {
+    p.to_bytes(version).unwrap().to_vec()
+}
+
+fn connect(id: &'static str, version: ProtocolVersion) -> Vec<u8> {
+    let c = Connect::new(version, MqttString::from_static(id));
+    bytes(Packet::Connect(Box::new(c)), version)
+}
+
+fn subscribe(filter: &'static str, version: ProtocolVersion) -> Vec<u8> {
+    let f = (
+        TopicFilter::from_static(filter),
+        SubscriptionOptions::qos(QoS::AtLeastOnce),
+    );
+    let s = Subscribe::new(PacketId::new(1).unwrap(), vec![f]);
+    bytes(Packet::Subscribe(s), version)
+}
+
+fn publish(topic: &'static str, payload: &'static str, version: ProtocolVersion) -> Vec<u8> {
+    let mut p = Publish::new(TopicName::from_static(topic), payload);
+    p.qos_pid = QosPid::AtLeastOnce(PacketId::new(7).unwrap());
+    bytes(Packet::Publish(p), version)
+}
+
+/// A client on a raw TCP connection.
+struct Tcp {
+    stream: TcpStream,
+    buf: BytesMut,
+    version: ProtocolVersion,
+}
+
+impl Tcp {
+    async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        let stream = TcpStream::connect(addr).await.unwrap();
+        Self {
+            stream,
+            buf: BytesMut::new(),
+            version,
+        }
+    }
+
+    async fn write(&mut self, b: &[u8]) {
+        self.stream.write_all(b).await.unwrap();
+    }
+
+    async fn recv(&mut self) -> Packet {
+        loop {
+            let cx = DecodeContext::new(self.version);
+            if let Some(p) = Packet::decode(&mut self.buf, &cx).unwrap() {
+                return p;
+            }
+            let n = self.stream.read_buf(&mut self.buf).await.unwrap();
+            assert!(n > 0, "the broker closed the connection");
+        }
+    }
+}
+
+/// A client on a WebSocket that offered the `mqtt` subprotocol.
+struct Ws {
+    ws: tokio_tungstenite::WebSocketStream<TcpStream>,
+    buf: BytesMut,
+    version: ProtocolVersion,
+    /// The subprotocol the server selected.
+    protocol: Option<String>,
+}
+
+impl Ws {
+    async fn open(addr: SocketAddr, version: ProtocolVersion) -> Self {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut req = format!("ws://{addr}/mqtt").into_client_request().unwrap();
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let (ws, resp) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+        let protocol = resp
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        Self {
+            ws,
+            buf: BytesMut::new(),
+            version,
+            protocol,
+        }
+    }
+
+    /// Sends `b` in one binary frame.
+    async fn frame(&mut self, b: Vec<u8>) {
+        self.ws.send(Message::Binary(b.into())).await.unwrap();
+    }
+
+    /// The next packet; every frame it arrives in must be a binary one.
+    async fn recv(&mut self) -> Packet {
+        loop {
+            let cx = DecodeContext::new(self.version);
+            if let Some(p) = Packet::decode(&mut self.buf, &cx).unwrap() {
+                return p;
+            }
+            match self.ws.next().await {
+                Some(Ok(Message::Binary(b))) => self.buf.extend_from_slice(&b),
+                other => panic!("expected a binary frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// Whether the server ends the connection (close frame, end of stream or error).
+    async fn closed(&mut self) -> bool {
+        loop {
+            match self.ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return true,
+                Some(Ok(Message::Binary(_))) => return false,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
+fn publish_payload(p: Packet) -> Bytes {
+    match p {
+        Packet::Publish(p) => p.payload,
+        other => panic!("expected PUBLISH, got {other:?}"),
+    }
+}
+
+async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), f)
+        .await
+        .expect("the test took longer than 10 s")
+}
+
+/// [MQTT-4.2.0-1], [MQTT-4.2-1]: the broker speaks MQTT over TCP, an ordered, lossless
+/// stream of bytes, however the bytes are cut: a v5 CONNECT written one byte at a time,
+/// a SUBSCRIBE and a PUBLISH in one write.
+#[tokio::test]
+async fn mqtt_over_tcp() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        let mut s = Tcp::open(tcp, V5).await;
+        for b in connect("s", V5) {
+            s.write(&[b]).await;
+        }
+        assert!(matches!(s.recv().await, Packet::ConnAck(a) if a.reason_code.0 == 0));
+        let mut p = Tcp::open(tcp, V5).await;
+        p.write(&connect("p", V5)).await;
+        assert!(matches!(p.recv().await, Packet::ConnAck(_)));
+        s.write(&[subscribe("t", V5), publish("t", "own", V5)].concat())
+            .await;
+        assert!(matches!(s.recv().await, Packet::SubAck(_)));
+        assert_eq!(publish_payload(s.recv().await), "own");
+        p.write(&publish("t", "theirs", V5)).await;
+        assert!(matches!(s.recv().await, Packet::PubAck(_)));
+        assert_eq!(publish_payload(s.recv().await), "theirs");
+    })
+    .await;
+}
+
+/// 3.1.1 clients over TCP the same way: 3.1.1 [MQTT-7.1.1-1].
+#[tokio::test]
+async fn mqtt_311_over_tcp() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        let mut s = Tcp::open(tcp, V311).await;
+        for b in [connect("s", V311), subscribe("t/#", V311)].concat() {
+            s.write(&[b]).await;
+        }
+        assert!(matches!(s.recv().await, Packet::ConnAck(_)));
+        assert!(matches!(s.recv().await, Packet::SubAck(_)));
+        let mut p = Tcp::open(tcp, V311).await;
+        p.write(&[connect("p", V311), publish("t/1", "hi", V311)].concat())
+            .await;
+        assert_eq!(publish_payload(s.recv().await), "hi");
+    })
+    .await;
+}
+
+/// [MQTT-6.0.0-4] the broker selects the `mqtt` subprotocol; [MQTT-6.0.0-2] packets may
+/// be cut across frames and several may share one: a CONNECT in two frames, then a
+/// SUBSCRIBE and a PUBLISH in one; [MQTT-6.0.0-1] the broker answers in binary frames only,
+/// and a text frame from the client closes the connection.
+#[tokio::test]
+async fn mqtt_over_websocket() {
+    bounded(async {
+        let (_, ws) = start().await;
+        let mut s = Ws::open(ws, V5).await;
+        assert_eq!(s.protocol.as_deref(), Some("mqtt"));
+        let c = connect("s", V5);
+        let (a, b) = c.split_at(5);
+        s.frame(a.to_vec()).await;
+        s.frame(b.to_vec()).await;
+        assert!(matches!(s.recv().await, Packet::ConnAck(_)));
+        s.frame([subscribe("t", V5), publish("t", "own", V5)].concat())
+            .await;
+        assert!(matches!(s.recv().await, Packet::SubAck(_)));
+        assert_eq!(publish_payload(s.recv().await), "own");
+        assert!(matches!(s.recv().await, Packet::PubAck(_)));
+        s.ws.send(Message::Text("hello".into())).await.unwrap();
+        assert!(s.closed().await, "a text frame must close the connection");
+    })
+    .await;
+}
+
+/// The same for 3.1.1 clients: 3.1.1 [MQTT-6.0.0-1], [MQTT-6.0.0-2], [MQTT-6.0.0-4]; a
+/// message crosses from a WebSocket client to a TCP one.
+#[tokio::test]
+async fn mqtt_311_over_websocket() {
+    bounded(async {
+        let (tcp, ws) = start().await;
+        let mut s = Tcp::open(tcp, V311).await;
+        s.write(&[connect("s", V311), subscribe("t", V311)].concat())
+            .await;
+        assert!(matches!(s.recv().await, Packet::ConnAck(_)));
+        assert!(matches!(s.recv().await, Packet::SubAck(_)));
+        let mut p = Ws::open(ws, V311).await;
+        assert_eq!(p.protocol.as_deref(), Some("mqtt"));
+        let all = [connect("p", V311), publish("t", "hi", V311)].concat();
+        let (a, b) = all.split_at(3);
+        p.frame(a.to_vec()).await;
+        p.frame(b.to_vec()).await;
+        assert!(matches!(p.recv().await, Packet::ConnAck(_)));
+        assert!(matches!(p.recv().await, Packet::PubAck(_)));
+        assert_eq!(publish_payload(s.recv().await), "hi");
+        p.ws.send(Message::Text("hello".into())).await.unwrap();
+        assert!(p.closed().await, "a text frame must close the connection");
+    })
+    .await;
+}
