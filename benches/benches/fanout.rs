@@ -1,0 +1,162 @@
+//! Broker fan-out in the sans-IO core, with no I/O: one PUBLISH handed to
+//! `Broker::handle_packet` and delivered to 1, 100 and 10,000 subscribers.
+//!
+//! Every subscriber is a connected v5 client subscribed to `sensors/+/temp`; the publisher
+//! sends `sensors/42/temp` with a 32-byte payload. One iteration is one publish: the call
+//! that routes it, then draining every action the broker hands back, as a driver must.
+//! Criterion's throughput is in deliveries (one per subscriber), so publishes per second
+//! are deliveries per second divided by the number of subscribers.
+//!
+//! - `qos0`: the actions are taken and dropped; no packet is encoded.
+//! - `qos0_encoded`: each outgoing PUBLISH is also encoded (v5) into a reused buffer, the
+//!   work a driver does before writing it; this is the figure to compare with a broker.
+//! - `qos1_acked`: QoS 1 publish and QoS 1 subscriptions; each subscriber's PUBACK is handed
+//!   back to the broker within the iteration (the full handshake, its actions drained),
+//!   nothing encoded.
+//!
+//! Before timing, each case checks that exactly one PUBLISH per subscriber came out.
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mqtt_codec::{
+    BytesMut, Connect, MqttString, Packet, PacketId, ProtocolVersion, PubResponse, Publish, QoS,
+    QosPid, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
+};
+use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectionId};
+
+const SIZES: [u64; 3] = [1, 100, 10_000];
+const PUBLISHER: ConnectionId = ConnectionId(0);
+
+/// A broker with `n` subscribers at `qos` (connections 1..=n) and a publisher
+/// (connection 0), every setup action drained.
+fn broker(now: Instant, n: u64, qos: QoS) -> Broker {
+    let mut b = Broker::new(BrokerConfig::default());
+    for c in 0..=n {
+        let conn = ConnectionId(c);
+        b.handle_opened(now, conn);
+        let id = MqttString::new(format!("client-{c}")).unwrap();
+        let connect = Connect::new(ProtocolVersion::V5, id);
+        b.handle_packet(now, conn, Packet::Connect(Box::new(connect)));
+        if c > 0 {
+            let filter = (
+                TopicFilter::from_static("sensors/+/temp"),
+                SubscriptionOptions::qos(qos),
+            );
+            let s = Subscribe::new(PacketId::new(1).unwrap(), vec![filter]);
+            b.handle_packet(now, conn, Packet::Subscribe(s));
+        }
+        while b.poll_action().is_some() {}
+    }
+    b
+}
+
+fn message(qos: QoS) -> Publish {
+    let mut p = Publish::new(TopicName::from_static("sensors/42/temp"), vec![b'x'; 32]);
+    p.qos_pid = QosPid::new(qos, PacketId::new(1)).unwrap();
+    p
+}
+
+/// Publishes once and drains the actions; returns how many PUBLISH packets went out.
+fn publish_qos0(b: &mut Broker, now: Instant, msg: &Publish) -> u64 {
+    b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
+    let mut n = 0;
+    while let Some(a) = b.poll_action() {
+        if let Action::Send {
+            packet: Packet::Publish(_),
+            ..
+        } = &a
+        {
+            n += 1;
+        }
+        black_box(a);
+    }
+    n
+}
+
+/// Publishes once, encodes every packet sent, and returns the PUBLISH count.
+fn publish_qos0_encoded(b: &mut Broker, now: Instant, msg: &Publish, buf: &mut BytesMut) -> u64 {
+    b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
+    let mut n = 0;
+    while let Some(a) = b.poll_action() {
+        if let Action::Send {
+            version, packet, ..
+        } = &a
+        {
+            buf.clear();
+            packet.encode(*version, buf).unwrap();
+            n += u64::from(matches!(packet, Packet::Publish(_)));
+            black_box(&buf[..]);
+        }
+    }
+    n
+}
+
+/// Publishes at QoS 1, then hands back every subscriber's PUBACK; returns the PUBLISH count.
+fn publish_qos1_acked(
+    b: &mut Broker,
+    now: Instant,
+    msg: &Publish,
+    acks: &mut Vec<(ConnectionId, PacketId)>,
+) -> u64 {
+    b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
+    acks.clear();
+    while let Some(a) = b.poll_action() {
+        if let Action::Send {
+            connection,
+            packet: Packet::Publish(p),
+            ..
+        } = &a
+            && let Some(id) = p.qos_pid.packet_id()
+        {
+            acks.push((*connection, id));
+        }
+        black_box(a);
+    }
+    for &(conn, id) in acks.iter() {
+        b.handle_packet(now, conn, Packet::PubAck(PubResponse::new(id)));
+    }
+    while let Some(a) = b.poll_action() {
+        black_box(a);
+    }
+    acks.len() as u64
+}
+
+fn fanout(c: &mut Criterion) {
+    #[allow(clippy::disallowed_methods)] // the only clock read; the broker is given `now`
+    let now = Instant::now();
+    let mut g = c.benchmark_group("fanout");
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(2));
+    g.sample_size(20);
+    for &n in &SIZES {
+        g.throughput(Throughput::Elements(n));
+
+        let mut b = broker(now, n, QoS::AtMostOnce);
+        let msg = message(QoS::AtMostOnce);
+        assert_eq!(publish_qos0(&mut b, now, &msg), n);
+        g.bench_function(BenchmarkId::new("qos0", n), |bench| {
+            bench.iter(|| publish_qos0(&mut b, now, &msg))
+        });
+
+        let mut buf = BytesMut::with_capacity(256);
+        assert_eq!(publish_qos0_encoded(&mut b, now, &msg, &mut buf), n);
+        g.bench_function(BenchmarkId::new("qos0_encoded", n), |bench| {
+            bench.iter(|| publish_qos0_encoded(&mut b, now, &msg, &mut buf))
+        });
+
+        let mut b = broker(now, n, QoS::AtLeastOnce);
+        let msg = message(QoS::AtLeastOnce);
+        let mut acks = Vec::new();
+        assert_eq!(publish_qos1_acked(&mut b, now, &msg, &mut acks), n);
+        g.bench_function(BenchmarkId::new("qos1_acked", n), |bench| {
+            bench.iter(|| publish_qos1_acked(&mut b, now, &msg, &mut acks))
+        });
+        // Every message was acknowledged: nothing piles up between iterations.
+        assert_eq!(b.queued("client-1"), Some((0, 0)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, fanout);
+criterion_main!(benches);
