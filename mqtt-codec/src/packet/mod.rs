@@ -90,6 +90,7 @@ pub enum Frame {
 /// `cx.version`, its reserved flags are right, and its size is within `cx.max_packet_size`.
 /// Nothing is consumed and nothing is allocated, so a receiver can call this before it
 /// buffers (or reserves room for) the body.
+#[inline]
 pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError> {
     let Some(&b0) = buf.first() else {
         return Ok(Frame::Incomplete { needed: 2 });
