@@ -1,16 +1,16 @@
 //! Retained messages: the last retained message of each topic, found again by the filters of
 //! new subscriptions.
 //!
-//! Messages are kept in topic order. A filter without wildcards is one lookup; a filter with
-//! wildcards scans only the topics that share its literal prefix (`sensors/+/temp` looks at
-//! the topics starting with `sensors/`), so a broad filter such as `#` costs a walk over all
-//! retained topics, once, when it is subscribed.
+//! Messages sit in a tree of topic levels (`sensors/1/temp` is the node `temp` under `1`
+//! under `sensors`), so a filter walks only the branches it can match: a literal level
+//! follows one child, `+` every child, `#` the whole subtree below it. `site/+/device/42/temp`
+//! visits one node per site, not every retained topic. Children are ordered, so results come
+//! in level order and runs are repeatable.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 use std::time::Instant;
 
-use mqtt_codec::{Publish, QoS, QosPid, TopicName, matches_filter};
+use mqtt_codec::{Publish, QoS, QosPid, TopicName};
 
 /// A retained message: the PUBLISH as received (topic in full, no alias, no packet
 /// identifier), its QoS, and when it expires.
@@ -22,14 +22,51 @@ pub(crate) struct Retained {
     pub(crate) expires_at: Option<Instant>,
 }
 
-/// The retained messages, by topic.
+/// One topic level: its children by level name, and the message of the topic that ends here.
 #[derive(Debug, Default)]
+struct Node {
+    parent: u32,
+    /// This node's level name (the key in its parent's `children`).
+    level: Box<str>,
+    children: BTreeMap<Box<str>, u32>,
+    message: Option<Retained>,
+}
+
+/// The root of the tree: the parent of every first level.
+const ROOT: u32 = 0;
+
+/// The retained messages, in a tree of topic levels.
+#[derive(Debug)]
 pub(crate) struct RetainedStore {
-    by_topic: BTreeMap<TopicName, Retained>,
+    /// The nodes; `ROOT` is the root, and freed slots are listed in `free`.
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    /// How many nodes hold a message.
+    count: usize,
     /// Messages with a Message Expiry, by the time they expire.
     expiring: BTreeSet<(Instant, TopicName)>,
     /// [`retained_size`] of all messages.
     bytes: usize,
+}
+
+impl Default for RetainedStore {
+    fn default() -> Self {
+        Self {
+            nodes: vec![Node::default()],
+            free: Vec::new(),
+            count: 0,
+            expiring: BTreeSet::new(),
+            bytes: 0,
+        }
+    }
+}
+
+/// A step of the walk that matches a filter.
+enum Step {
+    /// Match filter levels from the given one on against this node's subtree.
+    Match(u32, usize),
+    /// Take this node's message and everything below (after a `#`).
+    All(u32),
 }
 
 /// What a retained message costs in `max_retained_bytes`: its topic, payload and
@@ -97,24 +134,102 @@ impl RetainedStore {
     /// Puts back a message from a snapshot (and stores every message).
     pub(crate) fn restore(&mut self, message: Retained) {
         let topic = message.publish.topic.clone();
-        self.remove(&topic);
+        let node = self.node_or_insert(&topic);
         self.bytes += retained_size(&message.publish);
         if let Some(t) = message.expires_at {
-            self.expiring.insert((t, topic.clone()));
+            self.expiring.insert((t, topic));
         }
-        self.by_topic.insert(topic, message);
+        let old = self.nodes[node as usize].message.replace(message);
+        match old {
+            Some(old) => self.forget(&old),
+            None => self.count += 1,
+        }
     }
 
-    /// Removes the message of `topic`; false if there was none.
-    fn remove(&mut self, topic: &TopicName) -> bool {
-        let Some(old) = self.by_topic.remove(topic) else {
-            return false;
+    /// The node of `topic`, created with its ancestors if missing.
+    fn node_or_insert(&mut self, topic: &TopicName) -> u32 {
+        let mut n = ROOT;
+        for level in topic.split('/') {
+            n = match self.nodes[n as usize].children.get(level) {
+                Some(&child) => child,
+                None => {
+                    let child = self.alloc(n, level);
+                    self.nodes[n as usize].children.insert(level.into(), child);
+                    child
+                }
+            };
+        }
+        n
+    }
+
+    fn alloc(&mut self, parent: u32, level: &str) -> u32 {
+        let node = Node {
+            parent,
+            level: level.into(),
+            ..Node::default()
         };
+        match self.free.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                u32::try_from(self.nodes.len() - 1).unwrap_or(u32::MAX)
+            }
+        }
+    }
+
+    /// The node of `topic`, if it exists.
+    fn find(&self, topic: &str) -> Option<u32> {
+        let mut n = ROOT;
+        for level in topic.split('/') {
+            n = *self.nodes[n as usize].children.get(level)?;
+        }
+        Some(n)
+    }
+
+    /// Undoes the accounting of a message that leaves the store.
+    fn forget(&mut self, old: &Retained) {
         self.bytes -= retained_size(&old.publish);
         if let Some(t) = old.expires_at {
-            self.expiring.remove(&(t, topic.clone()));
+            self.expiring.remove(&(t, old.publish.topic.clone()));
+        }
+    }
+
+    /// Removes the message of `topic`, and the nodes left with nothing; false if there was
+    /// none.
+    fn remove(&mut self, topic: &TopicName) -> bool {
+        let Some(mut n) = self.find(topic) else {
+            return false;
+        };
+        let Some(old) = self.nodes[n as usize].message.take() else {
+            return false;
+        };
+        self.forget(&old);
+        self.count -= 1;
+        // Prune empty nodes upwards.
+        while n != ROOT {
+            let node = &mut self.nodes[n as usize];
+            if node.message.is_some() || !node.children.is_empty() {
+                break;
+            }
+            let (parent, level) = (node.parent, std::mem::take(&mut node.level));
+            self.nodes[parent as usize].children.remove(&level);
+            self.free.push(n);
+            n = parent;
         }
         true
+    }
+
+    /// Number of retained messages (expired ones included until they are next looked at).
+    pub(crate) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Every message, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Retained> {
+        self.nodes.iter().filter_map(|n| n.message.as_ref())
     }
 
     /// Removes the messages that expired at or before `now` ([MQTT-3.3.2-5]) and returns
@@ -143,9 +258,12 @@ impl RetainedStore {
         if publish.payload.is_empty() {
             return Ok(());
         }
-        let (count, freed) = match self.by_topic.get(&publish.topic) {
-            Some(old) => (self.by_topic.len(), retained_size(&old.publish)),
-            None => (self.by_topic.len() + 1, 0),
+        let old = self
+            .find(&publish.topic)
+            .and_then(|n| self.nodes[n as usize].message.as_ref());
+        let (count, freed) = match old {
+            Some(old) => (self.count, retained_size(&old.publish)),
+            None => (self.count + 1, 0),
         };
         if count > max_messages {
             return Err(OverQuota::Messages);
@@ -156,19 +274,10 @@ impl RetainedStore {
         Ok(())
     }
 
-    /// Number of retained messages (expired ones included until they are next looked at).
-    pub(crate) fn len(&self) -> usize {
-        self.by_topic.len()
-    }
-
-    /// Every message, in topic order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &Retained> {
-        self.by_topic.values()
-    }
-
     /// The messages whose topic matches `filter` (a non-shared filter, by the rules of
-    /// section 4.7, [MQTT-4.7.2-1] included), in topic order. Expired messages are removed
-    /// on the way and returned in `expired` ([MQTT-3.3.2-5]).
+    /// section 4.7: `#` also matches the parent level [MQTT-4.7.1-1], and filters starting
+    /// with a wildcard do not match topics starting with `$` [MQTT-4.7.2-1]), in level order.
+    /// Expired messages are removed on the way and returned in `expired` ([MQTT-3.3.2-5]).
     pub(crate) fn matching(
         &mut self,
         now: Instant,
@@ -176,38 +285,11 @@ impl RetainedStore {
         expired: &mut Vec<TopicName>,
     ) -> Vec<Retained> {
         let mut out = Vec::new();
-        let wild = filter.find(['+', '#']);
-        // A filter's text before its first wildcard has none, so it is a valid topic name.
-        match wild {
-            None => {
-                if let Some(m) = TopicName::new(filter)
-                    .ok()
-                    .and_then(|t| self.by_topic.get(&t))
-                {
-                    out.push(m.clone());
-                }
-            }
-            Some(i) => {
-                // `a/#` also matches `a` itself ([MQTT-4.7.1-1]): scan from `a`.
-                let prefix = match &filter[i..] {
-                    "#" => filter[..i].strip_suffix('/').unwrap_or(&filter[..i]),
-                    _ => &filter[..i],
-                };
-                let Ok(from) = TopicName::new(prefix) else {
-                    return out;
-                };
-                let range = self
-                    .by_topic
-                    .range((Bound::Included(from), Bound::Unbounded));
-                for (topic, m) in range {
-                    if !topic.as_str().starts_with(prefix) {
-                        break;
-                    }
-                    if matches_filter(filter, topic) {
-                        out.push(m.clone());
-                    }
-                }
-            }
+        if filter.contains(['+', '#']) {
+            self.walk(filter, &mut out);
+        } else if let Some(n) = self.find(filter) {
+            // One topic: one walk down the levels.
+            out.extend(self.nodes[n as usize].message.iter().cloned());
         }
         out.retain(|m| match m.expires_at {
             Some(t) if t <= now => {
@@ -220,6 +302,49 @@ impl RetainedStore {
             self.remove(t);
         }
         out
+    }
+
+    /// Appends the messages matching a filter with wildcards to `out`, in level order.
+    fn walk(&self, filter: &str, out: &mut Vec<Retained>) {
+        let levels: Vec<&str> = filter.split('/').collect();
+        let mut stack = vec![Step::Match(ROOT, 0)];
+        // Children are pushed in reverse so that they come off the stack in order.
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::All(n) => {
+                    let node = &self.nodes[n as usize];
+                    out.extend(node.message.iter().cloned());
+                    stack.extend(node.children.values().rev().map(|&c| Step::All(c)));
+                }
+                Step::Match(n, i) => {
+                    let node = &self.nodes[n as usize];
+                    let Some(&level) = levels.get(i) else {
+                        out.extend(node.message.iter().cloned());
+                        continue;
+                    };
+                    // [MQTT-4.7.2-1] a leading wildcard passes over `$` topics.
+                    let visible = |name: &str| i > 0 || !name.starts_with('$');
+                    match level {
+                        "#" => {
+                            out.extend(node.message.iter().cloned());
+                            let children =
+                                node.children.iter().rev().filter(|(name, _)| visible(name));
+                            stack.extend(children.map(|(_, &c)| Step::All(c)));
+                        }
+                        "+" => {
+                            let children =
+                                node.children.iter().rev().filter(|(name, _)| visible(name));
+                            stack.extend(children.map(|(_, &c)| Step::Match(c, i + 1)));
+                        }
+                        literal => {
+                            if let Some(&c) = node.children.get(literal) {
+                                stack.push(Step::Match(c, i + 1));
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -315,6 +440,63 @@ mod tests {
         s.retain(now, &publish("x", "yz"), QoS::AtMostOnce);
         s.retain(now, &publish("x", ""), QoS::AtMostOnce);
         assert_eq!((s.len(), s.bytes), (0, 0));
+    }
+
+    /// The tree finds exactly the topics a plain filter match finds, for every filter over a
+    /// small alphabet of levels (`$` topics, empty levels and `#` at the parent included),
+    /// and removing every message leaves only the root.
+    #[test]
+    fn the_tree_agrees_with_plain_matching() {
+        let now = crate::test_epoch();
+        let levels = ["a", "b", "", "$s"];
+        let mut topics = Vec::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..300 {
+            let depth = 1 + next(4);
+            let t: Vec<&str> = (0..depth).map(|_| levels[next(levels.len())]).collect();
+            topics.push(t.join("/"));
+        }
+        topics.sort();
+        topics.dedup();
+        let mut s = RetainedStore::default();
+        for t in &topics {
+            let p = Publish::new(TopicName::new(t.clone()).unwrap(), "x");
+            s.retain(now, &p, QoS::AtMostOnce);
+        }
+        assert_eq!(s.len(), topics.len());
+        let filter_levels = ["a", "", "$s", "+", "#"];
+        for _ in 0..500 {
+            let depth = 1 + next(4);
+            let mut f: Vec<&str> = (0..depth)
+                .map(|_| filter_levels[next(filter_levels.len() - 1)])
+                .collect();
+            if next(3) == 0 {
+                f.push("#");
+            }
+            let filter = f.join("/");
+            let mut want: Vec<&str> = topics
+                .iter()
+                .filter(|t| mqtt_codec::matches_filter(&filter, t))
+                .map(String::as_str)
+                .collect();
+            let got = s.matching(now, &filter, &mut Vec::new());
+            let mut got: Vec<&str> = got.iter().map(|m| m.publish.topic.as_str()).collect();
+            want.sort_unstable();
+            got.sort_unstable();
+            assert_eq!(got, want, "filter {filter:?}");
+        }
+        for t in &topics {
+            let p = Publish::new(TopicName::new(t.clone()).unwrap(), "");
+            assert_eq!(s.retain(now, &p, QoS::AtMostOnce), RetainChange::Removed);
+        }
+        assert_eq!((s.len(), s.bytes), (0, 0));
+        assert_eq!(s.nodes.len() - s.free.len(), 1, "only the root is left");
     }
 
     /// [MQTT-3.3.2-5]: an expired retained message is not sent, and is forgotten.
