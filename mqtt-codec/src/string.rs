@@ -92,6 +92,48 @@ fn scan(b: &[u8]) -> Scan {
     s
 }
 
+/// The high bit of every byte of `w` that is not ASCII or is NUL, `+` or `#`: zero for a
+/// word of ordinary topic characters.
+#[inline]
+fn special_bytes(w: u64) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = LO << 7;
+    // With the high bits cleared, adding 0x7F to a byte carries into its high bit exactly
+    // when the byte is not 0, and never into the next byte; XOR first to test for `+`, `#`.
+    let v = w & !HI;
+    let k = 0x7F * LO;
+    let ordinary =
+        (v + k) & ((v ^ (u64::from(b'+') * LO)) + k) & ((v ^ (u64::from(b'#') * LO)) + k);
+    (!ordinary | w) & HI
+}
+
+/// Whether `b` is ASCII without NUL, `+` or `#` (most topic names), found eight bytes at a
+/// time. `false` decides nothing: the full checks then say what is wrong, if anything.
+#[inline]
+fn is_plain_ascii(b: &[u8]) -> bool {
+    let n = b.len();
+    let special = if let Some(last) = b.last_chunk::<8>() {
+        let (words, _) = b.as_chunks::<8>();
+        words
+            .iter()
+            .fold(special_bytes(u64::from_le_bytes(*last)), |s, w| {
+                s | special_bytes(u64::from_le_bytes(*w))
+            })
+    } else if let (Some(first), Some(last)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        // 4 to 7 bytes: two overlapping halves.
+        special_bytes(
+            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32),
+        )
+    } else if n > 0 {
+        // 1 to 3 bytes: the first, middle and last cover them all.
+        let w = u32::from_le_bytes([b[0], b[n / 2], b[n - 1], b[0]]);
+        special_bytes(u64::from(w) | (u64::from(w) << 32))
+    } else {
+        0
+    };
+    special == 0
+}
+
 /// Whether `b` contains U+0000. A loop without an early exit, which the compiler turns
 /// into wide compares: MQTT strings are mostly short, where `memchr` (behind
 /// `contains`) spends more on setting up than on searching.
@@ -245,6 +287,13 @@ impl TopicName {
     }
 
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
+        // Longer names are left to `scan`, whose wide compares beat words of eight bytes.
+        if b.len() < 32 && is_plain_ascii(&b) {
+            // Still through the checked constructor (an ASCII check), which the crate's
+            // lack of `unsafe` requires; the scan below is what the fast path saves.
+            let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
+            return Ok(Self(MqttString(s)));
+        }
         let sc = scan(&b);
         if sc.null {
             return Err(StringError::Null);
@@ -465,7 +514,32 @@ string_traits!(TopicFilter);
 
 #[cfg(test)]
 mod tests {
-    use super::scan;
+    use super::{is_plain_ascii, scan};
+
+    /// The word-at-a-time check accepts exactly the ASCII strings without U+0000, `+` and
+    /// `#`, whatever the length (covering the 1-3, 4-7 and 8+ byte branches) and wherever
+    /// the offending byte is ([MQTT-1.5.4-2], [MQTT-3.3.2-2]).
+    #[test]
+    fn plain_ascii_check_rejects_nul_wildcards_and_non_ascii_at_every_position() {
+        let plain = |b: &[u8]| {
+            b.iter()
+                .all(|&c| c.is_ascii() && !matches!(c, 0 | b'+' | b'#'))
+        };
+        for len in 0..=40 {
+            for filler in [b'a', b'/', b'$', 0x7F, 0x01, b'*', b'"', b'+' - 1, b'#' + 1] {
+                let base = vec![filler; len];
+                assert!(is_plain_ascii(&base), "{base:?}");
+                for at in 0..len {
+                    for special in [0u8, b'+', b'#', 0x80, 0xAB, 0xC3, 0xFF] {
+                        let mut b = base.clone();
+                        b[at] = special;
+                        assert_eq!(is_plain_ascii(&b), plain(&b), "{b:?}");
+                        assert!(!is_plain_ascii(&b), "{b:?}");
+                    }
+                }
+            }
+        }
+    }
 
     /// Both ways of scanning (short strings by table, long ones by wide compares) find
     /// U+0000, `+` and `#` next to every byte value, at the start, middle and end
