@@ -456,9 +456,15 @@ fn decode_body<T>(
     // refused every other type while the version is unknown.
     let version = cx.version.unwrap_or(ProtocolVersion::V5);
     let mut r = Reader::new(body, packet, version);
+    if packet == PacketType::Publish {
+        // The payload is the rest of the body, so nothing is left over to check; returning
+        // here also builds the packet straight into the result instead of moving it again.
+        return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p)));
+    }
     let p = match packet {
         PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
         PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r)?)),
+        // Taken by the early return above; kept so the match names every type.
         PacketType::Publish => Packet::Publish(Publish::decode(flags, &mut r)?),
         PacketType::PubAck => Packet::PubAck(PubResponse::decode(&mut r)?),
         PacketType::PubRec => Packet::PubRec(PubResponse::decode(&mut r)?),
