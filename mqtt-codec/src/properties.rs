@@ -291,6 +291,7 @@ pub(crate) trait PropertySet {
 
 /// Checks properties for encoding in `version` and returns the bytes they take with their
 /// Property Length (0 under 3.1.1, where there must be none).
+#[inline]
 pub(crate) fn encoded_props_len(
     p: &impl PropertySet,
     packet: PacketType,

@@ -93,6 +93,7 @@ impl Publish {
     }
 
     /// Checks the packet and returns the remaining length without the payload.
+    #[inline]
     fn head_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         const P: PacketType = PacketType::Publish;
         let invalid = |rule| EncodeError::InvalidValue { packet: P, rule };
@@ -117,6 +118,7 @@ impl Publish {
         Ok(n)
     }
 
+    #[inline]
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         Ok(self.head_len(version)? + self.payload.len())
     }
