@@ -383,6 +383,7 @@ impl Packet {
     }
 
     /// Checks the packet for `version` and returns its remaining length.
+    #[inline]
     fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         let n = match self {
             Self::Connect(c) => c.body_len(version)?,
