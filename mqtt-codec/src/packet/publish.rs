@@ -140,7 +140,8 @@ impl Publish {
 
     /// Encodes the whole packet when its head is small: the fixed header, topic, packet
     /// identifier and (empty) properties are gathered on the stack and handed to `buf` in
-    /// one call, then the payload in another, instead of one call per field (each of which
+    /// one call, with the payload when it fits too, else followed by the payload in another,
+    /// instead of one call per field (each of which
     /// checks the buffer's room again). Returns `None`, having written nothing, when the
     /// head does not fit or carries properties; `Packet::encode` then writes field by
     /// field. The caller has checked the packet (`head_len`) and the room in `buf`.
@@ -181,8 +182,15 @@ impl Publish {
             // Property Length 0.
             n += 1;
         }
-        buf.put_slice(&head[..n]);
-        buf.put_slice(&self.payload);
+        let total = n + self.payload.len();
+        if total <= ROOM {
+            // The whole packet fits: one write instead of two.
+            head[n..total].copy_from_slice(&self.payload);
+            buf.put_slice(&head[..total]);
+        } else {
+            buf.put_slice(&head[..n]);
+            buf.put_slice(&self.payload);
+        }
         Some(())
     }
 
