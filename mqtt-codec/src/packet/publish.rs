@@ -140,11 +140,11 @@ impl Publish {
 
     /// Encodes the whole packet when its head is small: the fixed header, topic, packet
     /// identifier and (empty) properties are gathered on the stack and handed to `buf` in
-    /// one call, with the payload when it fits too, else followed by the payload in another,
-    /// instead of one call per field (each of which
-    /// checks the buffer's room again). Returns `None`, having written nothing, when the
-    /// head does not fit or carries properties; `Packet::encode` then writes field by
-    /// field. The caller has checked the packet (`head_len`) and the room in `buf`.
+    /// one call, with the payload when it fits too (else the payload follows in another),
+    /// instead of one call per field (each of which checks the buffer's room again).
+    /// Returns `None`, having written nothing, when the head does not fit or carries
+    /// properties; `Packet::encode` then writes field by field. The caller has checked the
+    /// packet (`head_len`) and the room in `buf`.
     #[inline]
     pub(crate) fn write_small(
         &self,
