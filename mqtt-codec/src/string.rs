@@ -286,6 +286,7 @@ impl TopicName {
         }
     }
 
+    #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
         // Longer names are left to `scan`, whose wide compares beat words of eight bytes.
         if b.len() < 32 && is_plain_ascii(&b) {
