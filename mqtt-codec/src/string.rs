@@ -180,6 +180,7 @@ impl MqttString {
     }
 
     /// Validates wire bytes (at most 65,535 of them, as a length prefix guarantees).
+    #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
         let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
         if has_nul(s.as_bytes()) {
