@@ -333,31 +333,43 @@ impl TopicName {
 pub struct TopicFilter(MqttString);
 
 fn check_filter(b: &[u8]) -> Result<(), StringError> {
-    if b.is_empty() {
+    let Some(last) = b.len().checked_sub(1) else {
         return Err(StringError::EmptyTopic);
-    }
-    let sc = scan(b);
-    if sc.null {
-        return Err(StringError::Null);
-    }
-    if !sc.plus && !sc.hash {
-        return Ok(());
-    }
-    // One pass with the previous byte at hand (a '/' before the first, where a level
-    // starts) instead of indexing both neighbours of every byte.
-    let mut prev = b'/';
-    let mut rest = b.iter();
-    while let Some(&c) = rest.next() {
-        match c {
-            b'#' if !(prev == b'/' && rest.as_slice().is_empty()) => {
-                return Err(StringError::MisplacedMultiLevelWildcard);
+    };
+    // Only NUL and the wildcards' neighbours matter: find the candidates eight bytes at a
+    // time and look at each one found.
+    let check = |i: usize| {
+        let misplaced = match b[i] {
+            0 => return Err(StringError::Null),
+            b'#' if !((i == 0 || b[i - 1] == b'/') && i == last) => {
+                StringError::MisplacedMultiLevelWildcard
             }
-            b'+' if !(prev == b'/' && matches!(rest.as_slice().first(), None | Some(b'/'))) => {
-                return Err(StringError::MisplacedSingleLevelWildcard);
+            b'+' if !((i == 0 || b[i - 1] == b'/') && (i == last || b[i + 1] == b'/')) => {
+                StringError::MisplacedSingleLevelWildcard
             }
-            _ => {}
+            // A wildcard in its place, or a non-ASCII byte flagged with the candidates.
+            _ => return Ok(()),
+        };
+        // U+0000 anywhere is reported first, as a check of the whole string would.
+        Err(if has_nul(&b[i + 1..]) {
+            StringError::Null
+        } else {
+            misplaced
+        })
+    };
+    let (words, tail) = b.as_chunks::<8>();
+    for (k, w) in words.iter().enumerate() {
+        let mut flagged = special_bytes(u64::from_le_bytes(*w));
+        while flagged != 0 {
+            check(k * 8 + flagged.trailing_zeros() as usize / 8)?;
+            flagged &= flagged - 1;
         }
-        prev = c;
+    }
+    let base = words.len() * 8;
+    for (j, &c) in tail.iter().enumerate() {
+        if matches!(c, 0 | b'+' | b'#') {
+            check(base + j)?;
+        }
     }
     Ok(())
 }
@@ -516,7 +528,65 @@ string_traits!(TopicFilter);
 
 #[cfg(test)]
 mod tests {
-    use super::{is_plain_ascii, scan};
+    use super::{StringError, check_filter, is_plain_ascii, scan};
+
+    /// The rules of a topic filter stated level by level: not empty ([MQTT-4.7.3-1]), no
+    /// U+0000 ([MQTT-1.5.4-2]), `#` only as the whole last level ([MQTT-4.7.1-1]), `+` only
+    /// as a whole level ([MQTT-4.7.1-2]); a bad level is reported by its first wildcard.
+    fn filter_by_levels(b: &[u8]) -> Result<(), StringError> {
+        if b.is_empty() {
+            return Err(StringError::EmptyTopic);
+        }
+        if b.contains(&0) {
+            return Err(StringError::Null);
+        }
+        let levels: Vec<&[u8]> = b.split(|&c| c == b'/').collect();
+        for (k, level) in levels.iter().enumerate() {
+            let ok = match level {
+                [b'+'] => true,
+                [b'#'] => k == levels.len() - 1,
+                _ => !level.iter().any(|&c| c == b'+' || c == b'#'),
+            };
+            if !ok {
+                let first = level.iter().find(|&&c| c == b'+' || c == b'#');
+                return Err(if first == Some(&b'#') {
+                    StringError::MisplacedMultiLevelWildcard
+                } else {
+                    StringError::MisplacedSingleLevelWildcard
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The filter check, which looks eight bytes at a time, agrees with the level-by-level
+    /// statement of the rules on every string of up to six symbols from `a / + # NUL 0xC3`,
+    /// alone and placed across word boundaries ([MQTT-4.7.1-1], [MQTT-4.7.1-2],
+    /// [MQTT-1.5.4-2], [MQTT-4.7.3-1]).
+    #[test]
+    fn filter_check_agrees_with_the_rules_stated_by_level() {
+        const SYMBOLS: [u8; 6] = [b'a', b'/', b'+', b'#', 0, 0xC3];
+        let mut checked = 0;
+        for len in 0..=6u32 {
+            for mut code in 0..SYMBOLS.len().pow(len) {
+                let mut s = Vec::new();
+                for _ in 0..len {
+                    s.push(SYMBOLS[code % SYMBOLS.len()]);
+                    code /= SYMBOLS.len();
+                }
+                for b in [
+                    s.clone(),
+                    [b"abcdefg/".as_slice(), &s].concat(),
+                    [&s, b"/x/yz/uvw".as_slice()].concat(),
+                    [b"abcde".as_slice(), &s, b"/abcdefgh".as_slice()].concat(),
+                ] {
+                    assert_eq!(check_filter(&b), filter_by_levels(&b), "{b:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 200_000);
+    }
 
     /// The word-at-a-time check accepts exactly the ASCII strings without U+0000, `+` and
     /// `#`, whatever the length (covering the 1-3, 4-7 and 8+ byte branches) and wherever
