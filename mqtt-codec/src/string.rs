@@ -393,6 +393,7 @@ impl TopicFilter {
         }
     }
 
+    #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
         check_filter(&b)?;
         let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
