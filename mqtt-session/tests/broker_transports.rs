@@ -1,5 +1,5 @@
 //! The example broker's transports on 127.0.0.1: MQTT over TCP and over WebSocket, driven
-//! by the example's own listener and core task code against real sockets.
+//! by the example's own listener and core code against real sockets.
 #![allow(clippy::disallowed_methods)] // the example's core task reads the clock
 
 #[macro_use]
@@ -7,8 +7,8 @@
 #[path = "../examples/broker/log.rs"]
 mod log;
 #[allow(dead_code)]
-#[path = "../examples/broker/core_task.rs"]
-mod core_task;
+#[path = "../examples/broker/hub.rs"]
+mod hub;
 #[allow(dead_code)]
 #[path = "../examples/broker/net.rs"]
 mod net;
@@ -36,18 +36,20 @@ use net::{Kind, Shared};
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
-/// Starts the example's TCP and WebSocket listeners and its core task on free loopback
-/// ports, as its `main` does; returns the two addresses.
+/// Starts the example's TCP and WebSocket listeners and its core on free loopback ports, as
+/// its `main` does; returns the two addresses.
 async fn start() -> (SocketAddr, SocketAddr) {
     log::set_level(log::Level::Error);
     let config = BrokerConfig {
         connect_policy: ConnectPolicy::AskDriver,
         ..BrokerConfig::default()
     };
-    let (core_tx, core_rx) = mpsc::channel(64);
     let (alive, _) = mpsc::channel::<()>(1);
+    let users = users::Users::load(None, None).unwrap();
+    let core = hub::Core::new(Broker::new(config.clone()), users);
+    tokio::spawn(core.clone().run_timer());
     let shared = Shared {
-        core: core_tx,
+        core,
         max_packet_size: config.maximum_packet_size,
         next_id: Arc::new(AtomicU64::new(1)),
         _alive: alive,
@@ -57,8 +59,6 @@ async fn start() -> (SocketAddr, SocketAddr) {
     let addrs = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());
     tokio::spawn(net::listen(tcp, Kind::Tcp, shared.clone()));
     tokio::spawn(net::listen(ws, Kind::WebSocket, shared));
-    let users = users::Users::load(None, None).unwrap();
-    tokio::spawn(core_task::run_core(Broker::new(config), users, core_rx));
     addrs
 }
 

@@ -5,8 +5,8 @@
 //! cargo run --release -p mqtt-session --example broker -- --help
 //! ```
 //!
-//! One task owns the broker core and is fed through a channel; each connection has a task
-//! that decodes what arrives and writes what the core sends back. Ctrl-C (or SIGTERM)
+//! Each connection has a task that decodes what arrives, hands it to the broker core under a
+//! lock (see `hub.rs`), and writes what the core sends back. Ctrl-C (or SIGTERM)
 //! sends v5 clients DISCONNECT 0x8B and closes every connection before exiting.
 #![forbid(unsafe_code)]
 // A driver reads the clock and hands the time to the broker; the library itself never does.
@@ -14,7 +14,7 @@
 
 #[macro_use]
 mod log;
-mod core_task;
+mod hub;
 mod net;
 mod users;
 
@@ -165,10 +165,11 @@ async fn run(args: Args) -> Result<(), String> {
         ..BrokerConfig::default()
     };
 
-    let (core_tx, core_rx) = mpsc::channel(4096);
+    let core = hub::Core::new(Broker::new(config.clone()), users);
+    let timer = tokio::spawn(core.clone().run_timer());
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let shared = Shared {
-        core: core_tx.clone(),
+        core: core.clone(),
         max_packet_size: config.maximum_packet_size,
         next_id: Arc::new(AtomicU64::new(1)),
         _alive: alive,
@@ -190,14 +191,13 @@ async fn run(args: Args) -> Result<(), String> {
         .collect();
     drop(shared);
 
-    let core = tokio::spawn(core_task::run_core(Broker::new(config), users, core_rx));
     shutdown_signal().await;
     info!("shutting down");
     for task in accepting {
         task.abort();
     }
-    let _ = core_tx.send(Input::Shutdown).await;
-    let _ = core.await;
+    let _ = core.input(Input::Shutdown);
+    let _ = timer.await;
     // Connection tasks write what is left and end; give them a moment.
     let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
     Ok(())

@@ -1,7 +1,7 @@
 //! Transports: TCP, TLS and WebSocket listeners, and the task that runs one connection.
 //!
-//! A connection task decodes what arrives and hands each packet to the broker task; it
-//! encodes and writes what the broker task sends back; it ends when either side closes.
+//! A connection task decodes what arrives and hands each packet to the broker core; it
+//! encodes and writes what the core sends back; it ends when either side closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// What a connection task tells the broker task.
+/// What a connection task (or, for `Shutdown`, `main`) hands the broker core.
 #[derive(Debug)]
 pub enum Input {
     Opened {
@@ -32,7 +32,7 @@ pub enum Input {
     Shutdown,
 }
 
-/// What the broker task tells a connection task. Dropping the sender closes the
+/// What the broker core tells a connection task. Dropping the sender closes the
 /// connection once everything sent before is written.
 #[derive(Debug)]
 pub enum Output {
@@ -46,7 +46,7 @@ pub const OUT_QUEUE: usize = 1024;
 /// What every connection task needs.
 #[derive(Clone)]
 pub struct Shared {
-    pub core: mpsc::Sender<Input>,
+    pub core: crate::hub::Core,
     pub max_packet_size: u32,
     pub next_id: Arc<AtomicU64>,
     /// Held by every task; the broker waits for all of them to drop it when shutting down.
@@ -211,7 +211,7 @@ async fn serve(mut rx: impl Rx, mut tx: impl Tx, peer: SocketAddr, shared: Share
         peer,
         out: out_tx,
     };
-    if shared.core.send(opened).await.is_err() {
+    if shared.core.input(opened).is_err() {
         return;
     }
     let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(shared.max_packet_size);
@@ -231,7 +231,7 @@ async fn serve(mut rx: impl Rx, mut tx: impl Tx, peer: SocketAddr, shared: Share
                             if let Packet::Connect(c) = &p {
                                 cx.version = Some(c.protocol);
                             }
-                            if shared.core.send(Input::Packet(conn, p)).await.is_err() {
+                            if shared.core.input(Input::Packet(conn, p)).is_err() {
                                 return;
                             }
                         }
@@ -239,7 +239,7 @@ async fn serve(mut rx: impl Rx, mut tx: impl Tx, peer: SocketAddr, shared: Share
                         Err(e) => {
                             // Nothing more is read; the broker answers and closes.
                             reading = false;
-                            let _ = shared.core.send(Input::DecodeError(conn, e)).await;
+                            let _ = shared.core.input(Input::DecodeError(conn, e));
                             break;
                         }
                     }
@@ -266,7 +266,7 @@ async fn serve(mut rx: impl Rx, mut tx: impl Tx, peer: SocketAddr, shared: Share
             }
         }
     }
-    let _ = shared.core.send(Input::Closed(conn)).await;
+    let _ = shared.core.input(Input::Closed(conn));
 }
 
 fn encode(buf: &mut BytesMut, version: ProtocolVersion, packet: &Packet) {
