@@ -1,5 +1,7 @@
 //! CONNECT and CONNACK.
 
+use alloc::boxed::Box;
+
 use bytes::{BufMut, Bytes};
 
 use crate::coding::{Reader, put_binary, rule};
@@ -67,7 +69,9 @@ impl Connect {
         }
     }
 
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    /// Decodes the body into a box (a CONNECT is large: building it in its box saves
+    /// moving it there afterwards).
+    pub(crate) fn decode(r: &mut Reader) -> Result<Box<Self>, DecodeError> {
         let name = r.binary()?;
         let level = r.u8()?;
         let unsupported = |level, rule| {
@@ -180,7 +184,7 @@ impl Connect {
         } else {
             None
         };
-        Ok(Self {
+        Ok(Box::new(Self {
             protocol,
             clean_start,
             keep_alive,
@@ -189,7 +193,7 @@ impl Connect {
             will,
             username,
             password,
-        })
+        }))
     }
 
     pub(crate) fn body_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {

@@ -463,7 +463,7 @@ fn decode_body<T>(
         return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p)));
     }
     let p = match packet {
-        PacketType::Connect => Packet::Connect(Box::new(Connect::decode(&mut r)?)),
+        PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
         PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r)?)),
         // Taken by the early return above; kept so the match names every type.
         PacketType::Publish => Packet::Publish(Publish::decode(flags, &mut r)?),
