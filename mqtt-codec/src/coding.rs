@@ -306,6 +306,20 @@ impl Reader {
         TopicName::from_wire(b).map_err(|e| self.string_error(e))
     }
 
+    /// A topic name outside a PUBLISH (the Will Topic), where a wildcard breaks the general
+    /// rule of section 4.7 rather than PUBLISH's own [MQTT-3.3.2-2]: `wildcard_rule` is what
+    /// to cite then.
+    pub(crate) fn topic_name_citing(
+        &mut self,
+        wildcard_rule: &'static str,
+    ) -> Result<TopicName, DecodeError> {
+        let b = self.binary()?;
+        TopicName::from_wire(b).map_err(|e| match e {
+            StringError::WildcardInTopicName => self.malformed(wildcard_rule),
+            e => self.string_error(e),
+        })
+    }
+
     /// A topic filter. In v5 a shared subscription's ShareName is checked first, so that a
     /// wildcard in it is reported as the ShareName's fault ([MQTT-4.8.2-2]).
     #[inline]

@@ -150,16 +150,11 @@ impl Connect {
             };
             // A Will Topic is a Topic Name: the general wildcard rule applies (5.0 [MQTT-4.7.0-1],
             // 3.1.1 [MQTT-4.7.1-1]); [MQTT-3.3.2-2] is PUBLISH's own.
-            let topic = r.topic_name().map_err(|e| {
-                if e.rule_id() == Some("MQTT-3.3.2-2") {
-                    r.malformed_v(
-                        "[MQTT-4.7.0-1] Will Topic contains a wildcard",
-                        "[MQTT-4.7.1-1] Will Topic contains a wildcard",
-                    )
-                } else {
-                    e
-                }
-            })?;
+            let topic = r.topic_name_citing(rule(
+                v,
+                "[MQTT-4.7.0-1] Will Topic contains a wildcard",
+                "[MQTT-4.7.1-1] Will Topic contains a wildcard",
+            ))?;
             if topic.is_empty() {
                 return Err(r.malformed("[MQTT-4.7.3-1] Will Topic is empty"));
             }
