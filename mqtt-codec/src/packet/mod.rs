@@ -322,8 +322,7 @@ impl Packet {
 
     /// The number of bytes [`Packet::encode`] writes for `version`, or why it cannot.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        let remaining = self.remaining_len(version)?;
-        Ok(1 + var_int_len(remaining as u32) + remaining)
+        Ok(packet_len(self.remaining_len(version)?))
     }
 
     /// Encodes the packet for `version` into `buf`.
@@ -337,7 +336,18 @@ impl Packet {
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
         let remaining = self.remaining_len(version)?;
-        let total = 1 + var_int_len(remaining as u32) + remaining;
+        self.write_checked(version, remaining, buf)
+    }
+
+    /// Writes a packet whose checks [`Packet::remaining_len`] passed with `remaining`.
+    #[inline]
+    fn write_checked(
+        &self,
+        version: ProtocolVersion,
+        remaining: usize,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        let total = packet_len(remaining);
         if buf.remaining_mut() < total {
             return Err(EncodeError::BufferTooSmall {
                 needed: total,
@@ -369,8 +379,9 @@ impl Packet {
 
     /// Encodes into a new [`BytesMut`] of exactly the right size.
     pub fn to_bytes(&self, version: ProtocolVersion) -> Result<BytesMut, EncodeError> {
-        let mut buf = BytesMut::with_capacity(self.encoded_len(version)?);
-        self.encode(version, &mut buf)?;
+        let remaining = self.remaining_len(version)?;
+        let mut buf = BytesMut::with_capacity(packet_len(remaining));
+        self.write_checked(version, remaining, &mut buf)?;
         Ok(buf)
     }
 
@@ -427,6 +438,13 @@ impl Packet {
             Self::Auth(a) => a.write(buf),
         }
     }
+}
+
+/// A whole packet's size for a remaining length: the first byte, the length's own bytes,
+/// and the rest.
+#[inline]
+fn packet_len(remaining: usize) -> usize {
+    1 + var_int_len(remaining as u32) + remaining
 }
 
 /// Packets up to this size are encoded on the stack, then copied to the caller's buffer.
