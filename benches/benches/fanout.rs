@@ -14,6 +14,9 @@
 //!   back to the broker within the iteration (the full handshake, its actions drained),
 //!   nothing encoded.
 //!
+//! Every packet handed out is reported written (`Broker::handle_written`) as it is taken,
+//! as a driver whose socket keeps up does: flow control is in the measured path.
+//!
 //! Before timing, each case checks that exactly one PUBLISH per subscriber came out.
 //!
 //! `retained_subscribe` measures the other direction of fan-out: a SUBSCRIBE that finds the
@@ -33,6 +36,26 @@ use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectionId};
 const SIZES: [u64; 3] = [1, 100, 10_000];
 const PUBLISHER: ConnectionId = ConnectionId(0);
 
+/// Takes every action, reporting each packet written.
+fn drain(b: &mut Broker, now: Instant) {
+    while let Some(a) = b.poll_action() {
+        written(b, now, &a);
+    }
+}
+
+/// A driver whose socket keeps up reports a packet written once it has it.
+fn written(b: &mut Broker, now: Instant, a: &Action) {
+    if let Action::Send {
+        connection,
+        version,
+        packet,
+    } = a
+    {
+        let n = packet.encoded_len(*version).unwrap();
+        b.handle_written(now, *connection, n);
+    }
+}
+
 /// A broker with `n` subscribers at `qos` (connections 1..=n) and a publisher
 /// (connection 0), every setup action drained.
 fn broker(now: Instant, n: u64, qos: QoS) -> Broker {
@@ -51,7 +74,7 @@ fn broker(now: Instant, n: u64, qos: QoS) -> Broker {
             let s = Subscribe::new(PacketId::new(1).unwrap(), vec![filter]);
             b.handle_packet(now, conn, Packet::Subscribe(s));
         }
-        while b.poll_action().is_some() {}
+        drain(&mut b, now);
     }
     b
 }
@@ -74,6 +97,7 @@ fn publish_qos0(b: &mut Broker, now: Instant, msg: &Publish) -> u64 {
         {
             n += 1;
         }
+        written(b, now, &a);
         black_box(a);
     }
     n
@@ -85,13 +109,16 @@ fn publish_qos0_encoded(b: &mut Broker, now: Instant, msg: &Publish, buf: &mut B
     let mut n = 0;
     while let Some(a) = b.poll_action() {
         if let Action::Send {
-            version, packet, ..
+            connection,
+            version,
+            packet,
         } = &a
         {
             buf.clear();
             packet.encode(*version, buf).unwrap();
             n += u64::from(matches!(packet, Packet::Publish(_)));
             black_box(&buf[..]);
+            b.handle_written(now, *connection, buf.len());
         }
     }
     n
@@ -116,12 +143,14 @@ fn publish_qos1_acked(
         {
             acks.push((*connection, id));
         }
+        written(b, now, &a);
         black_box(a);
     }
     for &(conn, id) in acks.iter() {
         b.handle_packet(now, conn, Packet::PubAck(PubResponse::new(id)));
     }
     while let Some(a) = b.poll_action() {
+        written(b, now, &a);
         black_box(a);
     }
     acks.len() as u64
@@ -180,10 +209,10 @@ fn retained_broker(now: Instant, sites: u32, devices: u32) -> Broker {
             let mut p = Publish::new(topic, vec![b'x'; 8]);
             p.retain = true;
             b.handle_packet(now, PUBLISHER, Packet::Publish(p));
-            while b.poll_action().is_some() {}
+            drain(&mut b, now);
         }
     }
-    while b.poll_action().is_some() {}
+    drain(&mut b, now);
     b
 }
 
@@ -205,6 +234,7 @@ fn subscribe_retained(b: &mut Broker, now: Instant, filter: &TopicFilter) -> u64
         {
             n += 1;
         }
+        written(b, now, &a);
         black_box(a);
     }
     n

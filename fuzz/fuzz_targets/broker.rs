@@ -6,7 +6,9 @@
 //! Checks, besides "no panic": every packet the broker sends encodes in the version it names
 //! and decodes again to an equal packet; nothing goes to a connection after its Close or
 //! before it was opened; towards each connection a new QoS 1/2 PUBLISH never takes an
-//! identifier still in flight, and no more are in flight than the client's Receive Maximum.
+//! identifier still in flight, and no more are in flight than the client's Receive Maximum;
+//! the broker's count of unwritten bytes per connection equals the bytes it sent that the
+//! target has not reported written; pauses and resumes alternate.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
@@ -40,6 +42,10 @@ struct Target {
     now: Instant,
     conns: HashMap<ConnectionId, Conn>,
     pending: Vec<ConnectionId>,
+    /// Connections the broker asked to stop reading from.
+    paused: HashSet<ConnectionId>,
+    /// Bytes sent to each connection and not yet reported written.
+    unwritten: HashMap<ConnectionId, usize>,
 }
 
 impl Target {
@@ -130,8 +136,10 @@ impl Target {
                         .expect("sent to an unknown connection");
                     assert!(c.open, "sent to {connection} after Close");
                     let bytes = packet.to_bytes(version).expect("broker packet encodes");
+                    let len = bytes.len();
                     let back = Packet::decode_exact(bytes.freeze(), &DecodeContext::new(version))
                         .expect("broker packet decodes");
+                    *self.unwritten.entry(connection).or_default() += len;
                     assert_eq!(back, packet);
                     if let Packet::Publish(p) = &packet
                         && let Some(pid) = p.qos_pid.packet_id()
@@ -153,10 +161,22 @@ impl Target {
                     assert!(c.open, "closed {conn} twice");
                     c.open = false;
                 }
+                Action::PauseReading(conn) => {
+                    assert!(self.paused.insert(conn), "{conn} paused twice");
+                }
+                Action::ResumeReading(conn) => {
+                    assert!(self.paused.remove(&conn), "{conn} resumed but not paused");
+                }
                 Action::Persist(_) => {}
                 Action::Event(Event::ConnectRequest(r)) => self.pending.push(r.connection),
                 Action::Event(Event::AuthRequest(r)) => self.pending.push(r.connection),
                 Action::Event(_) => {}
+            }
+        }
+        for (id, c) in &self.conns {
+            if let (true, Some(n)) = (c.open, self.broker.unwritten(*id)) {
+                let sent = self.unwritten.get(id).copied().unwrap_or(0);
+                assert_eq!(n, sent, "unwritten bytes of {id} miscounted");
             }
         }
     }
@@ -188,6 +208,10 @@ fuzz_target!(|data: &[u8]| {
             server_keep_alive: Some(5),
             maximum_session_expiry: 60,
             max_queued_messages: 3,
+            write_budget: 300,
+            max_queued_qos0: 4,
+            pause_publishers_at: 2,
+            write_timeout: Duration::from_secs(20),
             ..BrokerConfig::default()
         }
     };
@@ -198,6 +222,8 @@ fuzz_target!(|data: &[u8]| {
         now,
         conns: HashMap::new(),
         pending: Vec::new(),
+        paused: HashSet::new(),
+        unwritten: HashMap::new(),
     };
     let mut next_conn = 0u64;
     let mut current: HashMap<u64, ConnectionId> = HashMap::new();
@@ -208,7 +234,7 @@ fuzz_target!(|data: &[u8]| {
         let arg = rest.first().copied().unwrap_or(0);
         let slot = u64::from(op >> 4) % CONNS;
         let id = *current.entry(slot).or_insert(ConnectionId(u64::MAX));
-        match op % 10 {
+        match op % 11 {
             0 => {
                 next_conn += 1;
                 let id = ConnectionId(next_conn);
@@ -309,6 +335,12 @@ fuzz_target!(|data: &[u8]| {
             8 => {
                 t.now += Duration::from_millis(u64::from(arg) * 250);
                 t.broker.handle_timeout(t.now);
+                t.drain();
+            }
+            10 => {
+                // The client reads: everything sent to it is written.
+                let n = t.unwritten.remove(&id).unwrap_or(0);
+                t.broker.handle_written(t.now, id, n);
                 t.drain();
             }
             _ => {

@@ -94,6 +94,8 @@ struct Link {
     conn: ConnectionId,
     to_broker: VecDeque<BytesMut>,
     to_client: VecDeque<BytesMut>,
+    /// The broker asked to stop reading from this client.
+    paused: bool,
 }
 
 impl World {
@@ -115,8 +117,13 @@ impl World {
             })
             .collect();
         Self {
+            // A small write budget and early backpressure, so that flow control is in play:
+            // the links report bytes written as the client takes them.
             broker: Broker::new(BrokerConfig {
                 max_queued_messages: 10_000,
+                write_budget: 256,
+                pause_publishers_at: 4,
+                write_timeout: Duration::from_secs(5),
                 ..BrokerConfig::default()
             }),
             now: Instant::now(),
@@ -183,6 +190,7 @@ impl World {
             conn,
             to_broker: VecDeque::new(),
             to_client: VecDeque::new(),
+            paused: false,
         });
         self.clients[i].connect(self.now).unwrap();
     }
@@ -240,7 +248,7 @@ impl World {
                 let Some(l) = &mut self.links[i] else {
                     continue;
                 };
-                if let Some(mut b) = l.to_broker.pop_front() {
+                if let Some(mut b) = (!l.paused).then(|| l.to_broker.pop_front()).flatten() {
                     moved = true;
                     budget -= 1;
                     let conn = l.conn;
@@ -260,6 +268,7 @@ impl World {
                 if let Some(mut b) = l.to_client.pop_front() {
                     moved = true;
                     budget -= 1;
+                    self.broker.handle_written(self.now, l.conn, b.len());
                     let cx = self.clients[i].config().decode_context();
                     match Packet::decode(&mut b, &cx) {
                         Ok(Some(p)) => self.clients[i].handle_packet(self.now, p),
@@ -343,6 +352,13 @@ impl World {
                 {
                     self.links[i] = None;
                     self.clients[i].handle_closed(self.now);
+                }
+            }
+            broker::Action::PauseReading(conn) | broker::Action::ResumeReading(conn) => {
+                let pause = matches!(a, broker::Action::PauseReading(_));
+                if let Some(l) = self.links.iter_mut().flatten().find(|l| l.conn == conn) {
+                    assert_ne!(l.paused, pause, "paused or resumed twice");
+                    l.paused = pause;
                 }
             }
             broker::Action::Persist(_) => {}

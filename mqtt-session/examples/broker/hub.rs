@@ -159,13 +159,15 @@ fn drain(broker: &mut Broker, links: &mut HashMap<ConnectionId, Link>, users: &U
                 } => {
                     // A task that has ended reports it (Input::Closed); a full queue means
                     // the client does not keep up.
-                    if let Some(l) = links.get(&connection)
-                        && let Err(mpsc::error::TrySendError::Full(_)) =
-                            l.out.try_send(Output::Send(version, packet))
-                    {
-                        slow.push(connection);
+                    let len = packet.encoded_len(version).unwrap_or(0);
+                    if let Some(l) = links.get(&connection) {
+                        match l.out.try_send(Output::Send(version, packet)) {
+                            Err(mpsc::error::TrySendError::Full(_)) => slow.push(connection),
+                            _ => broker.handle_written(Instant::now(), connection, len),
+                        }
                     }
                 }
+                Action::PauseReading(_) | Action::ResumeReading(_) => {}
                 // Dropping the sender lets the task write what is queued, then close.
                 Action::Close(conn) => {
                     links.remove(&conn);

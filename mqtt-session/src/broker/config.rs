@@ -122,6 +122,45 @@ pub struct BrokerConfig {
     pub allow_empty_client_id: bool,
     /// The prefix of assigned Client Identifiers (followed by a number).
     pub assigned_client_id_prefix: String,
+    /// Flow control towards each connection: bytes of packets the broker hands out for a
+    /// connection ([`Action::Send`](super::Action::Send)) before the driver reports them
+    /// written ([`Broker::handle_written`](super::Broker::handle_written)). Beyond it,
+    /// messages wait in the session (QoS 1/2 and retained messages in order, QoS 0 up to
+    /// `max_queued_qos0`) and go out as the driver reports progress. `usize::MAX` turns
+    /// flow control off: the driver must then buffer whatever it is handed.
+    pub write_budget: usize,
+    /// How long a connection may hold unwritten bytes without the driver reporting any
+    /// written (a client that stopped reading). It is then closed (its will published, its
+    /// QoS 0 queue freed; QoS 1/2 stay in its session), counted as
+    /// [`Limit::WriteTimeout`](super::Limit::WriteTimeout). A client whose socket drains
+    /// but that leaves its Receive Maximum full for this long stops slowing publishers down
+    /// until it makes progress again.
+    pub write_timeout: Duration,
+    /// Per connected session, the most QoS 0 messages waiting for the connection's write
+    /// budget; beyond it `qos0_overflow` decides which is dropped (each drop evented as
+    /// [`DropReason::QueueFull`](super::DropReason::QueueFull)).
+    pub max_queued_qos0: usize,
+    /// Which QoS 0 message is dropped when `max_queued_qos0` is reached.
+    pub qos0_overflow: Qos0Overflow,
+    /// Backpressure: once a connected subscriber has this many messages waiting (QoS 0
+    /// queued, QoS 1/2 not yet sent, retained messages not yet sent), the connections that
+    /// publish to it are asked to pause reading
+    /// ([`Action::PauseReading`](super::Action::PauseReading)) until it is down to half, it
+    /// closes, or it makes no progress for `write_timeout`. A publisher is never paused for
+    /// its own subscriptions, nor while it is itself that far behind (so that two clients
+    /// publishing to each other cannot stall each other). `usize::MAX` turns it off.
+    pub pause_publishers_at: usize,
+}
+
+/// Which QoS 0 message a congested connection loses when its queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Qos0Overflow {
+    /// The new message is dropped; those queued go out (mosquitto's behaviour).
+    DropNewest,
+    /// The oldest queued QoS 0 message is dropped and the new one queued: the client sees
+    /// the latest values.
+    DropOldest,
 }
 
 impl Default for BrokerConfig {
@@ -152,6 +191,11 @@ impl Default for BrokerConfig {
             max_topic_levels: 128,
             allow_empty_client_id: true,
             assigned_client_id_prefix: "auto-".into(),
+            write_budget: 64 * 1024,
+            write_timeout: Duration::from_secs(30),
+            max_queued_qos0: 1000,
+            qos0_overflow: Qos0Overflow::DropNewest,
+            pause_publishers_at: 256,
         }
     }
 }

@@ -74,6 +74,28 @@ pub(crate) struct Connection {
     /// The CONNECT asked for a Session Expiry Interval of 0 (a DISCONNECT may then not
     /// set another, section 3.14.2.2.2).
     pub(crate) expiry_was_zero: bool,
+    /// Flow control: what the driver has of this connection's output, and who waits for it.
+    pub(crate) flow: Flow,
+}
+
+/// A connection's flow control: its write budget, and the backpressure it puts on
+/// publishers (see `flow.rs`).
+#[derive(Debug)]
+pub(crate) struct Flow {
+    /// Bytes handed to the driver and not yet reported written.
+    pub(crate) unwritten: usize,
+    /// When the driver last reported bytes written, or the client last acknowledged a
+    /// message.
+    pub(crate) last_progress: Instant,
+    /// A [`Deadline::WriteStall`] is set.
+    pub(crate) stall_armed: bool,
+    /// Connections paused until this one catches up.
+    pub(crate) waiters: Vec<ConnectionId>,
+    /// How many connections this one is paused for (paused while above 0).
+    pub(crate) paused_for: u32,
+    /// It made no progress for the write timeout with its Receive Maximum full: it slows
+    /// nobody down until it makes progress again.
+    pub(crate) brake_off: bool,
 }
 
 impl Connection {
@@ -94,6 +116,14 @@ impl Connection {
             reauth: None,
             auth_round_trips: 0,
             expiry_was_zero: true,
+            flow: Flow {
+                unwritten: 0,
+                last_progress: now,
+                stall_armed: false,
+                waiters: Vec::new(),
+                paused_for: 0,
+                brake_off: false,
+            },
         }
     }
 
@@ -175,6 +205,7 @@ impl Broker {
         let version = c.version;
         let max = c.maximum_packet_size as usize;
         let fits = |p: &Packet| p.encoded_len(version).is_ok_and(|n| n <= max);
+        let len = |p: &Packet| p.encoded_len(version).unwrap_or(0);
         // 3.1.1 has no properties at all.
         let strip = !version.is_v5()
             || (!c.problem_information
@@ -206,6 +237,22 @@ impl Broker {
             if !fits(&packet) {
                 return;
             }
+        }
+        let n = len(&packet);
+        self.push_send(conn, version, packet, n);
+    }
+
+    /// Hands `packet`, `len` bytes once encoded, to the driver for `conn`, counted against
+    /// the connection's write budget.
+    pub(super) fn push_send(
+        &mut self,
+        conn: ConnectionId,
+        version: ProtocolVersion,
+        packet: Packet,
+        len: usize,
+    ) {
+        if let Some(c) = self.connections.get_mut(&conn) {
+            c.flow.unwritten += len;
         }
         self.actions.push_back(Action::Send {
             connection: conn,
@@ -290,6 +337,8 @@ impl Broker {
         }
         self.deadlines.cancel(Deadline::KeepAlive(conn));
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
+        self.deadlines.cancel(Deadline::WriteStall(conn));
+        self.release_waiters(c.flow.waiters);
         self.emit(Event::Disconnected(ClientDisconnected {
             connection: conn,
             client_id: c.client_id.clone(),

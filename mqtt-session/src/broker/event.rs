@@ -43,6 +43,12 @@ pub enum Action {
     Persist(StoreOp),
     /// Tell the driver (log it, count it, or answer a pending decision).
     Event(Event),
+    /// Stop handing the broker packets from `connection` (and stop reading its socket): the
+    /// clients it publishes to are behind. Packets already decoded may still be handed
+    /// over. Undone by [`Action::ResumeReading`].
+    PauseReading(ConnectionId),
+    /// Read from `connection` again.
+    ResumeReading(ConnectionId),
 }
 
 /// Something the driver should know, or (for [`Event::ConnectRequest`] and
@@ -175,7 +181,8 @@ pub enum SessionEnd {
 /// Why a message for a client was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DropReason {
-    /// The session already holds `max_queued_messages` QoS 1/2 messages.
+    /// The session already holds `max_queued_messages` QoS 1/2 messages, or (QoS 0) its
+    /// connection already has `max_queued_qos0` waiting for its write budget.
     QueueFull,
     /// It is larger than the client's Maximum Packet Size; it counts as delivered
     /// ([MQTT-3.1.2-25]).
@@ -209,9 +216,11 @@ pub enum Limit {
     TopicLevels,
     /// `receive_maximum`: a client left too many QoS 2 messages unreleased.
     InboundQos2,
+    /// `write_timeout`: a connection that took nothing written for too long was closed.
+    WriteTimeout,
 }
 
 impl Limit {
     /// How many limits there are.
-    pub(crate) const COUNT: usize = 10;
+    pub(crate) const COUNT: usize = 11;
 }

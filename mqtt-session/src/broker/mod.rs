@@ -65,7 +65,9 @@ mod auth;
 mod config;
 mod connect;
 mod connection;
+mod deliver;
 mod event;
+mod flow;
 mod publish;
 mod retained;
 mod router;
@@ -83,7 +85,7 @@ use mqtt_codec::{
 };
 
 pub use auth::{AllowAll, Authorizer, ClientInfo};
-pub use config::{BrokerConfig, ConnectPolicy, ConnectRate};
+pub use config::{BrokerConfig, ConnectPolicy, ConnectRate, Qos0Overflow};
 pub use event::{
     Action, AuthRequest, ClientConnected, ClientDisconnected, ConnectRequest, ConnectionId,
     DropReason, Event, Limit, SessionEnd,
@@ -407,6 +409,7 @@ impl Broker {
                     self.end_connection(now, conn, why, WillOnClose::Discard, true);
                 }
                 Deadline::KeepAlive(conn) => self.keep_alive_due(now, conn),
+                Deadline::WriteStall(conn) => self.write_stall_due(now, conn),
                 d => self.session_deadline(now, d),
             }
         }
@@ -562,6 +565,9 @@ impl Broker {
                 c.session = None;
             }
             self.end_connection(now, conn, why, WillOnClose::Discard, true);
+            if let Some(key) = session {
+                self.pending_on_disconnect(key);
+            }
             if let Some(s) = session.and_then(|k| self.sessions.get_mut(&k)) {
                 s.connection = None;
                 s.outbound.connection_lost();

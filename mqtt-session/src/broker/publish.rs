@@ -7,22 +7,14 @@ use mqtt_codec::{MqttString, Packet, PubResponse, Publish, QoS, QosPid, ReasonCo
 
 use super::auth::ClientInfo;
 use super::connect::too_deep;
-use super::event::{DropReason, Event, Limit};
+use super::event::Limit;
 use super::retained::{OverQuota, RetainChange};
-use super::session::{Expiry, SessionKey};
+use super::session::SessionKey;
 use super::store::StoreOp;
-use super::timers::after_secs;
 use super::{Broker, ConnectionId};
-use crate::inflight::{NextSend, OutgoingState, PubRecOutcome};
+use crate::inflight::PubRecOutcome;
 use crate::rules::Violation;
 use crate::store::StoreOp as SessionOp;
-
-/// Seconds left until `t`, rounded up so that a message still alive never says 0.
-fn secs_left(now: Instant, t: Instant) -> u32 {
-    let d = t.saturating_duration_since(now);
-    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    u32::try_from(s).unwrap_or(u32::MAX)
-}
 
 fn ack(packet_id: mqtt_codec::PacketId, reason_code: ReasonCode) -> PubResponse {
     PubResponse {
@@ -326,6 +318,7 @@ impl Broker {
         let Some((key, v5)) = self.connected_session(conn) else {
             return;
         };
+        self.acknowledged(now, conn);
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -383,246 +376,5 @@ impl Broker {
             }
         }
         self.pump(now, key);
-    }
-
-    /// Routes an application message to every matching session and returns how many
-    /// copies went out. `from` is the publishing session; `qos` the message's QoS (the
-    /// packet identifier of `msg` is ignored). Storing a retained message is the caller's
-    /// part ([`store_retained`](Self::store_retained)).
-    pub(super) fn route(
-        &mut self,
-        now: Instant,
-        from: Option<SessionKey>,
-        msg: &Publish,
-        qos: QoS,
-    ) -> usize {
-        let expires_at = msg
-            .properties
-            .message_expiry_interval
-            .and_then(|s| after_secs(now, s));
-        let mut targets = std::mem::take(&mut self.targets);
-        targets.clear();
-        let sessions = &self.sessions;
-        self.router.targets(
-            msg.topic.as_str(),
-            from,
-            qos,
-            |k| sessions.get(&k).is_some_and(|s| s.connection.is_some()),
-            &mut targets,
-        );
-        let n = targets.len();
-        for t in targets.drain(..) {
-            let mut p = msg.clone();
-            p.dup = false;
-            p.qos_pid = QosPid::AtMostOnce;
-            // [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 [MQTT-3.3.1-9].
-            p.retain = msg.retain && t.retain_as_published;
-            p.properties.topic_alias = None;
-            p.properties.subscription_identifiers = t.ids;
-            self.deliver(now, t.session, p, t.qos, expires_at);
-        }
-        self.targets = targets;
-        n
-    }
-
-    /// Hands one copy of a message to a session ([MQTT-4.5.0-1]). QoS 0 goes straight to a
-    /// connected client and is not kept for a disconnected one; QoS 1/2 is stored (with a
-    /// packet identifier) and sent as the client's Receive Maximum allows.
-    pub(super) fn deliver(
-        &mut self,
-        now: Instant,
-        key: SessionKey,
-        mut p: Publish,
-        qos: QoS,
-        expires_at: Option<Instant>,
-    ) {
-        let max_queued = self.config.max_queued_messages;
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        if qos == QoS::AtMostOnce {
-            if let Some(conn) = session.connection {
-                if let Some(t) = expires_at {
-                    p.properties.message_expiry_interval = Some(secs_left(now, t));
-                }
-                self.send_publish(key, conn, p);
-            }
-            return;
-        }
-        let id = if session.outbound.len() >= max_queued {
-            None
-        } else {
-            session.allocate_id()
-        };
-        let Some(id) = id else {
-            session.dropped += 1;
-            let client_id = session.client_id.clone();
-            return self.emit(Event::MessageDropped {
-                client_id,
-                topic: p.topic,
-                reason: DropReason::QueueFull,
-            });
-        };
-        p.qos_pid = match qos {
-            QoS::AtLeastOnce => QosPid::AtLeastOnce(id),
-            _ => QosPid::ExactlyOnce(id),
-        };
-        let Some(seq) = session.outbound.push(p) else {
-            return;
-        };
-        if let Some(t) = expires_at {
-            session.expiries.insert(seq, Expiry::At(t));
-        }
-        let connected = session.connection.is_some();
-        if session.durable()
-            && let Some(entry) = session.outbound.get(seq).cloned()
-        {
-            let client_id = session.client_id.clone();
-            self.persist(StoreOp::Session {
-                client_id,
-                op: SessionOp::PutOutgoing(entry),
-            });
-        }
-        if connected {
-            self.pump(now, key);
-        }
-    }
-
-    /// Sends what the session's connection can take now: PUBRELs, then waiting PUBLISH in
-    /// order within the client's Receive Maximum ([MQTT-3.3.4-9]); a PUBLISH sent before goes
-    /// with DUP ([MQTT-3.3.1-1]). A message that expired before it was first sent is dropped
-    /// ([MQTT-3.3.2-5]); one that was sent keeps going ([MQTT-4.3.3-7]).
-    pub(super) fn pump(&mut self, now: Instant, key: SessionKey) {
-        loop {
-            let Some(session) = self.sessions.get_mut(&key) else {
-                return;
-            };
-            let Some(conn) = session.connection else {
-                return;
-            };
-            let Some(receive_maximum) = self.connections.get(&conn).map(|c| c.receive_maximum)
-            else {
-                return;
-            };
-            let Some(next) = session.outbound.next_to_send(receive_maximum) else {
-                return;
-            };
-            match next {
-                NextSend::PubRel(seq) => {
-                    let Some(id) = session.outbound.get(seq).map(|e| e.packet_id) else {
-                        return;
-                    };
-                    session.outbound.mark_sent(seq);
-                    self.send(conn, Packet::PubRel(PubResponse::new(id)));
-                }
-                NextSend::Publish(seq) => {
-                    let Some(OutgoingState::Publish { publish, sent, .. }) =
-                        session.outbound.get(seq).map(|e| &e.state)
-                    else {
-                        return;
-                    };
-                    let (mut p, sent) = (publish.clone(), *sent);
-                    p.dup = sent;
-                    match session.expiries.get(&seq).copied() {
-                        Some(Expiry::At(t)) if t <= now => {
-                            self.drop_outgoing(key, seq, DropReason::Expired);
-                            continue;
-                        }
-                        // [MQTT-3.3.2-6] what is left of it.
-                        Some(Expiry::At(t)) => {
-                            let left = secs_left(now, t);
-                            session.expiries.insert(seq, Expiry::Sent(left));
-                            p.properties.message_expiry_interval = Some(left);
-                        }
-                        Some(Expiry::Sent(left)) => {
-                            p.properties.message_expiry_interval = Some(left);
-                        }
-                        None => {}
-                    }
-                    session.outbound.mark_sent(seq);
-                    if !self.send_publish(key, conn, p) {
-                        // [MQTT-3.1.2-25] too large: discarded as if delivered.
-                        self.drop_outgoing(key, seq, DropReason::PacketTooLarge);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Removes an outgoing message that will not be delivered, and says so.
-    fn drop_outgoing(&mut self, key: SessionKey, seq: u64, reason: DropReason) {
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
-        session.expiries.remove(&seq);
-        let Some(entry) = session.outbound.remove(seq) else {
-            return;
-        };
-        let topic = match entry.state {
-            OutgoingState::Publish { publish, .. } => publish.topic,
-            OutgoingState::PubRel { .. } => return,
-        };
-        session.dropped += 1;
-        let client_id = session.client_id.clone();
-        if session.durable() {
-            self.persist(StoreOp::Session {
-                client_id: client_id.clone(),
-                op: SessionOp::RemoveOutgoing(entry.packet_id),
-            });
-        }
-        self.emit(Event::MessageDropped {
-            client_id,
-            topic,
-            reason,
-        });
-    }
-
-    /// Puts a PUBLISH on the wire to `conn`, shaped for the client: no properties under
-    /// 3.1.1, an outbound topic alias if enabled. Returns false, sending nothing, if it is
-    /// larger than the client's Maximum Packet Size ([MQTT-3.1.2-24]); a QoS 0 message is
-    /// then reported dropped here.
-    fn send_publish(&mut self, key: SessionKey, conn: ConnectionId, mut p: Publish) -> bool {
-        let Some(c) = self.connections.get_mut(&conn) else {
-            return true;
-        };
-        let version = c.version;
-        if !version.is_v5() {
-            p.properties = Default::default();
-        }
-        // Sized with the full topic name, and room for a Topic Alias property (which grows
-        // the property length by at most one byte), so that an alias is bound only by a
-        // packet that really goes out.
-        let aliasing = version.is_v5() && c.out_aliases.maximum() > 0;
-        let packet = Packet::Publish(p);
-        let room = if aliasing { 4 } else { 0 };
-        let fits = packet
-            .encoded_len(version)
-            .is_ok_and(|n| n + room <= c.maximum_packet_size as usize);
-        let Packet::Publish(mut p) = packet else {
-            return true;
-        };
-        if !fits {
-            if p.qos() == QoS::AtMostOnce
-                && let Some(s) = self.sessions.get_mut(&key)
-            {
-                s.dropped += 1;
-                let client_id = s.client_id.clone();
-                self.emit(Event::MessageDropped {
-                    client_id,
-                    topic: p.topic,
-                    reason: DropReason::PacketTooLarge,
-                });
-            }
-            return false;
-        }
-        if aliasing {
-            c.out_aliases.apply(&mut p);
-        }
-        self.actions.push_back(super::Action::Send {
-            connection: conn,
-            version,
-            packet: Packet::Publish(p),
-        });
-        true
     }
 }

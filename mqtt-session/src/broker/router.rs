@@ -18,7 +18,7 @@ use mqtt_codec::{QoS, TopicFilter};
 use super::auth::ClientInfo;
 use super::connect::too_deep;
 use super::event::Limit;
-use super::session::SessionKey;
+use super::session::{Pending, SessionKey};
 use super::store::StoreOp;
 use super::{Broker, ConnectionId};
 use crate::rules::Violation;
@@ -293,12 +293,23 @@ impl Broker {
         for topic in expired {
             self.persist(StoreOp::RemoveRetained(topic));
         }
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        // They wait behind what the session already has waiting, and go out as the write
+        // budget and the Receive Maximum allow.
         for m in found {
             let mut p = m.publish;
             p.retain = true;
             p.properties.subscription_identifiers = id.into_iter().collect();
-            self.deliver(now, key, p, m.qos.min(granted), m.expires_at);
+            session.pending.push_back(Pending {
+                publish: p,
+                qos: m.qos.min(granted),
+                expires_at: m.expires_at,
+                retained: true,
+            });
         }
+        self.pump(now, key);
     }
 
     /// UNSUBSCRIBE: each filter removed if the session has exactly it ([MQTT-3.10.4-1]),

@@ -6,10 +6,10 @@
 //! [`Outbound`] machinery, so they go out in order, within the client's Receive Maximum, and
 //! again with DUP after a reconnect.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use mqtt_codec::{MqttString, PacketId, TopicFilter, Will};
+use mqtt_codec::{MqttString, PacketId, Publish, QoS, TopicFilter, Will};
 
 use super::ConnectionId;
 use super::router::SubValue;
@@ -32,6 +32,23 @@ pub(crate) enum Expiry {
     /// Sent with this many seconds left: expiry no longer applies ([MQTT-4.3.3-7]), and a
     /// resend carries the same value as the first sending.
     Sent(u32),
+}
+
+/// A message waiting for the connection's write budget, in delivery order: QoS 0 messages
+/// that found the budget spent, and retained messages matched by a new subscription (at any
+/// QoS; a QoS 1/2 one takes its packet identifier when it moves to [`Outbound`], as the
+/// client's Receive Maximum allows). Kept only while the session is connected.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// The message, topic in full; no packet identifier yet.
+    pub(crate) publish: Publish,
+    /// The QoS to deliver it at.
+    pub(crate) qos: QoS,
+    /// When its Message Expiry Interval runs out.
+    pub(crate) expires_at: Option<Instant>,
+    /// A retained message sent for a new subscription (it counts against no queue limit:
+    /// the retained store bounds it).
+    pub(crate) retained: bool,
 }
 
 /// One session.
@@ -61,6 +78,11 @@ pub(crate) struct Session {
     pub(crate) will: Option<Will>,
     /// Messages dropped for this client so far.
     pub(crate) dropped: u64,
+    /// Messages waiting for the connection's write budget (see [`Pending`]).
+    pub(crate) pending: VecDeque<Pending>,
+    /// QoS 0 messages in `pending` that are not retained ones (bounded by
+    /// `max_queued_qos0`).
+    pub(crate) pending_qos0: usize,
 }
 
 impl Session {
@@ -77,7 +99,15 @@ impl Session {
             inbound_qos2: InboundQos2::new(),
             will: None,
             dropped: 0,
+            pending: VecDeque::new(),
+            pending_qos0: 0,
         }
+    }
+
+    /// Messages waiting to go out on the connection: in `pending`, and QoS 1/2 not yet
+    /// sent. What backpressure measures.
+    pub(crate) fn backlog(&self) -> usize {
+        self.pending.len() + self.outbound.waiting()
     }
 
     /// Whether the session outlives its connection, and so is kept in storage.

@@ -25,6 +25,9 @@ pub(crate) enum Deadline {
     /// The connection may have been silent for 1.5 times its keep-alive ([MQTT-3.1.2-22]);
     /// checked against the time it last sent something when it fires.
     KeepAlive(ConnectionId),
+    /// The connection has had unwritten bytes, or messages waiting for its Receive Maximum,
+    /// since its last progress: checked against the write timeout when it fires.
+    WriteStall(ConnectionId),
     /// The disconnected session expires ([MQTT-4.1.0-2]).
     SessionExpiry(SessionKey),
     /// The disconnected session's will is due ([MQTT-3.1.2-8]).

@@ -46,6 +46,7 @@ impl Broker {
         key: SessionKey,
         will: WillOnClose,
     ) {
+        self.pending_on_disconnect(key);
         let Some(s) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -146,7 +147,7 @@ impl Broker {
         match d {
             Deadline::SessionExpiry(key) => self.end_session(now, key, SessionEnd::Expired),
             Deadline::WillDelay(key) => self.publish_will(now, key),
-            Deadline::ConnectTimeout(_) | Deadline::KeepAlive(_) => {}
+            Deadline::ConnectTimeout(_) | Deadline::KeepAlive(_) | Deadline::WriteStall(_) => {}
         }
     }
 }

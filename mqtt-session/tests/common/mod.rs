@@ -28,6 +28,15 @@ pub struct Peer {
     pub conn: Option<ConnectionId>,
     /// Packets received and not yet taken by the test.
     pub inbox: VecDeque<Packet>,
+    /// Whether the client reads its socket: when not, what the broker sends stays in
+    /// `unread` and is not reported written.
+    pub reading: bool,
+    /// Packets sent to a client that does not read, with their sizes.
+    pub unread: VecDeque<(Packet, usize)>,
+    /// The broker asked to stop reading from this client: what it sends waits in `held`.
+    pub paused: bool,
+    /// Bytes the client sent while the broker did not read them.
+    pub held: VecDeque<BytesMut>,
 }
 
 pub struct Harness {
@@ -89,10 +98,18 @@ impl Harness {
             version,
             conn: None,
             inbox: VecDeque::new(),
+            reading: true,
+            unread: VecDeque::new(),
+            paused: false,
+            held: VecDeque::new(),
         });
         peer.version = version;
         peer.conn = Some(conn);
         peer.inbox.clear();
+        peer.reading = true;
+        peer.unread.clear();
+        peer.paused = false;
+        peer.held.clear();
         self.by_conn.insert(conn, name.to_string());
         self.broker.handle_opened(self.now, conn);
         self.drain();
@@ -113,14 +130,57 @@ impl Harness {
         let bytes = packet
             .to_bytes(version)
             .unwrap_or_else(|e| panic!("test packet does not encode: {e}"));
-        self.feed(conn, bytes);
+        self.feed_or_hold(name, conn, bytes);
+    }
+
+    /// Hands `bytes` to the broker, or keeps them while it has paused reading from `name`.
+    fn feed_or_hold(&mut self, name: &str, conn: ConnectionId, bytes: BytesMut) {
+        let peer = self.peers.get_mut(name).unwrap();
+        if peer.paused {
+            peer.held.push_back(bytes);
+        } else {
+            self.feed(conn, bytes);
+        }
+    }
+
+    /// The client stops reading its socket: what the broker sends to it is not written.
+    pub fn stop_reading(&mut self, name: &str) {
+        self.peers.get_mut(name).unwrap().reading = false;
+        self.lines.push(format!("{name} -- stops reading"));
+    }
+
+    /// The client reads again: what waited arrives, and the broker hears it was written.
+    pub fn resume_reading(&mut self, name: &str) {
+        self.lines.push(format!("{name} -- reads again"));
+        let peer = self.peers.get_mut(name).unwrap();
+        peer.reading = true;
+        let unread = std::mem::take(&mut peer.unread);
+        let conn = peer.conn;
+        for (packet, len) in unread {
+            self.lines.push(format!("{name} <- {}", describe(&packet)));
+            self.peers.get_mut(name).unwrap().inbox.push_back(packet);
+            if let Some(conn) = conn {
+                self.broker.handle_written(self.now, conn, len);
+                self.drain();
+            }
+        }
+    }
+
+    /// Whether the broker has paused reading from `name`.
+    pub fn is_paused(&self, name: &str) -> bool {
+        self.peers[name].paused
+    }
+
+    /// Packets sent to `name` that it has not read.
+    pub fn unread(&self, name: &str) -> usize {
+        self.peers[name].unread.len()
     }
 
     /// Sends raw bytes from `name` (for malformed input).
     pub fn send_raw(&mut self, name: &str, bytes: &[u8]) {
         let conn = self.peers[name].conn.expect("no connection");
         self.lines.push(format!("{name} -> bytes {}", hex(bytes)));
-        self.feed(conn, BytesMut::from(bytes));
+        self.feed_or_hold(name, conn, BytesMut::from(bytes));
     }
 
     fn feed(&mut self, conn: ConnectionId, mut bytes: BytesMut) {
@@ -180,12 +240,38 @@ impl Harness {
                     if peer.conn != Some(connection) {
                         continue; // an old connection of this peer
                     }
+                    let len = bytes.len();
                     let cx = DecodeContext::new(version);
                     let got = Packet::decode_exact(bytes.freeze(), &cx)
                         .unwrap_or_else(|e| panic!("broker's packet does not decode: {e}"));
                     assert_eq!(got, packet, "packet changed on the wire");
+                    if !peer.reading {
+                        peer.unread.push_back((got, len));
+                        continue;
+                    }
                     self.lines.push(format!("{name} <- {}", describe(&got)));
                     peer.inbox.push_back(got);
+                    self.broker.handle_written(self.now, connection, len);
+                }
+                Action::PauseReading(conn) => {
+                    let name = self.by_conn[&conn].clone();
+                    let peer = self.peers.get_mut(&name).unwrap();
+                    if peer.conn == Some(conn) {
+                        peer.paused = true;
+                        self.lines.push(format!("{name} -- paused"));
+                    }
+                }
+                Action::ResumeReading(conn) => {
+                    let name = self.by_conn[&conn].clone();
+                    let peer = self.peers.get_mut(&name).unwrap();
+                    if peer.conn == Some(conn) {
+                        peer.paused = false;
+                        self.lines.push(format!("{name} -- resumed"));
+                        let held = std::mem::take(&mut peer.held);
+                        for bytes in held {
+                            self.feed(conn, bytes);
+                        }
+                    }
                 }
                 Action::Close(conn) => {
                     let name = self.by_conn[&conn].clone();
@@ -200,6 +286,16 @@ impl Harness {
                     self.persisted.push(op);
                 }
                 Action::Event(e) => self.events.push(e),
+            }
+        }
+        // Everything a reading client was sent has been reported written: the broker's
+        // count of the bytes it handed out matches what went on the wire.
+        for peer in self.peers.values() {
+            if let Some(conn) = peer.conn
+                && peer.reading
+                && let Some(n) = self.broker.unwritten(conn)
+            {
+                assert_eq!(n, 0, "the broker's unwritten count drifted for {conn}");
             }
         }
     }
