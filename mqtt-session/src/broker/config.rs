@@ -142,13 +142,17 @@ pub struct BrokerConfig {
     pub max_queued_qos0: usize,
     /// Which QoS 0 message is dropped when `max_queued_qos0` is reached.
     pub qos0_overflow: Qos0Overflow,
-    /// Backpressure: once a connected subscriber has this many messages waiting (QoS 0
-    /// queued, QoS 1/2 not yet sent, retained messages not yet sent), the connections that
-    /// publish to it are asked to pause reading
+    /// Backpressure: once a connected subscriber has this many messages it has yet to take
+    /// (QoS 0 queued, retained messages not yet sent, QoS 1/2 not yet sent or not yet
+    /// acknowledged), the connections that publish to it are asked to pause reading
     /// ([`Action::PauseReading`](super::Action::PauseReading)) until it is down to half, it
     /// closes, or it makes no progress for `write_timeout`. A publisher is never paused for
     /// its own subscriptions, nor while it is itself that far behind (so that two clients
     /// publishing to each other cannot stall each other). `usize::MAX` turns it off.
+    ///
+    /// Keep it well below `max_queued_messages` and `max_queued_qos0`: a driver may hand
+    /// over a few packets it had already read before it pauses, and those must still find
+    /// room.
     pub pause_publishers_at: usize,
 }
 

@@ -104,10 +104,11 @@ impl Session {
         }
     }
 
-    /// Messages waiting to go out on the connection: in `pending`, and QoS 1/2 not yet
-    /// sent. What backpressure measures.
+    /// Messages the client has yet to take: waiting in `pending`, and QoS 1/2 not yet
+    /// sent or not yet acknowledged (they hold places of `max_queued_messages` too). What
+    /// backpressure measures.
     pub(crate) fn backlog(&self) -> usize {
-        self.pending.len() + self.outbound.waiting()
+        self.pending.len() + self.outbound.len()
     }
 
     /// Whether the session outlives its connection, and so is kept in storage.

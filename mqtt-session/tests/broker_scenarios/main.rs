@@ -6,6 +6,7 @@ mod common;
 
 mod auth;
 mod connect;
+mod flow;
 mod limits;
 mod problem;
 mod qos;

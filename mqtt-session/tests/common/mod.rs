@@ -155,14 +155,15 @@ impl Harness {
         let peer = self.peers.get_mut(name).unwrap();
         peer.reading = true;
         let unread = std::mem::take(&mut peer.unread);
-        let conn = peer.conn;
-        for (packet, len) in unread {
+        let mut len = 0;
+        for (packet, n) in unread {
             self.lines.push(format!("{name} <- {}", describe(&packet)));
-            self.peers.get_mut(name).unwrap().inbox.push_back(packet);
-            if let Some(conn) = conn {
-                self.broker.handle_written(self.now, conn, len);
-                self.drain();
-            }
+            peer.inbox.push_back(packet);
+            len += n;
+        }
+        if let Some(conn) = peer.conn {
+            self.broker.handle_written(self.now, conn, len);
+            self.drain();
         }
     }
 
@@ -267,8 +268,12 @@ impl Harness {
                     if peer.conn == Some(conn) {
                         peer.paused = false;
                         self.lines.push(format!("{name} -- resumed"));
-                        let held = std::mem::take(&mut peer.held);
-                        for bytes in held {
+                        // Packet by packet, as long as the broker does not pause it again.
+                        while let Some(peer) = self.peers.get_mut(&name)
+                            && !peer.paused
+                            && peer.conn == Some(conn)
+                            && let Some(bytes) = peer.held.pop_front()
+                        {
                             self.feed(conn, bytes);
                         }
                     }
