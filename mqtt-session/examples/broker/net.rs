@@ -3,16 +3,18 @@
 //! A connection task decodes what arrives and hands each packet to the broker core; it
 //! encodes and writes what the core sends back; it ends when either side closes.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::{BytesMut, DecodeContext, DecodeError, Packet, ProtocolVersion};
 use mqtt_session::broker::ConnectionId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::sync::{Notify, mpsc};
 use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -24,24 +26,87 @@ pub enum Input {
     Opened {
         conn: ConnectionId,
         peer: SocketAddr,
-        out: mpsc::Sender<Output>,
+        outbox: Arc<Outbox>,
     },
     Packet(ConnectionId, Packet),
     DecodeError(ConnectionId, DecodeError),
+    /// Bytes of packets the core sent were written to the transport.
+    Written(ConnectionId, usize),
     Closed(ConnectionId),
     Shutdown,
 }
 
-/// What the broker core tells a connection task. Dropping the sender closes the
-/// connection once everything sent before is written.
-#[derive(Debug)]
-pub enum Output {
-    Send(ProtocolVersion, Packet),
+/// What the broker core has for one connection: packets to write, whether to read, and
+/// whether to close. The core puts in at most its write budget of bytes before the writer
+/// reports them written, so this needs no bound of its own; an idle connection's queue
+/// holds no allocation.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    state: Mutex<OutboxState>,
+    /// Wakes the writer: packets queued, or closing.
+    to_writer: Notify,
+    /// Wakes the reader: reading resumed, or closing.
+    to_reader: Notify,
+    /// Fired once when the connection starts closing.
+    closing: Notify,
 }
 
-/// How many packets may wait to be written to one connection; a client that does not read
-/// fast enough is disconnected.
-pub const OUT_QUEUE: usize = 1024;
+#[derive(Debug, Default)]
+struct OutboxState {
+    queue: VecDeque<(ProtocolVersion, Packet)>,
+    paused: bool,
+    closing: bool,
+}
+
+impl Outbox {
+    fn state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a packet to write.
+    pub fn send(&self, version: ProtocolVersion, packet: Packet) {
+        self.state().queue.push_back((version, packet));
+        self.to_writer.notify_one();
+    }
+
+    /// Stops or resumes reading (the core's backpressure).
+    pub fn set_paused(&self, paused: bool) {
+        self.state().paused = paused;
+        if !paused {
+            self.to_reader.notify_one();
+        }
+    }
+
+    /// Writes what is queued, then closes the transport; reading stops now.
+    pub fn close(&self) {
+        let first = !std::mem::replace(&mut self.state().closing, true);
+        self.to_writer.notify_one();
+        self.to_reader.notify_one();
+        if first {
+            self.closing.notify_waiters();
+            self.closing.notify_one();
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.state().paused
+    }
+
+    fn is_closing(&self) -> bool {
+        self.state().closing
+    }
+
+    /// Moves the queued packets into `into`; whether the connection is closing.
+    fn take(&self, into: &mut VecDeque<(ProtocolVersion, Packet)>) -> bool {
+        let mut s = self.state();
+        std::mem::swap(&mut s.queue, into);
+        s.closing
+    }
+}
+
+/// How long a closing connection may take to write what is left before it is dropped (a
+/// client that stopped reading never takes it).
+const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What every connection task needs.
 #[derive(Clone)]
@@ -67,13 +132,28 @@ pub enum Kind {
     WebSocket,
 }
 
-/// Accepts connections forever.
+/// Accepts connections forever. When accepting fails (out of file descriptors, say) it
+/// backs off, doubling the pause up to a second, and logs once per episode.
 pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
+    let mut backoff = std::time::Duration::ZERO;
     loop {
         let (tcp, peer) = match listener.accept().await {
-            Ok(x) => x,
+            Ok(x) => {
+                if !backoff.is_zero() {
+                    info!("accepting connections again");
+                    backoff = std::time::Duration::ZERO;
+                }
+                x
+            }
             Err(e) => {
-                warn!("accept failed: {e}");
+                if backoff.is_zero() {
+                    warn!("accept failed: {e}; backing off until it works again");
+                }
+                backoff = (backoff * 2).clamp(
+                    std::time::Duration::from_millis(10),
+                    std::time::Duration::from_secs(1),
+                );
+                tokio::time::sleep(backoff).await;
                 continue;
             }
         };
@@ -83,8 +163,8 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
         tokio::spawn(async move {
             match kind {
                 Kind::Tcp => {
-                    let (r, w) = tokio::io::split(tcp);
-                    serve(StreamRx(r), StreamTx(w), peer, shared).await;
+                    let (r, w) = tcp.into_split();
+                    serve(TcpRx(r), StreamTx(w), peer, shared).await;
                 }
                 Kind::Tls(acceptor) => match timeout(acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
@@ -147,9 +227,30 @@ trait Tx {
 struct StreamRx<R>(R);
 struct StreamTx<W>(W);
 
+/// How much a read takes at once.
+const READ_CHUNK: usize = 8 * 1024;
+
 impl<R: AsyncRead + Unpin> Rx for StreamRx<R> {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        buf.reserve(READ_CHUNK);
         self.0.read_buf(buf).await
+    }
+}
+
+/// A TCP reader that allocates its buffer only once bytes have arrived, so that an idle
+/// connection holds none.
+struct TcpRx(OwnedReadHalf);
+
+impl Rx for TcpRx {
+    async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
+        loop {
+            self.0.readable().await?;
+            buf.reserve(READ_CHUNK);
+            match self.0.try_read_buf(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return r,
+            }
+        }
     }
 }
 
@@ -202,71 +303,113 @@ impl Tx for WsTx {
     }
 }
 
-/// Runs one connection until either side closes it.
-async fn serve(mut rx: impl Rx, mut tx: impl Tx, peer: SocketAddr, shared: Shared) {
+/// Runs one connection until either side closes it: a reader that decodes and hands each
+/// packet to the core (while the core does not pause it), and a writer that writes what the
+/// core queues and reports it written. Neither holds a buffer while idle.
+async fn serve(rx: impl Rx, tx: impl Tx, peer: SocketAddr, shared: Shared) {
     let conn = shared.conn_id();
-    let (out_tx, mut out) = mpsc::channel(OUT_QUEUE);
+    let outbox = Arc::new(Outbox::default());
     let opened = Input::Opened {
         conn,
         peer,
-        out: out_tx,
+        outbox: outbox.clone(),
     };
     if shared.core.input(opened).is_err() {
         return;
     }
+    tokio::join!(
+        read(rx, conn, &outbox, &shared),
+        write(tx, conn, &outbox, &shared)
+    );
+}
+
+/// Reads and decodes until the transport ends or the connection closes.
+async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Shared) {
     let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(shared.max_packet_size);
-    let mut inbuf = BytesMut::with_capacity(4096);
-    let mut outbuf = BytesMut::with_capacity(4096);
-    let mut reading = true;
-    loop {
-        tokio::select! {
-            r = rx.read_into(&mut inbuf), if reading => {
-                match r {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                loop {
-                    match Packet::decode(&mut inbuf, &cx) {
-                        Ok(Some(p)) => {
-                            if let Packet::Connect(c) = &p {
-                                cx.version = Some(c.protocol);
-                            }
-                            if shared.core.input(Input::Packet(conn, p)).is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            // Nothing more is read; the broker answers and closes.
-                            reading = false;
-                            let _ = shared.core.input(Input::DecodeError(conn, e));
-                            break;
-                        }
+    let mut inbuf = BytesMut::new();
+    'conn: loop {
+        if outbox.is_closing() {
+            break;
+        }
+        // Packet by packet, as long as the core does not pause this connection.
+        while !outbox.paused() {
+            match Packet::decode(&mut inbuf, &cx) {
+                Ok(Some(p)) => {
+                    if let Packet::Connect(c) = &p {
+                        cx.version = Some(c.protocol);
+                    }
+                    if shared.core.input(Input::Packet(conn, p)).is_err() {
+                        break 'conn;
                     }
                 }
-            }
-            o = out.recv() => {
-                let Some(Output::Send(version, packet)) = o else {
-                    // The broker closed the connection; what it sent before is written.
-                    tx.close().await;
-                    break;
-                };
-                outbuf.clear();
-                encode(&mut outbuf, version, &packet);
-                // Write whatever else is ready in the same go.
-                while outbuf.len() < 64 * 1024 {
-                    match out.try_recv() {
-                        Ok(Output::Send(v, p)) => encode(&mut outbuf, v, &p),
-                        Err(_) => break,
-                    }
-                }
-                if tx.write(&outbuf).await.is_err() {
-                    break;
+                Ok(None) => break,
+                Err(e) => {
+                    // Nothing more is read; the core answers and closes.
+                    let _ = shared.core.input(Input::DecodeError(conn, e));
+                    break 'conn;
                 }
             }
         }
+        if inbuf.is_empty() {
+            // Decoded packets share the old allocation; an idle connection keeps none.
+            inbuf = BytesMut::new();
+        }
+        if outbox.paused() {
+            outbox.to_reader.notified().await;
+            continue;
+        }
+        tokio::select! {
+            r = rx.read_into(&mut inbuf) => match r {
+                Ok(0) | Err(_) => {
+                    let _ = shared.core.input(Input::Closed(conn));
+                    break;
+                }
+                Ok(_) => {}
+            },
+            _ = outbox.to_reader.notified() => {}
+        }
     }
-    let _ = shared.core.input(Input::Closed(conn));
+    outbox.close();
+}
+
+/// Writes what the core queues until the connection closes.
+async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Shared) {
+    let mut batch = VecDeque::new();
+    loop {
+        let closing = outbox.take(&mut batch);
+        if batch.is_empty() {
+            if closing {
+                let _ = tokio::time::timeout(CLOSE_GRACE, tx.close()).await;
+                break;
+            }
+            outbox.to_writer.notified().await;
+            continue;
+        }
+        let mut out = BytesMut::new();
+        for (version, packet) in batch.drain(..) {
+            encode(&mut out, version, &packet);
+        }
+        // A write that makes no progress is abandoned once the connection closes (the
+        // core closes a client that stopped reading after its write timeout).
+        let abandon = async {
+            if !outbox.is_closing() {
+                outbox.closing.notified().await;
+            }
+            tokio::time::sleep(CLOSE_GRACE).await;
+        };
+        let written = tokio::select! {
+            r = tx.write(&out) => r.is_ok(),
+            _ = abandon => false,
+        };
+        if !written {
+            let _ = shared.core.input(Input::Closed(conn));
+            break;
+        }
+        if shared.core.input(Input::Written(conn, out.len())).is_err() {
+            break;
+        }
+    }
+    outbox.close();
 }
 
 fn encode(buf: &mut BytesMut, version: ProtocolVersion, packet: &Packet) {
