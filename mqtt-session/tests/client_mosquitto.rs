@@ -134,8 +134,11 @@ async fn run(a: Vec<String>) {
         .unwrap_or_else(|e| panic!("client {a:?}: {e}"));
 }
 
+/// A `sub` running in the background; it ends with the version its connection got.
+type Running = tokio::task::JoinHandle<Result<ProtocolVersion, String>>;
+
 /// Starts `sub` in the background and waits for its SUBACK.
-async fn subscribe(a: Vec<String>) -> (tokio::task::JoinHandle<Result<(), String>>, Output) {
+async fn subscribe(a: Vec<String>) -> (Running, Output) {
     let out = Output::default();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut sink = out.clone();
@@ -147,7 +150,7 @@ async fn subscribe(a: Vec<String>) -> (tokio::task::JoinHandle<Result<(), String
     (task, out)
 }
 
-async fn finish(task: tokio::task::JoinHandle<Result<(), String>>) {
+async fn finish(task: Running) {
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("subscriber finishes in time")
