@@ -1,6 +1,7 @@
 //! The example client (`examples/client`) against a real mosquitto, for MQTT 3.1.1 and 5.0:
 //! QoS 0/1/2 round trips, a retained message, a will on abrupt close, and session resume
-//! with queued QoS 1 messages after a reconnect.
+//! with queued QoS 1 messages after a reconnect; a client configured for "5.0, else 3.1.1"
+//! gets 5.0.
 //!
 //! Each test starts its own mosquitto on a free 127.0.0.1 port with a generated
 //! configuration, and kills it at the end. When no `mosquitto` binary is installed the
@@ -134,8 +135,11 @@ async fn run(a: Vec<String>) {
         .unwrap_or_else(|e| panic!("client {a:?}: {e}"));
 }
 
+/// A `sub` running in the background; it ends with the version its connection got.
+type Running = tokio::task::JoinHandle<Result<ProtocolVersion, String>>;
+
 /// Starts `sub` in the background and waits for its SUBACK.
-async fn subscribe(a: Vec<String>) -> (tokio::task::JoinHandle<Result<(), String>>, Output) {
+async fn subscribe(a: Vec<String>) -> (Running, Output) {
     let out = Output::default();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut sink = out.clone();
@@ -147,7 +151,7 @@ async fn subscribe(a: Vec<String>) -> (tokio::task::JoinHandle<Result<(), String
     (task, out)
 }
 
-async fn finish(task: tokio::task::JoinHandle<Result<(), String>>) {
+async fn finish(task: Running) {
     tokio::time::timeout(Duration::from_secs(10), task)
         .await
         .expect("subscriber finishes in time")
@@ -333,4 +337,40 @@ async fn client_queue_is_sent_after_reconnect() {
         finish(sub).await;
         assert_eq!(out.lines(), [format!("{topic} q1"), format!("{topic} q2")]);
     }
+}
+
+/// mosquitto speaks 5.0: a client configured for "5.0, else 3.1.1" gets 5.0 and keeps it.
+#[tokio::test(flavor = "current_thread")]
+async fn five_or_three_gets_five() {
+    let Some(m) = start("fallback") else {
+        return;
+    };
+    let topic = "fallback/none";
+    let (sub, out) = subscribe(args(
+        m.port,
+        "5-or-3.1.1",
+        &format!("--qos 1 sub --count 1 {topic}"),
+    ))
+    .await;
+    let mut sink = Output::default();
+    let got = tokio::time::timeout(
+        Duration::from_secs(10),
+        cli::run(
+            &args(m.port, "5-or-3.1.1", &format!("--qos 1 pub {topic} v5")),
+            &mut sink,
+            None,
+        ),
+    )
+    .await
+    .expect("in time")
+    .unwrap();
+    assert_eq!(got, ProtocolVersion::V5);
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), sub)
+            .await
+            .expect("subscriber finishes in time")
+            .unwrap(),
+        Ok(ProtocolVersion::V5)
+    );
+    assert_eq!(out.lines(), [format!("{topic} v5")]);
 }

@@ -14,14 +14,18 @@ use mqtt_session::store::SessionState;
 use super::driver::Driver;
 
 pub const USAGE: &str = "\
-usage: client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain] [--protocol 3.1.1|5]
-              [--username U] [--password P] [--will-topic T --will-payload M]
-              [--keep-alive SECS] [--no-clean] [--session-expiry SECS]
+usage: client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain]
+              [--protocol 3.1.1|5|5-or-3.1.1] [--username U] [--password P]
+              [--will-topic T --will-payload M] [--keep-alive SECS] [--no-clean]
+              [--session-expiry SECS]
               pub TOPIC MESSAGE
        client [same options] sub [--count N] FILTER...
   sub prints one `topic payload` line per message; with --count N it exits after N
   messages (--count 0: subscribe, then disconnect, leaving a session behind with
-  --no-clean).";
+  --no-clean).
+  --protocol 5-or-3.1.1 (or auto) asks for MQTT 5.0 and, when the server refuses it,
+  connects again with 3.1.1 (dropping --session-expiry); it prints the version it got
+  to stderr.";
 
 /// Parsed options.
 #[derive(Debug)]
@@ -54,6 +58,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut qos = QoS::AtMostOnce;
     let mut retain = false;
     let mut protocol = ProtocolVersion::V5;
+    let mut fallback = false;
     let mut username = None;
     let mut password = None;
     let mut will_topic = None;
@@ -86,10 +91,11 @@ fn parse(args: &[String]) -> Result<Options, String> {
             }
             "--retain" => retain = true,
             "--protocol" => {
-                protocol = match value(&mut it, arg)?.as_str() {
-                    "3.1.1" | "4" => ProtocolVersion::V3_1_1,
-                    "5" | "5.0" => ProtocolVersion::V5,
-                    p => return Err(format!("--protocol: {p} is not 3.1.1 or 5")),
+                (protocol, fallback) = match value(&mut it, arg)?.as_str() {
+                    "3.1.1" | "4" => (ProtocolVersion::V3_1_1, false),
+                    "5" | "5.0" => (ProtocolVersion::V5, false),
+                    "5-or-3.1.1" | "auto" => (ProtocolVersion::V5, true),
+                    p => return Err(format!("--protocol: {p} is not 3.1.1, 5 or 5-or-3.1.1")),
                 }
             }
             "--username" => username = Some(value(&mut it, arg)?),
@@ -147,6 +153,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     }
     let string = |s: String, what: &str| MqttString::new(s).map_err(|e| format!("{what}: {e}"));
     let mut config = ClientConfig::new(protocol, string(id, "--id")?);
+    config.fallback_to_v3_1_1 = fallback;
     config.clean_start = clean;
     config.keep_alive = keep_alive;
     config.username = username.map(|u| string(u, "--username")).transpose()?;
@@ -183,13 +190,15 @@ fn io_err(e: impl std::fmt::Display) -> String {
 }
 
 /// Runs the command line `args` (without the program name). Messages go to `out`;
-/// `ready` is told once a `sub` has its SUBACK.
+/// `ready` is told once a `sub` has its SUBACK. Returns the protocol version the
+/// connection got.
 pub async fn run(
     args: &[String],
     out: &mut (dyn Write + Send),
     ready: Option<tokio::sync::oneshot::Sender<()>>,
-) -> Result<(), String> {
+) -> Result<ProtocolVersion, String> {
     let opts = parse(args)?;
+    let auto = opts.config.fallback_to_v3_1_1;
     let addr = format!("{}:{}", opts.host, opts.port);
     // --no-clean asks for the session the server kept. This process stores nothing, so it
     // resumes from an empty session state: a fresh client would refuse Session Present 1.
@@ -199,14 +208,37 @@ pub async fn run(
         Client::resume(opts.config, SessionState::default()).map_err(io_err)?
     };
     let mut d = Driver::connect(&addr, client).await.map_err(io_err)?;
-    // Wait for the CONNACK.
-    loop {
+    // Wait for the CONNACK. A server that refuses 5.0 while the client may fall back to
+    // 3.1.1 closes this connection; the session then goes on on a new one.
+    let mut fall_back = false;
+    let version = loop {
         match d.next_event().await.map_err(io_err)? {
-            Some(Event::Connected(_)) => break,
+            Some(Event::Connected(c)) => break c.protocol,
+            Some(Event::UnsupportedProtocolVersion { refused, fallback }) => match fallback {
+                Some(v) => {
+                    eprintln!("client: the server does not support MQTT {refused}; trying {v}");
+                    fall_back = true;
+                }
+                None => {
+                    return Err(format!(
+                        "the server does not support MQTT {refused} (see --protocol)"
+                    ));
+                }
+            },
+            Some(Event::Disconnected(_)) if fall_back => {
+                fall_back = false;
+                d.flush().await.map_err(io_err)?;
+                d = Driver::connect(&addr, d.into_client())
+                    .await
+                    .map_err(io_err)?;
+            }
             Some(Event::Disconnected(why)) => return Err(format!("connection failed: {why:?}")),
             Some(_) => {}
             None => return Err("connection closed before CONNACK".into()),
         }
+    };
+    if auto {
+        eprintln!("client: connected with MQTT {version}");
     }
     match opts.command {
         Command::Pub { topic, message } => {
@@ -281,5 +313,5 @@ pub async fn run(
     d.flush().await.map_err(io_err)?;
     // Give the server a moment to read the DISCONNECT before the socket goes.
     tokio::time::sleep(Duration::from_millis(10)).await;
-    Ok(())
+    Ok(version)
 }

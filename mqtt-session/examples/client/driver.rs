@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::Instant;
 
-use mqtt_codec::{BytesMut, Packet};
+use mqtt_codec::BytesMut;
 use mqtt_session::client::{Action, Client, Event};
 use mqtt_session::store::MemoryStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -141,9 +141,10 @@ impl Driver {
     }
 
     fn decode(&mut self) {
-        let cx = self.client.config().decode_context();
         loop {
-            match Packet::decode(&mut self.rx, &cx) {
+            // The client decodes: it knows the version of this connection, and reads a
+            // 3.1.1 server's refusal of a 5.0 CONNECT as such.
+            match self.client.decode(&mut self.rx) {
                 Ok(Some(p)) => self.client.handle_packet(now(), p),
                 Ok(None) => return,
                 Err(e) => {

@@ -1,8 +1,9 @@
 //! A small MQTT command-line client on tokio, driving the sans-IO `mqtt_session::client`:
 //!
 //! ```text
-//! client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain] [--protocol 3.1.1|5]
-//!        [--username U] [--password P] [--will-topic T --will-payload M] pub TOPIC MESSAGE
+//! client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain]
+//!        [--protocol 3.1.1|5|5-or-3.1.1] [--username U] [--password P]
+//!        [--will-topic T --will-payload M] pub TOPIC MESSAGE
 //! client [same options] sub [--count N] FILTER...
 //! ```
 

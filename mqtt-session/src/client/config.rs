@@ -7,14 +7,29 @@ use mqtt_codec::{
     ProtocolVersion, QoS, Will,
 };
 
+use super::ConnectError;
 use crate::topic_alias::AutomaticAliases;
 
 /// How a client connects and behaves. Fields are public; [`ClientConfig::new`] gives the
 /// defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientConfig {
-    /// MQTT 3.1.1 or 5.0, used for every packet of every connection.
+    /// MQTT 3.1.1 or 5.0, used for every packet of every connection (unless
+    /// [`fallback_to_v3_1_1`](Self::fallback_to_v3_1_1) lets a 5.0 client fall back).
     pub protocol: ProtocolVersion,
+    /// "5.0, else 3.1.1": with `protocol` 5.0, a server that refuses 5.0 (CONNACK 0x84
+    /// Unsupported Protocol Version, or a 3.1.1 server's CONNACK with return code 1,
+    /// [MQTT-3.1.2-2]) before any connection of this client was accepted makes the client
+    /// switch to 3.1.1 for good: it reports
+    /// [`Event::UnsupportedProtocolVersion`](super::Event::UnsupportedProtocolVersion) with
+    /// `fallback: Some(V3_1_1)`, closes, and its next [`connect`](super::Client::connect),
+    /// on a new transport, sends a 3.1.1 CONNECT. Off by default.
+    ///
+    /// The 3.1.1 configuration is [`for_v3_1_1`](Self::for_v3_1_1): the v5 properties that
+    /// only tune the connection are dropped, and options 3.1.1 cannot carry make
+    /// `connect` fail at once with [`ConnectError::NotInV3_1_1`](super::ConnectError::NotInV3_1_1),
+    /// before any server is asked, rather than on meeting a 3.1.1 server.
+    pub fallback_to_v3_1_1: bool,
     /// The Client Identifier. Empty asks the server to assign one (v5: read from the
     /// CONNACK's Assigned Client Identifier; 3.1.1 requires Clean Session then,
     /// [MQTT-3.1.3-7]).
@@ -62,12 +77,14 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// Defaults: clean start, keep-alive 60 s, no credentials, no will, no properties,
-    /// CONNACK timeout 30 s, ping timeout the keep-alive interval, 1,000 queued messages,
-    /// no automatic topic aliases, acknowledgements sent by the client.
+    /// Defaults: no fallback to 3.1.1, clean start, keep-alive 60 s, no credentials, no
+    /// will, no properties, CONNACK timeout 30 s, ping timeout the keep-alive interval,
+    /// 1,000 queued messages, no automatic topic aliases, acknowledgements sent by the
+    /// client.
     pub fn new(protocol: ProtocolVersion, client_id: MqttString) -> Self {
         Self {
             protocol,
+            fallback_to_v3_1_1: false,
             client_id,
             clean_start: true,
             keep_alive: 60,
@@ -113,10 +130,54 @@ impl ClientConfig {
         }
     }
 
-    /// How a driver decodes what the server sends: this version and this client's maximum
-    /// packet size.
+    /// How what the server sends is decoded: this version and this client's maximum packet
+    /// size. A driver should decode with [`Client::decode`](super::Client::decode), which
+    /// uses this context and also recognises a 3.1.1 server's refusal of a 5.0 CONNECT.
     pub fn decode_context(&self) -> DecodeContext {
         DecodeContext::new(self.protocol).with_max_packet_size(self.maximum_packet_size())
+    }
+
+    /// This configuration for MQTT 3.1.1, as a client falling back from 5.0 uses it
+    /// ([`fallback_to_v3_1_1`](Self::fallback_to_v3_1_1)), or the option that 3.1.1
+    /// cannot carry.
+    ///
+    /// Dropped, since they only tune a v5 connection and 3.1.1 has fixed rules instead:
+    /// Receive Maximum, Maximum Packet Size, Topic Alias Maximum (3.1.1 has no aliases, so
+    /// automatic aliasing does nothing), Request Response Information, Request Problem
+    /// Information, and Session Expiry Interval (under 3.1.1 `clean_start` is Clean
+    /// Session, sent as is on every connection: with `false` the server keeps the session
+    /// as long as it chooses, with `true` it discards it when the connection ends).
+    ///
+    /// Refused, since dropping them would change what the server does: an Authentication
+    /// Method or Data (enhanced authentication), CONNECT User Properties, Will Properties
+    /// (a Will Delay Interval, for one), a password without a user name ([MQTT-3.1.2-22]
+    /// in 3.1.1) and an empty client identifier without clean start ([MQTT-3.1.3-7] in
+    /// 3.1.1).
+    pub fn for_v3_1_1(&self) -> Result<ClientConfig, ConnectError> {
+        let refuse = |option| Err(ConnectError::NotInV3_1_1(option));
+        let p = &self.properties;
+        if p.authentication_method.is_some() || p.authentication_data.is_some() {
+            return refuse("enhanced authentication (Authentication Method and Data)");
+        }
+        if !p.user_properties.is_empty() {
+            return refuse("CONNECT User Properties");
+        }
+        if self.will.as_ref().is_some_and(|w| !w.properties.is_empty()) {
+            return refuse("Will Properties");
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return refuse("a password without a user name ([MQTT-3.1.2-22] in 3.1.1)");
+        }
+        if self.client_id.is_empty() && !self.clean_start {
+            return refuse(
+                "an empty client identifier without clean start ([MQTT-3.1.3-7] in 3.1.1)",
+            );
+        }
+        Ok(ClientConfig {
+            protocol: ProtocolVersion::V3_1_1,
+            properties: ConnectProperties::default(),
+            ..self.clone()
+        })
     }
 }
 

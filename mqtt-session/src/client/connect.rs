@@ -20,10 +20,17 @@ impl Client {
     /// Starts a connection on a freshly opened transport: sends CONNECT and starts the
     /// CONNACK timeout. Under v5 the first connection uses the configured Clean Start and
     /// later ones resume the session (Clean Start 0); under 3.1.1 Clean Session is always
-    /// as configured.
+    /// as configured. The version is [`protocol`](Self::protocol): 3.1.1 once the client
+    /// fell back to it.
+    ///
+    /// A configuration that may fall back to 3.1.1 but holds an option 3.1.1 cannot carry
+    /// is refused here, before any server is asked ([`ConnectError::NotInV3_1_1`]).
     pub fn connect(&mut self, now: Instant) -> Result<(), ConnectError> {
         if self.state != ConnectionState::Disconnected {
             return Err(ConnectError::AlreadyConnected);
+        }
+        if self.may_fall_back() {
+            self.config.for_v3_1_1()?;
         }
         let v5 = self.protocol().is_v5();
         let clean_start = if v5 {
@@ -57,8 +64,33 @@ impl Client {
         Ok(())
     }
 
+    /// A refusal of 5.0 would make this client fall back to 3.1.1: it is configured so,
+    /// and no connection of it has been accepted yet (a session begun under 5.0 is not
+    /// carried on under 3.1.1).
+    pub(super) fn may_fall_back(&self) -> bool {
+        self.config.fallback_to_v3_1_1 && self.protocol().is_v5() && !self.protocol_settled
+    }
+
     pub(super) fn on_connack(&mut self, now: Instant, ack: ConnAck) {
         let v5 = self.protocol().is_v5();
+        if ack.reason_code == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION {
+            // 3.1.1 [MQTT-3.1.2-2] (return code 1) and 5.0 [MQTT-3.1.2-2] (0x84): the
+            // server does not take this version. That is an answer, not a violation.
+            let refused = self.protocol();
+            let fallback = if self.may_fall_back() {
+                // `connect` checked that the 3.1.1 form exists; without it, no fallback.
+                self.config.for_v3_1_1().ok()
+            } else {
+                None
+            };
+            self.emit(Event::UnsupportedProtocolVersion {
+                refused,
+                fallback: fallback.as_ref().map(|c| c.protocol),
+            });
+            if let Some(config) = fallback {
+                self.config = config;
+            }
+        }
         if ack.reason_code != ReasonCode::SUCCESS {
             // [MQTT-3.2.2-7] (3.1.1 [MQTT-3.2.2-5]): the server closes after a refusal.
             return self.close(Disconnected {
@@ -127,6 +159,7 @@ impl Client {
         );
         self.state = ConnectionState::Connected;
         self.has_session = true;
+        self.protocol_settled = true;
         self.timers.stop(ClientTimer::ConnAck);
         if self.limits.keep_alive > 0 {
             self.timers
@@ -149,6 +182,7 @@ impl Client {
             self.persist(StoreOp::SetClientId(self.client_id.clone()));
         }
         self.emit(Event::Connected(Connected {
+            protocol: self.protocol(),
             session_present: ack.session_present,
             client_id: self.client_id.clone(),
             limits: self.limits,

@@ -16,6 +16,12 @@ pub enum ConnectError {
     /// The CONNECT cannot be encoded for the configured version.
     #[error("CONNECT cannot be encoded: {0}")]
     Encode(#[from] EncodeError),
+    /// The configuration asks to fall back to 3.1.1
+    /// ([`ClientConfig::fallback_to_v3_1_1`](super::ClientConfig::fallback_to_v3_1_1)) but
+    /// holds an option 3.1.1 cannot carry (see
+    /// [`ClientConfig::for_v3_1_1`](super::ClientConfig::for_v3_1_1)).
+    #[error("cannot fall back to MQTT 3.1.1: it has no form for {0}")]
+    NotInV3_1_1(&'static str),
 }
 
 /// Why [`Client::publish`](super::Client::publish) refused.

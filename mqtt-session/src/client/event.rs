@@ -1,8 +1,8 @@
 //! What the client hands back: [`Action`]s, among them [`Event`]s for the application.
 
 use mqtt_codec::{
-    AckProperties, AuthProperties, ConnAck, MqttString, Packet, PacketId, Publish, QoS, ReasonCode,
-    SubscriptionOptions, TopicFilter,
+    AckProperties, AuthProperties, ConnAck, MqttString, Packet, PacketId, ProtocolVersion, Publish,
+    QoS, ReasonCode, SubscriptionOptions, TopicFilter,
 };
 
 use super::config::ServerLimits;
@@ -29,6 +29,22 @@ pub enum Action {
 pub enum Event {
     /// The server accepted the connection.
     Connected(Connected),
+    /// The server does not support the protocol version of the CONNECT: it refused it with
+    /// CONNACK 0x84 Unsupported Protocol Version, or, as a 3.1.1 server answers a 5.0
+    /// CONNECT, with the 3.1.1 CONNACK return code 1 (3.1.1 [MQTT-3.1.2-2]; 5.0
+    /// [MQTT-3.1.2-2] is the same for a version a 5.0 server does not take). Not a
+    /// protocol violation: [`Event::Disconnected`] with cause
+    /// [`Refused`](crate::event::CloseCause::Refused) and that reason code follows, then
+    /// [`Action::Close`].
+    UnsupportedProtocolVersion {
+        /// The version the server refused.
+        refused: ProtocolVersion,
+        /// The version the client uses from now on, when
+        /// [`ClientConfig::fallback_to_v3_1_1`](super::ClientConfig::fallback_to_v3_1_1)
+        /// let it fall back: open a new transport and call
+        /// [`Client::connect`](super::Client::connect) again. `None`: no fallback.
+        fallback: Option<ProtocolVersion>,
+    },
     /// An application message from the server, its topic resolved from any alias. Each
     /// QoS 2 message arrives once ([MQTT-4.3.3-10]). Under
     /// [`ClientConfig::manual_acks`](super::ClientConfig::manual_acks) a QoS 1/2 message
@@ -69,6 +85,8 @@ pub enum Event {
 /// The server accepted a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connected {
+    /// The protocol version of the connection (3.1.1 after a fallback from 5.0).
+    pub protocol: ProtocolVersion,
     /// The server had a session for this client: unacknowledged messages were resent.
     pub session_present: bool,
     /// The client identifier in use (assigned by the server if the client sent none).

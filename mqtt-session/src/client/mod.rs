@@ -19,9 +19,19 @@
 //!   [`limits`](Client::limits), and so on.
 //!
 //! A driver opens a transport, calls `connect`, decodes what arrives with
-//! [`ClientConfig::decode_context`] and feeds it in, and closes the transport on
+//! [`decode`](Client::decode) and feeds it in, and closes the transport on
 //! [`Action::Close`]. To reconnect it opens a new transport and calls `connect` again: the
 //! session (unacknowledged messages, QoS 2 state, pending requests) carries over.
+//!
+//! Servers that speak only 3.1.1: a 3.1.1 server answers a 5.0 CONNECT with the 3.1.1
+//! CONNACK `20 02 00 01` (return code 1, unacceptable protocol level; 3.1.1
+//! [MQTT-3.1.2-2]), which is no v5 packet (a v5 CONNACK has a Property Length, so at least
+//! three bytes after the fixed header). While it waits for the CONNACK of a 5.0 CONNECT,
+//! [`decode`](Client::decode) reads exactly those four bytes as the 3.1.1 packet they are,
+//! CONNACK with [`ReasonCode::UNSUPPORTED_PROTOCOL_VERSION`]; everything else is decoded
+//! strictly as 5.0. The client reports [`Event::UnsupportedProtocolVersion`], then the
+//! refusal. With [`ClientConfig::fallback_to_v3_1_1`] it also switches to 3.1.1, and the
+//! driver connects again on a new transport.
 //!
 //! Session state and Session Present: a client made with [`Client::new`] has no session
 //! state until a CONNACK accepts its first connection, so a CONNACK with Session Present 1
@@ -55,7 +65,8 @@ pub use publish::Message;
 use publish::PendingAck;
 
 use mqtt_codec::{
-    DecodeError, MqttString, Packet, PacketId, PacketType, ProtocolVersion, ReasonCode,
+    Bytes, BytesMut, DecodeContext, DecodeError, MqttString, Packet, PacketId, PacketType,
+    ProtocolVersion, ReasonCode,
 };
 
 use crate::event::{CloseCause, Disconnected};
@@ -94,7 +105,11 @@ impl Timer for ClientTimer {
 /// A sans-IO MQTT 3.1.1 / 5.0 client session. See the [module documentation](self).
 #[derive(Debug)]
 pub struct Client {
+    /// The configuration in force: the application's, or its 3.1.1 form after a fallback.
     config: ClientConfig,
+    /// A CONNACK accepted a connection of this client: the protocol version is settled,
+    /// and a refusal of 5.0 no longer makes it fall back to 3.1.1.
+    protocol_settled: bool,
     client_id: MqttString,
     state: ConnectionState,
     /// A session exists (a CONNACK accepted one, or it was restored): v5 reconnections
@@ -131,6 +146,7 @@ impl Client {
             client_id: config.client_id.clone(),
             in_aliases: InboundAliases::new(config.topic_alias_maximum()),
             config,
+            protocol_settled: false,
             state: ConnectionState::Disconnected,
             has_session: false,
             sent_clean_start: false,
@@ -188,14 +204,61 @@ impl Client {
         self.state
     }
 
-    /// The configuration.
+    /// The configuration in force: the one the client was made with or, once it fell back
+    /// to 3.1.1 ([`ClientConfig::fallback_to_v3_1_1`]), that configuration's
+    /// [`for_v3_1_1`](ClientConfig::for_v3_1_1) form.
     pub fn config(&self) -> &ClientConfig {
         &self.config
     }
 
-    /// The protocol version of every connection.
+    /// The protocol version of the current connection, or of the next one: the configured
+    /// version, or 3.1.1 once the client fell back to it. Encode what
+    /// [`Action::Send`] carries with it.
     pub fn protocol(&self) -> ProtocolVersion {
         self.config.protocol
+    }
+
+    /// How packets from the server are decoded now (see [`decode`](Self::decode)).
+    pub fn decode_context(&self) -> DecodeContext {
+        self.config.decode_context()
+    }
+
+    /// Decodes the next packet the server sent from the front of `buf`, for
+    /// [`handle_packet`](Self::handle_packet); an error goes to
+    /// [`handle_decode_error`](Self::handle_decode_error). As [`Packet::decode`] with
+    /// [`decode_context`](Self::decode_context): `Ok(None)` means more bytes are needed
+    /// and nothing was consumed; call it in a loop to drain `buf`.
+    ///
+    /// One exception keeps a 5.0 client able to tell a 3.1.1 server's refusal from
+    /// garbage: while it waits for the CONNACK of a 5.0 CONNECT, the four bytes
+    /// `20 02 00 01` are read as what they are, a 3.1.1 CONNACK with return code 1
+    /// (unacceptable protocol level, 3.1.1 [MQTT-3.1.2-2]), giving a CONNACK with
+    /// [`ReasonCode::UNSUPPORTED_PROTOCOL_VERSION`]. No v5 CONNACK has a remaining length
+    /// of 2, and any other 3.1.1 CONNACK is still refused as malformed.
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        if let Some(refusal) = self.v311_refusal(buf) {
+            return Ok(Some(refusal));
+        }
+        Packet::decode(buf, &self.decode_context())
+    }
+
+    /// The 3.1.1 refusal of a 5.0 CONNECT at the front of `buf`, taken off it.
+    fn v311_refusal(&self, buf: &mut BytesMut) -> Option<Packet> {
+        if self.state != ConnectionState::Connecting || !self.protocol().is_v5() {
+            return None;
+        }
+        // CONNACK, remaining length 2: a v5 CONNACK always has at least 3.
+        let frame = buf.get(..4).filter(|b| b[..2] == [0x20, 0x02])?;
+        let v311 = DecodeContext::new(ProtocolVersion::V3_1_1);
+        match Packet::decode_exact(Bytes::copy_from_slice(frame), &v311) {
+            Ok(Packet::ConnAck(ack))
+                if ack.reason_code == ReasonCode::UNSUPPORTED_PROTOCOL_VERSION =>
+            {
+                let _ = buf.split_to(4);
+                Some(Packet::ConnAck(ack))
+            }
+            _ => None,
+        }
     }
 
     /// The client identifier (the server's assignment once a CONNACK carried one).
@@ -245,8 +308,8 @@ impl Client {
 
     // ----- inputs --------------------------------------------------------------------
 
-    /// A packet decoded from the server's byte stream (use
-    /// [`ClientConfig::decode_context`]). Packets arriving while disconnected are ignored.
+    /// A packet decoded from the server's byte stream (use [`decode`](Self::decode)).
+    /// Packets arriving while disconnected are ignored.
     pub fn handle_packet(&mut self, now: Instant, packet: Packet) {
         let stage = match self.state {
             ConnectionState::Disconnected => return,

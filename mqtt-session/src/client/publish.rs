@@ -5,8 +5,8 @@
 use std::time::Instant;
 
 use mqtt_codec::{
-    Bytes, Packet, PacketId, PubResponse, Publish, PublishProperties, QoS, QosPid, ReasonCode,
-    TopicName,
+    Bytes, Packet, PacketId, ProtocolVersion, PubResponse, Publish, PublishProperties, QoS, QosPid,
+    ReasonCode, TopicName,
 };
 
 use super::{AckError, Client, ConnectionState, DropReason, Event, PublishError, Published};
@@ -77,7 +77,9 @@ impl Client {
     /// 2 get a packet identifier (returned), are handed to storage (`Persist`) and go out
     /// as the server's Receive Maximum allows ([MQTT-3.3.4-7]); while disconnected or over
     /// the quota they wait, up to [`ClientConfig::max_queued`](super::ClientConfig).
-    /// [`Event::Published`] reports the end of the handshake.
+    /// [`Event::Published`] reports the end of the handshake. While a client that may fall
+    /// back to 3.1.1 has not had a connection accepted, a message must also fit 3.1.1 (no
+    /// v5 properties).
     pub fn publish(
         &mut self,
         now: Instant,
@@ -129,6 +131,10 @@ impl Client {
             payload: msg.payload,
         };
         let size = Packet::Publish(publish.clone()).encoded_len(self.protocol())?;
+        if self.may_fall_back() {
+            // Queued before the version is settled, it may go out under 3.1.1.
+            Packet::Publish(publish.clone()).encoded_len(ProtocolVersion::V3_1_1)?;
+        }
         let max = self.limits.maximum_packet_size;
         if connected && size > max as usize {
             return Err(PublishError::PacketTooLarge { size, max });

@@ -6,6 +6,7 @@
 mod acks;
 mod auth;
 mod connect;
+mod fallback;
 mod flow;
 mod keepalive;
 mod ordering;
@@ -17,8 +18,8 @@ mod violations;
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{
-    ConnAck, ConnAckProperties, DecodeContext, MqttString, Packet, PacketId, ProtocolVersion,
-    PubResponse, Publish, QoS, QosPid, ReasonCode, TopicName,
+    BytesMut, ConnAck, ConnAckProperties, DecodeContext, MqttString, Packet, PacketId,
+    ProtocolVersion, PubResponse, Publish, QoS, QosPid, ReasonCode, TopicName,
 };
 
 use super::{Action, Client, ClientConfig, Event};
@@ -118,6 +119,10 @@ pub(super) fn describe(a: &Action) -> String {
                 "event connected present={} id={}",
                 c.session_present as u8, c.client_id
             ),
+            Event::UnsupportedProtocolVersion { refused, fallback } => format!(
+                "event unsupported-version refused={refused} fallback={}",
+                fallback.map_or("none".into(), |v| v.to_string())
+            ),
             Event::Message(p) => format!(
                 "event message '{}' {} qos={}",
                 p.topic,
@@ -178,6 +183,8 @@ pub(super) struct Harness {
     pub(super) now: Instant,
     /// Every action the client produced, in order.
     pub(super) actions: Vec<Action>,
+    /// Bytes from the server not yet decoded ([`Harness::recv_bytes`]).
+    rx: BytesMut,
 }
 
 impl Harness {
@@ -190,6 +197,7 @@ impl Harness {
             client,
             now: crate::test_epoch(),
             actions: Vec::new(),
+            rx: BytesMut::new(),
         }
     }
 
@@ -235,6 +243,25 @@ impl Harness {
     pub(super) fn recv(&mut self, p: Packet) -> Vec<String> {
         let p = self.wire(&p);
         self.client.handle_packet(self.now, p);
+        self.drain()
+    }
+
+    /// The server sends these bytes: the client decodes what is whole of them and what
+    /// came before ([`Client::decode`]) and is handed each packet, or the decode error that
+    /// ends the stream (the rest is then dropped, as a driver closing the transport would).
+    pub(super) fn recv_bytes(&mut self, bytes: &[u8]) -> Vec<String> {
+        self.rx.extend_from_slice(bytes);
+        loop {
+            match self.client.decode(&mut self.rx) {
+                Ok(Some(p)) => self.client.handle_packet(self.now, p),
+                Ok(None) => break,
+                Err(e) => {
+                    self.client.handle_decode_error(self.now, &e);
+                    self.rx.clear();
+                    break;
+                }
+            }
+        }
         self.drain()
     }
 
