@@ -164,7 +164,7 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
             match kind {
                 Kind::Tcp => {
                     let (r, w) = tcp.into_split();
-                    serve(TcpRx(r), StreamTx(w), peer, shared).await;
+                    serve(TcpRx::new(r), StreamTx(w), peer, shared).await;
                 }
                 Kind::Tls(acceptor) => match timeout(acceptor.accept(tcp)).await {
                     Ok(Ok(tls)) => {
@@ -238,16 +238,32 @@ impl<R: AsyncRead + Unpin> Rx for StreamRx<R> {
 }
 
 /// A TCP reader that allocates its buffer only once bytes have arrived, so that an idle
-/// connection holds none.
-struct TcpRx(OwnedReadHalf);
+/// connection holds none, and starts small: a read that fills what it reserved doubles the
+/// next reservation, up to [`READ_CHUNK`] times 8 (most clients send a CONNECT, a SUBSCRIBE
+/// and then little; those that stream get large reads).
+struct TcpRx {
+    half: OwnedReadHalf,
+    chunk: usize,
+}
+
+impl TcpRx {
+    fn new(half: OwnedReadHalf) -> Self {
+        Self { half, chunk: 512 }
+    }
+}
 
 impl Rx for TcpRx {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         loop {
-            self.0.readable().await?;
-            buf.reserve(READ_CHUNK);
-            match self.0.try_read_buf(buf) {
+            self.half.readable().await?;
+            buf.reserve(self.chunk);
+            let room = buf.capacity() - buf.len();
+            match self.half.try_read_buf(buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Ok(n) if n == room => {
+                    self.chunk = (self.chunk * 2).min(READ_CHUNK * 8);
+                    return Ok(n);
+                }
                 r => return r,
             }
         }

@@ -444,7 +444,7 @@ impl Broker {
         let client_id = if assigned {
             self.assign_client_id()
         } else {
-            connect.client_id.clone()
+            compact(&connect.client_id)
         };
         if !self.by_client_id.contains_key(&client_id)
             && self.sessions.len() >= self.config.max_sessions
@@ -521,7 +521,7 @@ impl Broker {
         };
         let was_durable = s.durable();
         s.expiry_interval = expiry;
-        s.username = connect.username.clone();
+        s.username = connect.username.as_ref().map(compact);
         s.connection = Some(conn);
         s.will = will.clone();
         if s.durable() {
@@ -652,4 +652,11 @@ impl Broker {
         let why = Disconnected::new(CloseCause::Local, Some(ReasonCode::SESSION_TAKEN_OVER));
         self.end_connection(now, old, why, WillOnClose::Publish, true);
     }
+}
+
+/// A copy of `s` in an allocation of its own. A decoded string is a slice of the buffer its
+/// packet was read into; a session keeps its client identifier and user name for as long
+/// as it lives, and would otherwise keep that whole read buffer alive with them.
+fn compact(s: &MqttString) -> MqttString {
+    MqttString::new(s.as_str().to_owned()).unwrap_or_else(|_| s.clone())
 }
