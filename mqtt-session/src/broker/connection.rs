@@ -204,8 +204,8 @@ impl Broker {
         };
         let version = c.version;
         let max = c.maximum_packet_size as usize;
-        let fits = |p: &Packet| p.encoded_len(version).is_ok_and(|n| n <= max);
-        let len = |p: &Packet| p.encoded_len(version).unwrap_or(0);
+        // The encoded length, if the packet fits the client's Maximum Packet Size.
+        let fitting = |p: &Packet| p.encoded_len(version).ok().filter(|&n| n <= max);
         // 3.1.1 has no properties at all.
         let strip = !version.is_v5()
             || (!c.problem_information
@@ -213,7 +213,8 @@ impl Broker {
                     packet,
                     Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_)
                 ));
-        if strip || !fits(&packet) {
+        let mut len = if strip { None } else { fitting(&packet) };
+        if len.is_none() {
             match &mut packet {
                 Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
                     a.properties = Default::default();
@@ -234,12 +235,12 @@ impl Broker {
                 }
                 _ => {}
             }
-            if !fits(&packet) {
-                return;
-            }
+            len = fitting(&packet);
         }
-        let n = len(&packet);
-        self.push_send(conn, version, packet, n);
+        let Some(len) = len else {
+            return;
+        };
+        self.push_send(conn, version, packet, len);
     }
 
     /// Hands `packet`, `len` bytes once encoded, to the driver for `conn`, counted against

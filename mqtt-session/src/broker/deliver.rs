@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid};
+use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
 use super::config::Qos0Overflow;
 use super::event::{DropReason, Event};
@@ -129,17 +129,25 @@ impl Broker {
             return;
         };
         if session.outbound.len() >= max_queued {
-            session.dropped += 1;
-            let client_id = session.client_id.clone();
-            return self.emit(Event::MessageDropped {
-                client_id,
-                topic: p.topic,
-                reason: DropReason::QueueFull,
-            });
+            return self.message_dropped(key, p.topic, DropReason::QueueFull);
         }
         if self.store_outgoing(key, p, qos, expires_at) {
             self.pump(now, key);
         }
+    }
+
+    /// A message for session `key` is dropped: counted, and evented.
+    fn message_dropped(&mut self, key: SessionKey, topic: TopicName, reason: DropReason) {
+        let Some(session) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        session.dropped += 1;
+        let client_id = session.client_id.clone();
+        self.emit(Event::MessageDropped {
+            client_id,
+            topic,
+            reason,
+        });
     }
 
     /// Queues a QoS 0 message for a connected session whose connection is behind, within
@@ -179,13 +187,7 @@ impl Broker {
             Some(entry.publish.topic)
         };
         if let Some(topic) = dropped {
-            session.dropped += 1;
-            let client_id = session.client_id.clone();
-            self.emit(Event::MessageDropped {
-                client_id,
-                topic,
-                reason: DropReason::QueueFull,
-            });
+            self.message_dropped(key, topic, DropReason::QueueFull);
         }
         self.arm_stall(now, conn);
     }
@@ -204,13 +206,7 @@ impl Broker {
             return false;
         };
         let Some(id) = session.allocate_id() else {
-            session.dropped += 1;
-            let client_id = session.client_id.clone();
-            self.emit(Event::MessageDropped {
-                client_id,
-                topic: p.topic,
-                reason: DropReason::QueueFull,
-            });
+            self.message_dropped(key, p.topic, DropReason::QueueFull);
             return false;
         };
         p.qos_pid = match qos {
@@ -308,13 +304,7 @@ impl Broker {
             let mut p = e.publish;
             match e.expires_at {
                 Some(t) if t <= now => {
-                    session.dropped += 1;
-                    let client_id = session.client_id.clone();
-                    self.emit(Event::MessageDropped {
-                        client_id,
-                        topic: p.topic,
-                        reason: DropReason::Expired,
-                    });
+                    self.message_dropped(key, p.topic, DropReason::Expired);
                     continue;
                 }
                 Some(t) => p.properties.message_expiry_interval = Some(secs_left(now, t)),
@@ -383,19 +373,14 @@ impl Broker {
             OutgoingState::Publish { publish, .. } => publish.topic,
             OutgoingState::PubRel { .. } => return,
         };
-        session.dropped += 1;
-        let client_id = session.client_id.clone();
         if session.durable() {
+            let client_id = session.client_id.clone();
             self.persist(StoreOp::Session {
-                client_id: client_id.clone(),
+                client_id,
                 op: SessionOp::RemoveOutgoing(entry.packet_id),
             });
         }
-        self.emit(Event::MessageDropped {
-            client_id,
-            topic,
-            reason,
-        });
+        self.message_dropped(key, topic, reason);
     }
 
     /// The session's connection is gone: the QoS 0 messages waiting for it are dropped
@@ -417,13 +402,7 @@ impl Broker {
                 return;
             };
             if session.outbound.len() >= max_queued {
-                session.dropped += 1;
-                let client_id = session.client_id.clone();
-                self.emit(Event::MessageDropped {
-                    client_id,
-                    topic: e.publish.topic,
-                    reason: DropReason::QueueFull,
-                });
+                self.message_dropped(key, e.publish.topic, DropReason::QueueFull);
                 continue;
             }
             self.store_outgoing(key, e.publish, e.qos, e.expires_at);
@@ -454,20 +433,13 @@ impl Broker {
             return true;
         };
         if !fits {
-            if p.qos() == QoS::AtMostOnce
-                && let Some(s) = self.sessions.get_mut(&key)
-            {
-                s.dropped += 1;
-                let client_id = s.client_id.clone();
-                self.emit(Event::MessageDropped {
-                    client_id,
-                    topic: p.topic,
-                    reason: DropReason::PacketTooLarge,
-                });
+            if p.qos() == QoS::AtMostOnce {
+                self.message_dropped(key, p.topic, DropReason::PacketTooLarge);
             }
             return false;
         }
-        let packet = if aliasing {
+        let (packet, len) = if aliasing {
+            // The alias changes the size: count what will be written.
             c.out_aliases.apply(&mut p);
             let packet = Packet::Publish(p);
             let len = packet.encoded_len(version).unwrap_or(len);
@@ -475,7 +447,7 @@ impl Broker {
         } else {
             (Packet::Publish(p), len)
         };
-        self.push_send(conn, version, packet.0, packet.1);
+        self.push_send(conn, version, packet, len);
         true
     }
 }

@@ -80,15 +80,13 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        if backlog > 0 || c.flow.unwritten >= self.config.write_budget {
-            self.arm_stall(now, conn);
-        }
-        let Some(c) = self.connections.get_mut(&conn) else {
-            return;
-        };
-        if backlog <= resume_at && !c.flow.waiters.is_empty() {
+        let behind = backlog > 0 || c.flow.unwritten >= self.config.write_budget;
+        if backlog <= resume_at {
             let waiters = std::mem::take(&mut c.flow.waiters);
             self.release_waiters(waiters);
+        }
+        if behind {
+            self.arm_stall(now, conn);
         }
     }
 

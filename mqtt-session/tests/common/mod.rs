@@ -254,28 +254,22 @@ impl Harness {
                     peer.inbox.push_back(got);
                     self.broker.handle_written(self.now, connection, len);
                 }
-                Action::PauseReading(conn) => {
+                Action::PauseReading(conn) | Action::ResumeReading(conn) => {
                     let name = self.by_conn[&conn].clone();
                     let peer = self.peers.get_mut(&name).unwrap();
-                    if peer.conn == Some(conn) {
-                        peer.paused = true;
-                        self.lines.push(format!("{name} -- paused"));
+                    if peer.conn != Some(conn) {
+                        continue;
                     }
-                }
-                Action::ResumeReading(conn) => {
-                    let name = self.by_conn[&conn].clone();
-                    let peer = self.peers.get_mut(&name).unwrap();
-                    if peer.conn == Some(conn) {
-                        peer.paused = false;
-                        self.lines.push(format!("{name} -- resumed"));
-                        // Packet by packet, as long as the broker does not pause it again.
-                        while let Some(peer) = self.peers.get_mut(&name)
-                            && !peer.paused
-                            && peer.conn == Some(conn)
-                            && let Some(bytes) = peer.held.pop_front()
-                        {
-                            self.feed(conn, bytes);
-                        }
+                    peer.paused = matches!(a, Action::PauseReading(_));
+                    let verb = if peer.paused { "paused" } else { "resumed" };
+                    self.lines.push(format!("{name} -- {verb}"));
+                    // Packet by packet, as long as the broker does not pause it again.
+                    while let Some(peer) = self.peers.get_mut(&name)
+                        && !peer.paused
+                        && peer.conn == Some(conn)
+                        && let Some(bytes) = peer.held.pop_front()
+                    {
+                        self.feed(conn, bytes);
                     }
                 }
                 Action::Close(conn) => {
