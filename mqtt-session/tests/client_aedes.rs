@@ -16,19 +16,19 @@ mod cli;
 #[path = "../examples/client/driver.rs"]
 #[allow(dead_code)]
 mod driver;
+#[path = "common/example_client.rs"]
+mod example_client;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
+use std::sync::mpsc;
 
 use mqtt_codec::{MqttString, ProtocolVersion, QoS, ReasonCode, TopicName, Will};
 use mqtt_session::client::{Client, ClientConfig, Event, Message};
 use mqtt_session::event::CloseCause;
 
-/// Every wait in these tests ends after this long.
-const WAIT: Duration = Duration::from_secs(10);
+use example_client::{Output, WAIT, args, finish, run, subscribe};
 
 /// An aedes process, killed on drop.
 struct Aedes {
@@ -85,73 +85,6 @@ fn start() -> Aedes {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("aedes did not start ({line:?}): {INSTALL}"));
     aedes
-}
-
-/// What a `sub` prints, shared with the test.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Output {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-fn args(port: u16, protocol: &str, rest: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        "--port".into(),
-        port.to_string(),
-        "--protocol".into(),
-        protocol.into(),
-    ];
-    v.extend(rest.split_whitespace().map(str::to_owned));
-    v
-}
-
-/// Runs the example client to the end; returns the version its connection got.
-async fn run(a: Vec<String>) -> ProtocolVersion {
-    let mut sink = Output::default();
-    tokio::time::timeout(WAIT, cli::run(&a, &mut sink, None))
-        .await
-        .expect("in time")
-        .unwrap_or_else(|e| panic!("client {a:?}: {e}"))
-}
-
-/// A `sub` running in the background; it ends with the version its connection got.
-type Running = tokio::task::JoinHandle<Result<ProtocolVersion, String>>;
-
-/// Starts `sub` in the background and waits for its SUBACK.
-async fn subscribe(a: Vec<String>) -> (Running, Output) {
-    let out = Output::default();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut sink = out.clone();
-    let task = tokio::spawn(async move { cli::run(&a, &mut sink, Some(tx)).await });
-    tokio::time::timeout(WAIT, rx)
-        .await
-        .expect("SUBACK in time")
-        .expect("subscribed");
-    (task, out)
-}
-
-async fn finish(task: Running) -> ProtocolVersion {
-    tokio::time::timeout(WAIT, task)
-        .await
-        .expect("subscriber finishes in time")
-        .unwrap()
-        .unwrap()
 }
 
 /// The client's two configurations that work with a 3.1.1-only server: 3.1.1, and 5.0

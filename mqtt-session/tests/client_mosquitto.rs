@@ -5,7 +5,8 @@
 //!
 //! Each test starts its own mosquitto on a free 127.0.0.1 port with a generated
 //! configuration, and kills it at the end. When no `mosquitto` binary is installed the
-//! tests say so and pass without running (CI installs it, see `.ci/run`).
+//! tests fail, saying how to install it (`.ci/run` does): they never pass without having
+//! run.
 #![allow(clippy::disallowed_methods)] // tests may read the clock
 
 #[path = "../examples/client/cli.rs"]
@@ -14,16 +15,18 @@ mod cli;
 #[path = "../examples/client/driver.rs"]
 #[allow(dead_code)]
 mod driver;
+#[path = "common/example_client.rs"]
+mod example_client;
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mqtt_codec::{MqttString, ProtocolVersion, QoS, TopicName, Will};
 use mqtt_session::client::{Client, ClientConfig, Event, Message};
+
+use example_client::{Output, args, finish, run, subscribe};
 
 /// A mosquitto process on its own port, killed on drop.
 struct Mosquitto {
@@ -51,13 +54,10 @@ fn mosquitto_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Starts mosquitto, or returns `None` (after saying why) when it is not installed.
-fn start(test: &str) -> Option<Mosquitto> {
+/// Starts mosquitto; fails the test when it is not installed.
+fn start(test: &str) -> Mosquitto {
     let Some(bin) = mosquitto_binary() else {
-        println!(
-            "SKIPPED {test}: the mosquitto binary is not installed (apt-get install mosquitto)"
-        );
-        return None;
+        panic!("{test}: the mosquitto binary is not installed (apt-get install mosquitto)");
     };
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -90,82 +90,14 @@ fn start(test: &str) -> Option<Mosquitto> {
         assert!(Instant::now() < until, "mosquitto did not listen on {port}");
         std::thread::sleep(Duration::from_millis(20));
     }
-    Some(m)
-}
-
-/// What a `sub` prints, shared with the test.
-#[derive(Clone, Default)]
-struct Output(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Output {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Output {
-    fn lines(&self) -> Vec<String> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-fn args(port: u16, protocol: &str, rest: &str) -> Vec<String> {
-    let mut v: Vec<String> = vec![
-        "--port".into(),
-        port.to_string(),
-        "--protocol".into(),
-        protocol.into(),
-    ];
-    v.extend(rest.split_whitespace().map(str::to_owned));
-    v
-}
-
-async fn run(a: Vec<String>) {
-    let mut sink = Output::default();
-    tokio::time::timeout(Duration::from_secs(10), cli::run(&a, &mut sink, None))
-        .await
-        .expect("in time")
-        .unwrap_or_else(|e| panic!("client {a:?}: {e}"));
-}
-
-/// A `sub` running in the background; it ends with the version its connection got.
-type Running = tokio::task::JoinHandle<Result<ProtocolVersion, String>>;
-
-/// Starts `sub` in the background and waits for its SUBACK.
-async fn subscribe(a: Vec<String>) -> (Running, Output) {
-    let out = Output::default();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut sink = out.clone();
-    let task = tokio::spawn(async move { cli::run(&a, &mut sink, Some(tx)).await });
-    tokio::time::timeout(Duration::from_secs(10), rx)
-        .await
-        .expect("SUBACK in time")
-        .expect("subscribed");
-    (task, out)
-}
-
-async fn finish(task: Running) {
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .expect("subscriber finishes in time")
-        .unwrap()
-        .unwrap();
+    m
 }
 
 const PROTOCOLS: [&str; 2] = ["3.1.1", "5"];
 
 #[tokio::test(flavor = "current_thread")]
 async fn qos_0_1_2_round_trips() {
-    let Some(m) = start("round_trips") else {
-        return;
-    };
+    let m = start("round_trips");
     for p in PROTOCOLS {
         for q in ["0", "1", "2"] {
             let topic = format!("rt/{p}/{q}");
@@ -184,9 +116,7 @@ async fn qos_0_1_2_round_trips() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn retained_message_reaches_a_later_subscriber() {
-    let Some(m) = start("retained") else {
-        return;
-    };
+    let m = start("retained");
     for p in PROTOCOLS {
         let topic = format!("ret/{p}");
         run(args(
@@ -203,9 +133,7 @@ async fn retained_message_reaches_a_later_subscriber() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn will_is_published_on_abrupt_close() {
-    let Some(m) = start("will") else {
-        return;
-    };
+    let m = start("will");
     let addr = format!("127.0.0.1:{}", m.port);
     for (p, version) in [
         ("3.1.1", ProtocolVersion::V3_1_1),
@@ -242,9 +170,7 @@ async fn will_is_published_on_abrupt_close() {
 /// queued by the server and delivered when it reconnects and resumes the session.
 #[tokio::test(flavor = "current_thread")]
 async fn session_resume_delivers_queued_qos1() {
-    let Some(m) = start("resume") else {
-        return;
-    };
+    let m = start("resume");
     for p in PROTOCOLS {
         let topic = format!("resume/{p}");
         let session = format!(
@@ -284,9 +210,7 @@ async fn session_resume_delivers_queued_qos1() {
 /// wait in its queue and go out after it reconnects with its session.
 #[tokio::test(flavor = "current_thread")]
 async fn client_queue_is_sent_after_reconnect() {
-    let Some(m) = start("client_queue") else {
-        return;
-    };
+    let m = start("client_queue");
     let addr = format!("127.0.0.1:{}", m.port);
     for (p, version) in [
         ("3.1.1", ProtocolVersion::V3_1_1),
@@ -342,9 +266,7 @@ async fn client_queue_is_sent_after_reconnect() {
 /// mosquitto speaks 5.0: a client configured for "5.0, else 3.1.1" gets 5.0 and keeps it.
 #[tokio::test(flavor = "current_thread")]
 async fn five_or_three_gets_five() {
-    let Some(m) = start("fallback") else {
-        return;
-    };
+    let m = start("fallback");
     let topic = "fallback/none";
     let (sub, out) = subscribe(args(
         m.port,
