@@ -199,7 +199,7 @@ impl Broker {
     /// packet is not a CONNACK, DISCONNECT or PUBLISH ([MQTT-3.1.2-29]); a packet that
     /// still does not fit is not sent.
     pub(super) fn send(&mut self, conn: ConnectionId, mut packet: Packet) {
-        let Some(c) = self.connections.get(&conn) else {
+        let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
         let version = c.version;
@@ -240,26 +240,7 @@ impl Broker {
         let Some(len) = len else {
             return;
         };
-        self.push_send(conn, version, packet, len);
-    }
-
-    /// Hands `packet`, `len` bytes once encoded, to the driver for `conn`, counted against
-    /// the connection's write budget.
-    pub(super) fn push_send(
-        &mut self,
-        conn: ConnectionId,
-        version: ProtocolVersion,
-        packet: Packet,
-        len: usize,
-    ) {
-        if let Some(c) = self.connections.get_mut(&conn) {
-            c.flow.unwritten += len;
-        }
-        self.actions.push_back(Action::Send {
-            connection: conn,
-            version,
-            packet,
-        });
+        hand_out(&mut self.actions, c, conn, version, packet, len);
     }
 
     /// The broker closes `conn` because a limit was reached: under v5 a connected client
@@ -352,4 +333,22 @@ impl Broker {
             self.session_disconnected(now, key, will);
         }
     }
+}
+
+/// Hands `packet`, `len` bytes once encoded, to the driver for `conn` (whose state is `c`),
+/// counted against the connection's write budget.
+pub(super) fn hand_out(
+    actions: &mut VecDeque<Action>,
+    c: &mut Connection,
+    conn: ConnectionId,
+    version: ProtocolVersion,
+    packet: Packet,
+    len: usize,
+) {
+    c.flow.unwritten += len;
+    actions.push_back(Action::Send {
+        connection: conn,
+        version,
+        packet,
+    });
 }

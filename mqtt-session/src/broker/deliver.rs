@@ -17,6 +17,7 @@ use std::time::Instant;
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
 use super::config::Qos0Overflow;
+use super::connection::hand_out;
 use super::event::{DropReason, Event};
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
@@ -34,8 +35,8 @@ fn secs_left(now: Instant, t: Instant) -> u32 {
 
 impl Broker {
     /// Routes an application message to every matching session and returns how many
-    /// copies went out. `from` is the publishing session; `qos` the message's QoS (the
-    /// packet identifier of `msg` is ignored). Storing a retained message is the caller's
+    /// copies went out. `from` is the publishing session, `publisher` its connection (if it
+    /// has one); `qos` the message's QoS (the packet identifier of `msg` is ignored). Storing a retained message is the caller's
     /// part ([`store_retained`](Self::store_retained)).
     ///
     /// A subscriber left far behind by this message pauses the publishing connection
@@ -44,6 +45,7 @@ impl Broker {
         &mut self,
         now: Instant,
         from: Option<SessionKey>,
+        publisher: Option<ConnectionId>,
         msg: &Publish,
         qos: QoS,
     ) -> usize {
@@ -61,9 +63,6 @@ impl Broker {
             |k| sessions.get(&k).is_some_and(|s| s.connection.is_some()),
             &mut targets,
         );
-        let publisher = from
-            .and_then(|k| self.sessions.get(&k))
-            .and_then(|s| s.connection);
         let n = targets.len();
         for t in targets.drain(..) {
             let mut p = msg.clone();
@@ -73,9 +72,9 @@ impl Broker {
             p.retain = msg.retain && t.retain_as_published;
             p.properties.topic_alias = None;
             p.properties.subscription_identifiers = t.ids;
-            self.deliver(now, t.session, p, t.qos, expires_at);
-            if let Some(publisher) = publisher {
-                self.brake(now, publisher, t.session);
+            let behind = self.deliver(now, t.session, p, t.qos, expires_at);
+            if let (Some(publisher), Some(subscriber)) = (publisher, behind) {
+                self.brake(now, publisher, subscriber);
             }
         }
         self.targets = targets;
@@ -87,6 +86,9 @@ impl Broker {
     /// its bounded queue; it is not kept for a disconnected one. QoS 1/2 is stored (with a
     /// packet identifier) and sent as the client's Receive Maximum and the write budget
     /// allow.
+    ///
+    /// Returns the session's connection if the client is now `pause_publishers_at` or more
+    /// messages behind (see [`brake`](Self::brake)).
     pub(super) fn deliver(
         &mut self,
         now: Instant,
@@ -94,15 +96,12 @@ impl Broker {
         mut p: Publish,
         qos: QoS,
         expires_at: Option<Instant>,
-    ) {
+    ) -> Option<ConnectionId> {
         let max_queued = self.config.max_queued_messages;
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
+        let pause_at = self.config.pause_publishers_at;
+        let session = self.sessions.get_mut(&key)?;
         if qos == QoS::AtMostOnce {
-            let Some(conn) = session.connection else {
-                return;
-            };
+            let conn = session.connection?;
             let room = self
                 .connections
                 .get(&conn)
@@ -111,8 +110,9 @@ impl Broker {
                 if let Some(t) = expires_at {
                     p.properties.message_expiry_interval = Some(secs_left(now, t));
                 }
+                let behind = session.backlog() >= pause_at;
                 self.send_publish(key, conn, p);
-                return;
+                return behind.then_some(conn);
             }
             return self.queue_qos0(now, key, conn, p, expires_at);
         }
@@ -125,15 +125,17 @@ impl Broker {
         {
             self.promote_pending(now, key, p.topic.as_str());
         }
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
+        let session = self.sessions.get_mut(&key)?;
         if session.outbound.len() >= max_queued {
-            return self.message_dropped(key, p.topic, DropReason::QueueFull);
+            let behind = session.connection.filter(|_| session.backlog() >= pause_at);
+            self.message_dropped(key, p.topic, DropReason::QueueFull);
+            return behind;
         }
         if self.store_outgoing(key, p, qos, expires_at) {
             self.pump(now, key);
         }
+        let session = self.sessions.get(&key)?;
+        session.connection.filter(|_| session.backlog() >= pause_at)
     }
 
     /// A message for session `key` is dropped: counted, and evented.
@@ -151,7 +153,8 @@ impl Broker {
     }
 
     /// Queues a QoS 0 message for a connected session whose connection is behind, within
-    /// `max_queued_qos0` and its overflow policy.
+    /// `max_queued_qos0` and its overflow policy; returns `conn` if the client is now
+    /// `pause_publishers_at` or more messages behind.
     fn queue_qos0(
         &mut self,
         now: Instant,
@@ -159,11 +162,9 @@ impl Broker {
         conn: ConnectionId,
         p: Publish,
         expires_at: Option<Instant>,
-    ) {
+    ) -> Option<ConnectionId> {
         let (max, policy) = (self.config.max_queued_qos0, self.config.qos0_overflow);
-        let Some(session) = self.sessions.get_mut(&key) else {
-            return;
-        };
+        let session = self.sessions.get_mut(&key)?;
         let entry = Pending {
             publish: p,
             qos: QoS::AtMostOnce,
@@ -186,10 +187,12 @@ impl Broker {
         } else {
             Some(entry.publish.topic)
         };
+        let behind = session.backlog() >= self.config.pause_publishers_at;
         if let Some(topic) = dropped {
             self.message_dropped(key, topic, DropReason::QueueFull);
         }
         self.arm_stall(now, conn);
+        behind.then_some(conn)
     }
 
     /// Stores a QoS 1/2 message in the session's outbound queue with a packet identifier
@@ -447,7 +450,7 @@ impl Broker {
         } else {
             (Packet::Publish(p), len)
         };
-        self.push_send(conn, version, packet, len);
+        hand_out(&mut self.actions, c, conn, version, packet, len);
         true
     }
 }

@@ -38,12 +38,15 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
+        // Only a connection that had spent its budget has anything waiting for room: after
+        // every pump the budget is spent, or what waits waits for the Receive Maximum.
+        let was_full = c.flow.unwritten >= self.config.write_budget;
         c.flow.unwritten = c.flow.unwritten.saturating_sub(bytes);
         if bytes > 0 {
             c.flow.last_progress = now;
             c.flow.brake_off = false;
         }
-        if let Some((key, _)) = self.connected_session(conn) {
+        if was_full && let Some((key, _)) = self.connected_session(conn) {
             self.pump(now, key);
         }
     }
@@ -138,17 +141,11 @@ impl Broker {
         self.release_waiters(waiters);
     }
 
-    /// Backpressure: `publisher` just routed a message to session `target`; if that
-    /// session's connection is far behind, `publisher` pauses until it catches up.
-    pub(super) fn brake(&mut self, now: Instant, publisher: ConnectionId, target: SessionKey) {
+    /// Backpressure: `publisher` just routed a message to the client of `sub`, which is
+    /// `pause_publishers_at` or more messages behind: `publisher` pauses until it catches up.
+    pub(super) fn brake(&mut self, now: Instant, publisher: ConnectionId, sub: ConnectionId) {
         let pause_at = self.config.pause_publishers_at;
-        let Some(s) = self.sessions.get(&target) else {
-            return;
-        };
-        let Some(sub) = s.connection else {
-            return;
-        };
-        if sub == publisher || s.backlog() < pause_at {
+        if sub == publisher {
             return;
         }
         // A publisher that is as far behind itself is not paused: it could be what its

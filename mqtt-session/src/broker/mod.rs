@@ -97,6 +97,7 @@ pub use store::{
 
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::{self, Role, Violation};
+use crate::topic_tree::BuildLevelHasher;
 use connection::{Connection, Stage, WillOnClose};
 use retained::RetainedStore;
 use router::{Router, Target};
@@ -126,9 +127,9 @@ pub enum DecisionError {
 pub struct Broker {
     config: BrokerConfig,
     authorizer: Box<dyn Authorizer>,
-    connections: HashMap<ConnectionId, Connection>,
-    sessions: HashMap<SessionKey, Session>,
-    by_client_id: HashMap<MqttString, SessionKey>,
+    connections: HashMap<ConnectionId, Connection, BuildLevelHasher>,
+    sessions: HashMap<SessionKey, Session, BuildLevelHasher>,
+    by_client_id: HashMap<MqttString, SessionKey, BuildLevelHasher>,
     next_session: u64,
     next_assigned: u64,
     router: Router,
@@ -162,9 +163,9 @@ impl Broker {
         Self {
             config,
             authorizer: Box::new(AllowAll),
-            connections: HashMap::new(),
-            sessions: HashMap::new(),
-            by_client_id: HashMap::new(),
+            connections: HashMap::default(),
+            sessions: HashMap::default(),
+            by_client_id: HashMap::default(),
             next_session: 0,
             next_assigned: 0,
             router: Router::default(),

@@ -119,13 +119,13 @@ impl Broker {
         match p.qos_pid {
             QosPid::AtMostOnce => {
                 if admitted.is_ok() {
-                    self.route(now, Some(key), &p, qos);
+                    self.route(now, Some(key), Some(conn), &p, qos);
                 }
             }
             QosPid::AtLeastOnce(id) => {
                 // [MQTT-4.3.2-4] ownership is taken (the message is in the subscribers'
                 // sessions) before the PUBACK.
-                let routed = admitted.map(|()| self.route(now, Some(key), &p, qos));
+                let routed = admitted.map(|()| self.route(now, Some(key), Some(conn), &p, qos));
                 let a = match routed {
                     // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
                     _ if !v5 => ack(id, ReasonCode::SUCCESS),
@@ -257,7 +257,7 @@ impl Broker {
             return self.send(conn, Packet::PubRec(refusal(id, r)));
         }
         let routed = if admitted.is_ok() {
-            self.route(now, Some(key), &p, QoS::ExactlyOnce)
+            self.route(now, Some(key), Some(conn), &p, QoS::ExactlyOnce)
         } else {
             0
         };

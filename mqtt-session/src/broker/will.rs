@@ -104,7 +104,8 @@ impl Broker {
             let (p, qos) = will_message(&w);
             // Over the retained limits the will is still published, only not retained.
             let _ = self.store_retained(now, None, key, &p, qos);
-            self.route(now, Some(key), &p, qos);
+            // The session's connection is gone: no publisher to slow down.
+            self.route(now, Some(key), None, &p, qos);
             self.emit(Event::WillPublished {
                 client_id,
                 topic: w.topic,

@@ -2,7 +2,9 @@
 //! drawn once per process.
 //!
 //! Topic levels are short strings a peer chooses, so the tables need a hash that is both fast
-//! on a few bytes and keyed, so that nobody can precompute a set of colliding levels.
+//! on a few bytes and keyed, so that nobody can precompute a set of colliding levels. The
+//! broker's tables of connections, sessions and client identifiers use it too: they are
+//! looked up several times per delivered message.
 
 use core::hash::{BuildHasher, Hasher};
 use std::collections::hash_map::RandomState;

@@ -93,7 +93,7 @@ use std::collections::HashMap;
 use mqtt_codec::StringError;
 
 use filter::{Parsed, parse_filter};
-use hash::BuildLevelHasher;
+pub(crate) use hash::BuildLevelHasher;
 use level::Children;
 pub use per_subscriber::{Combine, PerSubscriber};
 pub use subs::SharedGroup;
