@@ -193,6 +193,50 @@ def mosquitto_retained_and_wildcards(b):
     assert out.strip() == "r/b/x retained b", out
 
 
+def mosquitto_qos0_burst(b):
+    """Flow control: a burst of 20,000 QoS 0 messages of 1 KiB (20 MiB, more than the
+    kernel's socket buffers hold) from mosquitto_pub -l reaches a mosquitto_sub that stops
+    reading for two seconds and then keeps reading: every one, in order, under both
+    versions. The broker slows the publisher down instead of dropping the subscriber."""
+    n = 20_000
+    lines = "".join(f"{i:05} {'x' * 1018}\n" for i in range(n))
+    for version in ("mqttv311", "mqttv5"):
+        before = b.log().count(" connected from ")
+        s = sub_proc(b.port, version, "-t", f"burst/{version}", "-C", str(n), "-W", "90")
+        wait_subscribed(b, before + 1)
+        publisher = subprocess.Popen(
+            ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(b.port), "-V", version,
+             "-t", f"burst/{version}", "-l"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        feeder = threading.Thread(target=lambda: publisher.communicate(lines, timeout=90))
+        feeder.start()
+        time.sleep(2)  # the subscriber's stdout pipe fills: it stops reading its socket
+        out, err = s.communicate(timeout=90)
+        feeder.join(90)
+        got = [line[:5] for line in out.splitlines()]
+        assert got == [f"{i:05}" for i in range(n)], (version, len(got), err)
+        assert publisher.returncode == 0, publisher.returncode
+
+
+def paho_5000_retained(b):
+    """Flow control: one subscription matching 5,000 retained messages of 4 KiB receives
+    them all, though its client stops reading for two seconds."""
+    n = 5000
+    p = Client(b.port, "retainer", version=V311)
+    p.connected()
+    infos = [p.c.publish(f"r5k/{i}", b"x" * 4096, qos=1, retain=True) for i in range(n)]
+    for info in infos:
+        info.wait_for_publish(30)
+        assert info.is_published()
+    p.close()
+    s = sub_proc(b.port, "mqttv5", "-t", "r5k/#", "-C", str(n), "-W", "60", "-F", "%r %t")
+    time.sleep(2)
+    out, err = s.communicate(timeout=60)
+    got = out.splitlines()
+    assert len(got) == n and all(line.startswith("1 r5k/") for line in got), (len(got), err)
+    assert len(set(got)) == n, "a retained message came twice"
+
+
 def mosquitto_will(b):
     watcher = Client(b.port, "will-watch")
     watcher.connected()
@@ -383,6 +427,7 @@ def make_cert(tmp):
 def main():
     failures = 0
     shared_checks = [mosquitto_qos_levels, mosquitto_retained_and_wildcards, mosquitto_will,
+                     mosquitto_qos0_burst, paho_5000_retained,
                      paho_qos_both_versions, paho_session_resume,
                      paho_wildcards_and_dollar_topics, paho_shared_subscriptions,
                      paho_no_local_and_retain_as_published]
