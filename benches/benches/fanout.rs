@@ -31,7 +31,7 @@ use mqtt_codec::{
     BytesMut, Connect, MqttString, Packet, PacketId, ProtocolVersion, PubResponse, Publish, QoS,
     QosPid, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
 };
-use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectionId};
+use mqtt_session::broker::{Broker, BrokerAction, BrokerConfig, ConnectionId};
 
 const SIZES: [u64; 3] = [1, 100, 10_000];
 const PUBLISHER: ConnectionId = ConnectionId(0);
@@ -44,8 +44,8 @@ fn drain(b: &mut Broker, now: Instant) {
 }
 
 /// A driver whose socket keeps up reports a packet written once it has it.
-fn written(b: &mut Broker, now: Instant, a: &Action) {
-    if let Action::Send {
+fn written(b: &mut Broker, now: Instant, a: &BrokerAction) {
+    if let BrokerAction::Send {
         connection,
         version,
         packet,
@@ -90,7 +90,7 @@ fn publish_qos0(b: &mut Broker, now: Instant, msg: &Publish) -> u64 {
     b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
     let mut n = 0;
     while let Some(a) = b.poll_action() {
-        if let Action::Send {
+        if let BrokerAction::Send {
             packet: Packet::Publish(_),
             ..
         } = &a
@@ -108,7 +108,7 @@ fn publish_qos0_encoded(b: &mut Broker, now: Instant, msg: &Publish, buf: &mut B
     b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
     let mut n = 0;
     while let Some(a) = b.poll_action() {
-        if let Action::Send {
+        if let BrokerAction::Send {
             connection,
             version,
             packet,
@@ -134,7 +134,7 @@ fn publish_qos1_acked(
     b.handle_packet(now, PUBLISHER, Packet::Publish(msg.clone()));
     acks.clear();
     while let Some(a) = b.poll_action() {
-        if let Action::Send {
+        if let BrokerAction::Send {
             connection,
             packet: Packet::Publish(p),
             ..
@@ -227,7 +227,7 @@ fn subscribe_retained(b: &mut Broker, now: Instant, filter: &TopicFilter) -> u64
     b.handle_packet(now, conn, Packet::Unsubscribe(u));
     let mut n = 0;
     while let Some(a) = b.poll_action() {
-        if let Action::Send {
+        if let BrokerAction::Send {
             packet: Packet::Publish(_),
             ..
         } = &a

@@ -20,7 +20,9 @@ use mqtt_codec::{
     BytesMut, Connect, DecodeContext, MqttString, Packet, PacketId, ProtocolVersion, PubResponse,
     Publish, QoS, QosPid, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
 };
-use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectPolicy, ConnectionId, Event};
+use mqtt_session::broker::{
+    Broker, BrokerAction, BrokerConfig, BrokerEvent, ConnectPolicy, ConnectionId,
+};
 
 const CONNS: u64 = 4;
 const TOPICS: [&str; 3] = ["a/b", "a/c", "$x/y"];
@@ -125,7 +127,7 @@ impl Target {
     fn drain(&mut self) {
         while let Some(a) = self.broker.poll_action() {
             match a {
-                Action::Send {
+                BrokerAction::Send {
                     connection,
                     version,
                     packet,
@@ -153,7 +155,7 @@ impl Target {
                         );
                     }
                 }
-                Action::Close(conn) => {
+                BrokerAction::Close(conn) => {
                     let c = self
                         .conns
                         .get_mut(&conn)
@@ -161,16 +163,18 @@ impl Target {
                     assert!(c.open, "closed {conn} twice");
                     c.open = false;
                 }
-                Action::PauseReading(conn) => {
+                BrokerAction::PauseReading(conn) => {
                     assert!(self.paused.insert(conn), "{conn} paused twice");
                 }
-                Action::ResumeReading(conn) => {
+                BrokerAction::ResumeReading(conn) => {
                     assert!(self.paused.remove(&conn), "{conn} resumed but not paused");
                 }
-                Action::Persist(_) => {}
-                Action::Event(Event::ConnectRequest(r)) => self.pending.push(r.connection),
-                Action::Event(Event::AuthRequest(r)) => self.pending.push(r.connection),
-                Action::Event(_) => {}
+                BrokerAction::Persist(_) => {}
+                BrokerAction::Event(BrokerEvent::ConnectRequest(r)) => {
+                    self.pending.push(r.connection)
+                }
+                BrokerAction::Event(BrokerEvent::AuthRequest(r)) => self.pending.push(r.connection),
+                BrokerAction::Event(_) => {}
             }
         }
         for (id, c) in &self.conns {
@@ -192,27 +196,29 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = if first & 1 == 0 {
-        BrokerConfig {
-            max_queued_messages: 8,
-            ..BrokerConfig::default()
+        {
+            let mut c = BrokerConfig::default();
+            c.max_queued_messages = 8;
+            c
         }
     } else {
-        BrokerConfig {
-            connect_policy: ConnectPolicy::AskDriver,
-            maximum_packet_size: 256,
-            receive_maximum: 2,
-            maximum_qos: QoS::AtLeastOnce,
-            retain_available: false,
-            topic_alias_maximum: 3,
-            outbound_topic_aliases: true,
-            server_keep_alive: Some(5),
-            maximum_session_expiry: 60,
-            max_queued_messages: 3,
-            write_budget: 300,
-            max_queued_qos0: 4,
-            pause_publishers_at: 2,
-            write_timeout: Duration::from_secs(20),
-            ..BrokerConfig::default()
+        {
+            let mut c = BrokerConfig::default();
+            c.connect_policy = ConnectPolicy::AskDriver;
+            c.maximum_packet_size = 256;
+            c.receive_maximum = 2;
+            c.maximum_qos = QoS::AtLeastOnce;
+            c.retain_available = false;
+            c.topic_alias_maximum = 3;
+            c.outbound_topic_aliases = true;
+            c.server_keep_alive = Some(5);
+            c.maximum_session_expiry = 60;
+            c.max_queued_messages = 3;
+            c.write_budget = 300;
+            c.max_queued_qos0 = 4;
+            c.pause_publishers_at = 2;
+            c.write_timeout = Duration::from_secs(20);
+            c
         }
     };
     #[allow(clippy::disallowed_methods)]

@@ -51,7 +51,7 @@ impl Disconnected {
     }
 
     /// A close because the peer broke the rule in `violation`.
-    pub fn violation(violation: Violation) -> Self {
+    pub(crate) fn violation(violation: Violation) -> Self {
         Self {
             rule: Some(violation.rule),
             ..Self::new(CloseCause::ProtocolViolation, Some(violation.reason_code))

@@ -46,7 +46,7 @@ pub struct OutgoingEntry {
 
 /// What the next packet to send for an outgoing message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NextSend {
+pub(crate) enum NextSend {
     /// The PUBLISH of the entry `seq` (DUP set if it was sent before).
     Publish(u64),
     /// The PUBREL of the entry `seq`.
@@ -56,7 +56,7 @@ pub enum NextSend {
 /// How a PUBREC was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // short-lived, returned once per PUBREC
-pub enum PubRecOutcome {
+pub(crate) enum PubRecOutcome {
     /// Success: the entry is now released and its PUBREL must be sent. A released entry
     /// moves to the end of the order, so PUBRELs (sent again after a reconnect too) go in
     /// the order their PUBRECs arrived ([MQTT-4.6.0-4]): `seq` is its new place, `previous`
@@ -75,11 +75,11 @@ pub enum PubRecOutcome {
 
 /// An acknowledgement that matches no message in the state it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnknownPacketId(pub PacketId);
+pub(crate) struct UnknownPacketId(pub PacketId);
 
 /// The outgoing QoS 1/2 messages of one session, in order.
 #[derive(Debug, Clone, Default)]
-pub struct Outbound {
+pub(crate) struct Outbound {
     entries: BTreeMap<u64, OutgoingEntry>,
     by_id: HashMap<PacketId, u64>,
     unsent_publish: BTreeSet<u64>,
@@ -90,14 +90,14 @@ pub struct Outbound {
 
 impl Outbound {
     /// No messages.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Adds a new QoS 1/2 message at the end of the order and returns its sequence number.
     /// The caller has given it an unused identifier (in `publish.qos_pid`); a QoS 0 message
     /// or an identifier already present is refused (`None`).
-    pub fn push(&mut self, publish: Publish) -> Option<u64> {
+    pub(crate) fn push(&mut self, publish: Publish) -> Option<u64> {
         let packet_id = publish.qos_pid.packet_id()?;
         self.insert(OutgoingEntry {
             seq: self.next_seq,
@@ -113,7 +113,7 @@ impl Outbound {
     /// Adds an entry restored from a stored session; it waits to be sent again. Entries must
     /// come in their original order; returns `None` for a duplicate identifier or a
     /// PUBLISH whose identifier does not match.
-    pub fn restore(&mut self, mut entry: OutgoingEntry) -> Option<u64> {
+    pub(crate) fn restore(&mut self, mut entry: OutgoingEntry) -> Option<u64> {
         match &mut entry.state {
             OutgoingState::Publish {
                 publish, on_wire, ..
@@ -156,44 +156,45 @@ impl Outbound {
     }
 
     /// Messages that count against the peer's Receive Maximum.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
 
     /// PUBLISH packets waiting to be sent (new, or to be sent again after a reconnect).
-    pub fn waiting(&self) -> usize {
+    pub(crate) fn waiting(&self) -> usize {
         self.unsent_publish.len()
     }
 
     /// All entries.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
+    #[cfg(test)]
     /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// The entries in sending order.
-    pub fn iter(&self) -> impl Iterator<Item = &OutgoingEntry> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &OutgoingEntry> {
         self.entries.values()
     }
 
     /// The entry `seq`.
-    pub fn get(&self, seq: u64) -> Option<&OutgoingEntry> {
+    pub(crate) fn get(&self, seq: u64) -> Option<&OutgoingEntry> {
         self.entries.get(&seq)
     }
 
     /// The entry holding `id`.
-    pub fn by_id(&self, id: PacketId) -> Option<&OutgoingEntry> {
+    pub(crate) fn by_id(&self, id: PacketId) -> Option<&OutgoingEntry> {
         self.entries.get(self.by_id.get(&id)?)
     }
 
     /// What to send next: a PUBREL waiting to be sent (never held back by the quota,
     /// [MQTT-3.3.4-8]), else the oldest waiting PUBLISH if fewer than `receive_maximum`
     /// messages are in flight.
-    pub fn next_to_send(&self, receive_maximum: u16) -> Option<NextSend> {
+    pub(crate) fn next_to_send(&self, receive_maximum: u16) -> Option<NextSend> {
         if let Some(&seq) = self.unsent_pubrel.first() {
             return Some(NextSend::PubRel(seq));
         }
@@ -205,7 +206,7 @@ impl Outbound {
 
     /// Records that the packet [`next_to_send`](Self::next_to_send) gave for `seq` went on
     /// the wire.
-    pub fn mark_sent(&mut self, seq: u64) {
+    pub(crate) fn mark_sent(&mut self, seq: u64) {
         let Some(entry) = self.entries.get_mut(&seq) else {
             return;
         };
@@ -226,7 +227,7 @@ impl Outbound {
     }
 
     /// Removes the entry `seq` whatever its state (a message that can no longer be sent).
-    pub fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
+    pub(crate) fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
         let entry = self.entries.remove(&seq)?;
         self.by_id.remove(&entry.packet_id);
         self.unsent_publish.remove(&seq);
@@ -241,7 +242,7 @@ impl Outbound {
     }
 
     /// A PUBACK arrived: the QoS 1 message `id` sent on this connection is done.
-    pub fn puback(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
+    pub(crate) fn puback(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
         match self.by_id(id).map(|e| &e.state) {
             Some(OutgoingState::Publish {
                 publish,
@@ -255,7 +256,11 @@ impl Outbound {
     }
 
     /// A PUBREC arrived for `id`; `failed` when its reason code is 0x80 or above.
-    pub fn pubrec(&mut self, id: PacketId, failed: bool) -> Result<PubRecOutcome, UnknownPacketId> {
+    pub(crate) fn pubrec(
+        &mut self,
+        id: PacketId,
+        failed: bool,
+    ) -> Result<PubRecOutcome, UnknownPacketId> {
         let seq = *self.by_id.get(&id).ok_or(UnknownPacketId(id))?;
         let entry = self.entries.get_mut(&seq).ok_or(UnknownPacketId(id))?;
         match &entry.state {
@@ -299,7 +304,7 @@ impl Outbound {
     }
 
     /// A PUBCOMP arrived: the released message `id` is done.
-    pub fn pubcomp(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
+    pub(crate) fn pubcomp(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
         match self.by_id(id).map(|e| &e.state) {
             Some(OutgoingState::PubRel { on_wire: true }) => {}
             _ => return Err(UnknownPacketId(id)),
@@ -309,7 +314,7 @@ impl Outbound {
     }
 
     /// The connection is gone: every entry waits to be sent again on the next one.
-    pub fn connection_lost(&mut self) {
+    pub(crate) fn connection_lost(&mut self) {
         for (&seq, entry) in &mut self.entries {
             match &mut entry.state {
                 OutgoingState::Publish { on_wire, .. } => {
@@ -329,7 +334,7 @@ impl Outbound {
 
     /// The peer has no session: removes and returns every entry that was ever sent (the
     /// session state, [MQTT-3.2.2-5]); messages never sent stay queued.
-    pub fn discard_sent(&mut self) -> Vec<OutgoingEntry> {
+    pub(crate) fn discard_sent(&mut self) -> Vec<OutgoingEntry> {
         let seqs: Vec<u64> = self
             .entries
             .iter()
@@ -344,48 +349,49 @@ impl Outbound {
 /// PUBLISH with one of them is a duplicate, acknowledged but not delivered again
 /// ([MQTT-4.3.3-10]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct InboundQos2 {
+pub(crate) struct InboundQos2 {
     ids: BTreeSet<PacketId>,
 }
 
 impl InboundQos2 {
     /// None awaiting PUBREL.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Records a newly delivered message; false if `id` was already awaiting PUBREL.
-    pub fn insert(&mut self, id: PacketId) -> bool {
+    pub(crate) fn insert(&mut self, id: PacketId) -> bool {
         self.ids.insert(id)
     }
 
     /// Whether `id` awaits PUBREL.
-    pub fn contains(&self, id: PacketId) -> bool {
+    pub(crate) fn contains(&self, id: PacketId) -> bool {
         self.ids.contains(&id)
     }
 
     /// PUBREL arrived: forgets `id`; false if it was not awaiting one.
-    pub fn remove(&mut self, id: PacketId) -> bool {
+    pub(crate) fn remove(&mut self, id: PacketId) -> bool {
         self.ids.remove(&id)
     }
 
     /// How many await PUBREL.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.ids.len()
     }
 
+    #[cfg(test)]
     /// Whether none await PUBREL.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
 
     /// The identifiers, in ascending order.
-    pub fn iter(&self) -> impl Iterator<Item = PacketId> + '_ {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = PacketId> + '_ {
         self.ids.iter().copied()
     }
 
     /// Forgets them all and returns them.
-    pub fn take(&mut self) -> Vec<PacketId> {
+    pub(crate) fn take(&mut self) -> Vec<PacketId> {
         std::mem::take(&mut self.ids).into_iter().collect()
     }
 }

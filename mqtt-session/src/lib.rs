@@ -6,10 +6,11 @@
 //! time.
 //!
 //! - [`client`]: the MQTT 3.1.1 / 5.0 client session ([`client::Client`]).
-//! - Shared building blocks, for the client and the broker alike: [`rules`] (which packet
-//!   may arrive when), [`inflight`] (QoS 1/2 delivery state and Receive Maximum),
-//!   [`packet_ids`], [`topic_alias`], [`timer`], [`store`] (write-ahead persistence and
-//!   session snapshots) and [`event`] (how a connection ended).
+//! - Shared by the client and the broker: [`store`] (write-ahead persistence and session
+//!   snapshots) and [`event`] (how a connection ended). The building blocks behind them
+//!   (which packet may arrive when, QoS 1/2 delivery state, packet identifiers, topic
+//!   aliases, timers) are private.
+//! - [`mqtt_codec`], re-exported: the packets the machines take and give.
 //! - [`broker`]: the broker side.
 //! - [`topic_tree`]: topic filters matched against topic names.
 //!
@@ -56,13 +57,16 @@
 pub mod broker;
 pub mod client;
 pub mod event;
-pub mod inflight;
-pub mod packet_ids;
-pub mod rules;
+mod inflight;
+mod packet_ids;
+mod rules;
 pub mod store;
-pub mod timer;
-pub mod topic_alias;
+mod timer;
+mod topic_alias;
 pub mod topic_tree;
+
+/// The codec this crate speaks through, so that a driver names one dependency.
+pub use mqtt_codec;
 
 /// A fixed starting instant for unit tests (tests may read the clock; the library may not).
 #[cfg(test)]

@@ -12,7 +12,7 @@ const WORDS: usize = 65_536 / 64;
 
 /// The set of packet identifiers in use by one sender, and where allocation resumes.
 #[derive(Clone)]
-pub struct PacketIds {
+pub(crate) struct PacketIds {
     /// Bit `n` set: identifier `n` is in use (bit 0 is never set).
     used: Box<[u64; WORDS]>,
     in_use: usize,
@@ -37,10 +37,10 @@ impl Default for PacketIds {
 
 impl PacketIds {
     /// The most identifiers that can be in use at once.
-    pub const CAPACITY: usize = u16::MAX as usize;
+    pub(crate) const CAPACITY: usize = u16::MAX as usize;
 
     /// No identifier in use; the first allocation gives 1.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             used: Box::new([0; WORDS]),
             in_use: 0,
@@ -49,7 +49,7 @@ impl PacketIds {
     }
 
     /// Takes the next free identifier, or `None` when all 65,535 are in use.
-    pub fn allocate(&mut self) -> Option<PacketId> {
+    pub(crate) fn allocate(&mut self) -> Option<PacketId> {
         if self.in_use >= Self::CAPACITY {
             return None;
         }
@@ -66,7 +66,7 @@ impl PacketIds {
     }
 
     /// Marks `id` as in use (when restoring a session). Returns false if it already was.
-    pub fn claim(&mut self, id: PacketId) -> bool {
+    pub(crate) fn claim(&mut self, id: PacketId) -> bool {
         if self.is_used(id) {
             return false;
         }
@@ -75,7 +75,7 @@ impl PacketIds {
     }
 
     /// Frees `id` once its handshake is complete. Returns false if it was not in use.
-    pub fn release(&mut self, id: PacketId) -> bool {
+    pub(crate) fn release(&mut self, id: PacketId) -> bool {
         if !self.is_used(id) {
             return false;
         }
@@ -84,23 +84,24 @@ impl PacketIds {
     }
 
     /// Whether `id` is in use.
-    pub fn is_used(&self, id: PacketId) -> bool {
+    pub(crate) fn is_used(&self, id: PacketId) -> bool {
         let n = usize::from(id.get());
         self.used[n / 64] & (1 << (n % 64)) != 0
     }
 
+    #[cfg(test)]
     /// How many identifiers are in use.
-    pub fn in_use(&self) -> usize {
+    pub(crate) fn in_use(&self) -> usize {
         self.in_use
     }
 
     /// The identifier the next allocation tries first (for a session snapshot).
-    pub fn next(&self) -> u16 {
+    pub(crate) fn next(&self) -> u16 {
         self.next
     }
 
     /// Sets where allocation resumes (when restoring a session); 0 counts as 1.
-    pub fn set_next(&mut self, next: u16) {
+    pub(crate) fn set_next(&mut self, next: u16) {
         self.next = next.max(1);
     }
 

@@ -10,7 +10,7 @@ use mqtt_codec::{PacketType, ProtocolVersion, ReasonCode};
 
 /// Which end of the connection a state machine plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
+pub(crate) enum Role {
     /// The client: sends CONNECT, receives CONNACK.
     Client,
     /// The server: receives CONNECT, sends CONNACK.
@@ -19,7 +19,7 @@ pub enum Role {
 
 /// How far a connection has got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// The server waits for CONNECT; the client has sent CONNECT and waits for CONNACK
     /// (v5: possibly exchanging AUTH packets first).
     Connecting,
@@ -30,7 +30,7 @@ pub enum Stage {
 /// A peer broke a rule: the connection must be closed ([MQTT-4.13.1-1], 3.1.1
 /// [MQTT-4.8.0-1]), under v5 after a DISCONNECT (or CONNACK) carrying `reason_code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Violation {
+pub(crate) struct Violation {
     /// The reason code to send: 0x81 Malformed Packet, 0x82 Protocol Error, or a more
     /// specific code such as 0x93 Receive Maximum exceeded or 0x94 Topic Alias invalid.
     pub reason_code: ReasonCode,
@@ -41,7 +41,7 @@ pub struct Violation {
 
 impl Violation {
     /// A Protocol Error (0x82) citing `rule`.
-    pub const fn protocol(rule: &'static str) -> Self {
+    pub(crate) const fn protocol(rule: &'static str) -> Self {
         Self {
             reason_code: ReasonCode::PROTOCOL_ERROR,
             rule,
@@ -49,12 +49,13 @@ impl Violation {
     }
 
     /// A violation with a specific reason code.
-    pub const fn new(reason_code: ReasonCode, rule: &'static str) -> Self {
+    pub(crate) const fn new(reason_code: ReasonCode, rule: &'static str) -> Self {
         Self { reason_code, rule }
     }
 
+    #[cfg(test)]
     /// The normative statement id cited, without brackets (`"MQTT-3.2.0-2"`), if any.
-    pub fn rule_id(&self) -> Option<&'static str> {
+    pub(crate) fn rule_id(&self) -> Option<&'static str> {
         let rest = self.rule.strip_prefix('[')?;
         Some(&rest[..rest.find(']')?])
     }
@@ -72,7 +73,7 @@ const fn pick(version: ProtocolVersion, v5: &'static str, v3: &'static str) -> &
 
 /// Whether `packet`, received by `receiver` at `stage` of a `version` connection, is allowed
 /// to arrive at all.
-pub fn check_inbound(
+pub(crate) fn check_inbound(
     receiver: Role,
     version: ProtocolVersion,
     stage: Stage,

@@ -1,18 +1,18 @@
 //! What a session must keep to survive a restart, as a snapshot ([`SessionState`]) and as
-//! the write-ahead operations ([`StoreOp`]) a state machine emits while it runs.
+//! the write-ahead operations ([`SessionOp`]) a state machine emits while it runs.
 //!
 //! A state machine emits `Persist(op)` in its action queue *before* the packet that depends
 //! on it (the PUBLISH of a new message, the PUBREL that replaces it, the PUBREC of a
 //! delivered QoS 2 message, the PUBCOMP that ends one) and removals once a handshake is
 //! complete. A driver that applies the operations in order to durable storage holds, at
-//! every moment, enough to resume: [`MemoryStore`] is that storage, in memory, and shows
+//! every moment, enough to resume: [`MemorySessionStore`] is that storage, in memory, and shows
 //! the exact meaning of each operation.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use mqtt_codec::{MqttString, PacketId, Subscribe, Unsubscribe};
 
-use crate::inflight::{OutgoingEntry, OutgoingState};
+pub use crate::inflight::{OutgoingEntry, OutgoingState};
 
 /// A SUBSCRIBE or UNSUBSCRIBE waiting for its acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Request {
 
 /// One write-ahead operation on a session's durable state.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreOp {
+pub enum SessionOp {
     /// Store this outgoing message, or replace the stored entry with the same packet
     /// identifier (a QoS 2 message moving on to PUBREL).
     PutOutgoing(OutgoingEntry),
@@ -68,10 +68,10 @@ pub struct SessionState {
     pub next_packet_id: u16,
 }
 
-/// A store that applies [`StoreOp`]s in memory: the reference for what a durable store
+/// A store that applies [`SessionOp`]s in memory: the reference for what a durable store
 /// must do, and a test double.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryStore {
+pub struct MemorySessionStore {
     client_id: MqttString,
     outgoing: BTreeMap<u64, OutgoingEntry>,
     outgoing_ids: HashMap<PacketId, u64>,
@@ -80,41 +80,41 @@ pub struct MemoryStore {
     max_id: u16,
 }
 
-impl MemoryStore {
+impl MemorySessionStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Applies one operation.
-    pub fn apply(&mut self, op: &StoreOp) {
+    pub fn apply(&mut self, op: &SessionOp) {
         match op {
-            StoreOp::PutOutgoing(entry) => {
+            SessionOp::PutOutgoing(entry) => {
                 if let Some(old) = self.outgoing_ids.insert(entry.packet_id, entry.seq) {
                     self.outgoing.remove(&old);
                 }
                 self.outgoing.insert(entry.seq, entry.clone());
                 self.max_id = self.max_id.max(entry.packet_id.get());
             }
-            StoreOp::RemoveOutgoing(id) => {
+            SessionOp::RemoveOutgoing(id) => {
                 if let Some(seq) = self.outgoing_ids.remove(id) {
                     self.outgoing.remove(&seq);
                 }
             }
-            StoreOp::PutIncoming(id) => {
+            SessionOp::PutIncoming(id) => {
                 self.incoming.insert(*id);
             }
-            StoreOp::RemoveIncoming(id) => {
+            SessionOp::RemoveIncoming(id) => {
                 self.incoming.remove(id);
             }
-            StoreOp::PutRequest(r) => {
+            SessionOp::PutRequest(r) => {
                 self.max_id = self.max_id.max(r.packet_id().get());
                 self.requests.insert(r.packet_id(), r.clone());
             }
-            StoreOp::RemoveRequest(id) => {
+            SessionOp::RemoveRequest(id) => {
                 self.requests.remove(id);
             }
-            StoreOp::SetClientId(id) => self.client_id = id.clone(),
+            SessionOp::SetClientId(id) => self.client_id = id.clone(),
         }
     }
 

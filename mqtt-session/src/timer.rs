@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::time::Instant;
 
 /// A kind of timer a state machine keeps: a small `Copy` enum with a dense index.
-pub trait Timer: Copy + 'static {
+pub(crate) trait Timer: Copy + 'static {
     /// Every timer of this kind, in index order.
     const ALL: &'static [Self];
     /// This timer's slot in the table (below `ALL.len()`).
@@ -16,7 +16,7 @@ pub trait Timer: Copy + 'static {
 
 /// Deadlines for the `N` timers of kind `T`; each is set or stopped.
 #[derive(Debug, Clone)]
-pub struct TimerTable<T, const N: usize> {
+pub(crate) struct TimerTable<T, const N: usize> {
     at: [Option<Instant>; N],
     _kind: PhantomData<T>,
 }
@@ -29,7 +29,7 @@ impl<T: Timer, const N: usize> Default for TimerTable<T, N> {
 
 impl<T: Timer, const N: usize> TimerTable<T, N> {
     /// A table with every timer stopped.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             at: [None; N],
             _kind: PhantomData,
@@ -37,33 +37,33 @@ impl<T: Timer, const N: usize> TimerTable<T, N> {
     }
 
     /// Sets `timer` to fire at `at`, replacing any earlier setting.
-    pub fn set(&mut self, timer: T, at: Instant) {
+    pub(crate) fn set(&mut self, timer: T, at: Instant) {
         self.at[timer.index()] = Some(at);
     }
 
     /// Stops `timer`.
-    pub fn stop(&mut self, timer: T) {
+    pub(crate) fn stop(&mut self, timer: T) {
         self.at[timer.index()] = None;
     }
 
     /// Stops every timer.
-    pub fn stop_all(&mut self) {
+    pub(crate) fn stop_all(&mut self) {
         self.at = [None; N];
     }
 
     /// When `timer` fires, if it is set.
-    pub fn get(&self, timer: T) -> Option<Instant> {
+    pub(crate) fn get(&self, timer: T) -> Option<Instant> {
         self.at[timer.index()]
     }
 
     /// The earliest deadline of all timers.
-    pub fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Instant> {
         self.at.iter().flatten().min().copied()
     }
 
     /// Stops and returns the first timer (in index order) whose deadline is at or before
     /// `now`; call until `None` to handle every expired timer.
-    pub fn pop_expired(&mut self, now: Instant) -> Option<T> {
+    pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<T> {
         for &t in T::ALL {
             if let Some(at) = self.at[t.index()]
                 && at <= now

@@ -27,7 +27,7 @@ pub enum AutomaticAliases {
 
 /// The sender's aliases, within the maximum the receiver announced.
 #[derive(Debug, Clone, Default)]
-pub struct OutboundAliases {
+pub(crate) struct OutboundAliases {
     maximum: u16,
     automatic: AutomaticAliases,
     by_topic: HashMap<TopicName, NonZeroU16>,
@@ -44,7 +44,7 @@ impl OutboundAliases {
     /// A table for a new connection: `maximum` is the receiver's Topic Alias Maximum (0: no
     /// aliases, [MQTT-3.2.2-18]); with `automatic`, topics get aliases as they are first
     /// sent, until the maximum is reached ([`AutomaticAliases::FirstTopics`]).
-    pub fn new(maximum: u16, automatic: bool) -> Self {
+    pub(crate) fn new(maximum: u16, automatic: bool) -> Self {
         let policy = if automatic {
             AutomaticAliases::FirstTopics
         } else {
@@ -54,7 +54,7 @@ impl OutboundAliases {
     }
 
     /// A table for a new connection whose automatic aliases follow `policy`.
-    pub fn with_policy(maximum: u16, policy: AutomaticAliases) -> Self {
+    pub(crate) fn with_policy(maximum: u16, policy: AutomaticAliases) -> Self {
         Self {
             maximum,
             automatic: policy,
@@ -67,17 +67,17 @@ impl OutboundAliases {
     }
 
     /// The receiver's Topic Alias Maximum.
-    pub fn maximum(&self) -> u16 {
+    pub(crate) fn maximum(&self) -> u16 {
         self.maximum
     }
 
     /// Whether an alias the application asks for is within the maximum ([MQTT-3.3.2-9]).
-    pub fn allows(&self, alias: NonZeroU16) -> bool {
+    pub(crate) fn allows(&self, alias: NonZeroU16) -> bool {
         alias.get() <= self.maximum
     }
 
     /// The topic `alias` stands for on this connection.
-    pub fn topic(&self, alias: NonZeroU16) -> Option<&TopicName> {
+    pub(crate) fn topic(&self, alias: NonZeroU16) -> Option<&TopicName> {
         self.by_alias.get(&alias).map(|(t, _)| t)
     }
 
@@ -89,7 +89,7 @@ impl OutboundAliases {
     ///
     /// The table then assumes the packet reaches the receiver: call it only for a PUBLISH
     /// that will be sent as rewritten. An alias adds at most 4 bytes to the packet.
-    pub fn apply(&mut self, publish: &mut Publish) {
+    pub(crate) fn apply(&mut self, publish: &mut Publish) {
         if self.maximum == 0 || publish.topic.is_empty() {
             publish.properties.topic_alias = None;
             return;
@@ -155,14 +155,14 @@ impl OutboundAliases {
 
 /// The receiver's aliases, up to the maximum it announced.
 #[derive(Debug, Clone, Default)]
-pub struct InboundAliases {
+pub(crate) struct InboundAliases {
     maximum: u16,
     topics: HashMap<NonZeroU16, TopicName>,
 }
 
 impl InboundAliases {
     /// A table for a new connection that accepts aliases up to `maximum` (0: none).
-    pub fn new(maximum: u16) -> Self {
+    pub(crate) fn new(maximum: u16) -> Self {
         Self {
             maximum,
             topics: HashMap::new(),
@@ -172,7 +172,7 @@ impl InboundAliases {
     /// Resolves the alias of a received PUBLISH: a name with an alias binds them, an empty
     /// name takes the alias's topic. On success the PUBLISH carries its full topic name and
     /// no alias.
-    pub fn resolve(&mut self, publish: &mut Publish) -> Result<(), Violation> {
+    pub(crate) fn resolve(&mut self, publish: &mut Publish) -> Result<(), Violation> {
         let Some(alias) = publish.properties.topic_alias.take() else {
             return Ok(());
         };

@@ -37,9 +37,10 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 /// Starts the example's TCP listener and core with `config` on a free loopback port.
 async fn start(config: BrokerConfig) -> (SocketAddr, hub::Core) {
     log::set_level(log::Level::Error);
-    let config = BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        ..config
+    let config = {
+        let mut c = config;
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c
     };
     let (alive, _) = mpsc::channel::<()>(1);
     let users = users::Users::load(None, None).unwrap();
@@ -221,10 +222,11 @@ async fn a_subscriber_that_stops_reading_is_bounded_then_closed() {
     const BUDGET: usize = 64 * 1024;
     const SIZE: usize = 1024;
     bounded(60, async {
-        let (addr, core) = start(BrokerConfig {
-            write_budget: BUDGET,
-            write_timeout: Duration::from_secs(2),
-            ..BrokerConfig::default()
+        let (addr, core) = start({
+            let mut c = BrokerConfig::default();
+            c.write_budget = BUDGET;
+            c.write_timeout = Duration::from_secs(2);
+            c
         })
         .await;
         let mut stuck = Client::connect(addr, "stuck").await;

@@ -119,12 +119,13 @@ impl World {
         Self {
             // A small write budget and early backpressure, so that flow control is in play:
             // the links report bytes written as the client takes them.
-            broker: Broker::new(BrokerConfig {
-                max_queued_messages: 10_000,
-                write_budget: 256,
-                pause_publishers_at: 4,
-                write_timeout: Duration::from_secs(5),
-                ..BrokerConfig::default()
+            broker: Broker::new({
+                let mut c = BrokerConfig::default();
+                c.max_queued_messages = 10_000;
+                c.write_budget = 256;
+                c.pause_publishers_at = 4;
+                c.write_timeout = Duration::from_secs(5);
+                c
             }),
             now: Instant::now(),
             clients,
@@ -327,9 +328,9 @@ impl World {
         }
     }
 
-    fn broker_action(&mut self, a: broker::Action) {
+    fn broker_action(&mut self, a: broker::BrokerAction) {
         match a {
-            broker::Action::Send {
+            broker::BrokerAction::Send {
                 connection,
                 version,
                 packet,
@@ -344,7 +345,7 @@ impl World {
                     l.to_client.push_back(bytes);
                 }
             }
-            broker::Action::Close(conn) => {
+            broker::BrokerAction::Close(conn) => {
                 if let Some(i) = self
                     .links
                     .iter()
@@ -354,15 +355,16 @@ impl World {
                     self.clients[i].handle_closed(self.now);
                 }
             }
-            broker::Action::PauseReading(conn) | broker::Action::ResumeReading(conn) => {
-                let pause = matches!(a, broker::Action::PauseReading(_));
+            broker::BrokerAction::PauseReading(conn)
+            | broker::BrokerAction::ResumeReading(conn) => {
+                let pause = matches!(a, broker::BrokerAction::PauseReading(_));
                 if let Some(l) = self.links.iter_mut().flatten().find(|l| l.conn == conn) {
                     assert_ne!(l.paused, pause, "paused or resumed twice");
                     l.paused = pause;
                 }
             }
-            broker::Action::Persist(_) => {}
-            broker::Action::Event(_) => {}
+            broker::BrokerAction::Persist(_) => {}
+            broker::BrokerAction::Event(_) => {}
         }
     }
 

@@ -40,9 +40,10 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 /// its `main` does; returns the two addresses.
 async fn start() -> (SocketAddr, SocketAddr) {
     log::set_level(log::Level::Error);
-    let config = BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        ..BrokerConfig::default()
+    let config = {
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c
     };
     let (alive, _) = mpsc::channel::<()>(1);
     let users = users::Users::load(None, None).unwrap();

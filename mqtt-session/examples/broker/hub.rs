@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mqtt_codec::{MqttString, ReasonCode};
-use mqtt_session::broker::{Action, Broker, ClientDisconnected, ConnectionId, Event};
+use mqtt_session::broker::{Broker, BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId};
 use tokio::sync::Notify;
 
 use crate::net::{Input, Outbox};
@@ -183,7 +183,7 @@ fn drain(
         while let Some(action) = broker.poll_action() {
             match action {
                 // A task that has ended reports it (Input::Closed).
-                Action::Send {
+                BrokerAction::Send {
                     connection,
                     version,
                     packet,
@@ -193,18 +193,18 @@ fn drain(
                     }
                 }
                 // Dropping the link lets the writer write what is queued, then close.
-                Action::Close(conn) => {
+                BrokerAction::Close(conn) => {
                     links.remove(&conn);
                 }
-                Action::PauseReading(conn) | Action::ResumeReading(conn) => {
+                BrokerAction::PauseReading(conn) | BrokerAction::ResumeReading(conn) => {
                     if let Some(l) = links.get(&conn) {
-                        let pause = matches!(action, Action::PauseReading(_));
+                        let pause = matches!(action, BrokerAction::PauseReading(_));
                         l.outbox.set_paused(pause);
                     }
                 }
                 // This broker keeps its state in memory only.
-                Action::Persist(_) => {}
-                Action::Event(e) => {
+                BrokerAction::Persist(_) => {}
+                BrokerAction::Event(e) => {
                     if let Some(d) = log_event(&e, links, users, drops) {
                         decisions.push(d);
                     }
@@ -228,7 +228,7 @@ type Decision = (ConnectionId, Result<(), ReasonCode>);
 
 /// Logs an event; for a CONNECT waiting for a decision, returns the decision.
 fn log_event(
-    e: &Event,
+    e: &BrokerEvent,
     links: &HashMap<ConnectionId, Link>,
     users: &Users,
     drops: &mut HashMap<MqttString, u64>,
@@ -239,7 +239,7 @@ fn log_event(
             .map_or_else(|| "?".to_string(), |l| l.peer.to_string())
     };
     match e {
-        Event::ConnectRequest(r) => {
+        BrokerEvent::ConnectRequest(r) => {
             let d = users.decide(r);
             if let Err(rc) = d {
                 info!(
@@ -251,10 +251,10 @@ fn log_event(
             }
             return Some((r.connection, d));
         }
-        Event::AuthRequest(r) => {
+        BrokerEvent::AuthRequest(r) => {
             return Some((r.connection, Err(ReasonCode::BAD_AUTHENTICATION_METHOD)));
         }
-        Event::Connected(c) => info!(
+        BrokerEvent::Connected(c) => info!(
             "{} client {:?} connected from {} (MQTT {}, keep-alive {}s{}{})",
             c.connection,
             c.client_id.as_str(),
@@ -270,7 +270,7 @@ fn log_event(
                 .as_ref()
                 .map_or(String::new(), |u| format!(", user {u}")),
         ),
-        Event::Disconnected(ClientDisconnected {
+        BrokerEvent::Disconnected(ClientDisconnected {
             connection,
             client_id,
             disconnected: d,
@@ -287,11 +287,11 @@ fn log_event(
                 client_id.as_ref().map_or("", |c| c.as_str())
             );
         }
-        Event::WillPublished { client_id, topic } => {
+        BrokerEvent::WillPublished { client_id, topic } => {
             info!("will of {:?} published to {topic}", client_id.as_str());
         }
         // Once per client at 1, 10, 100, ... drops, not once per message.
-        Event::MessageDropped {
+        BrokerEvent::MessageDropped {
             client_id,
             topic,
             reason,
@@ -305,11 +305,11 @@ fn log_event(
                 );
             }
         }
-        Event::SessionEnded { client_id, reason } => {
+        BrokerEvent::SessionEnded { client_id, reason } => {
             drops.remove(client_id);
             debug!("session {:?} ended: {reason:?}", client_id.as_str());
         }
-        Event::LimitReached {
+        BrokerEvent::LimitReached {
             connection,
             client_id,
             limit,

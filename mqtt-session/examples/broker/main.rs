@@ -159,10 +159,11 @@ async fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     log::set_level(args.log_level.unwrap_or(log::Level::Info));
     let users = Users::load(args.users.as_deref(), args.allow_anonymous)?;
-    let config = BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        maximum_packet_size: args.max_packet_size.unwrap_or(MAX_PACKET_SIZE),
-        ..BrokerConfig::default()
+    let config = {
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c.maximum_packet_size = args.max_packet_size.unwrap_or(MAX_PACKET_SIZE);
+        c
     };
 
     let core = hub::Core::new(Broker::new(config.clone()), users);

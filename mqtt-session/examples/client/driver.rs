@@ -1,5 +1,5 @@
 //! A tokio driver for the sans-IO client: one TCP connection, the client's actions carried
-//! out in order, its timers turned into sleeps. Persist actions go to a `MemoryStore` (a
+//! out in order, its timers turned into sleeps. Persist actions go to a `MemorySessionStore` (a
 //! real application would write them durably).
 
 use std::collections::VecDeque;
@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use mqtt_codec::BytesMut;
 use mqtt_session::client::{Action, Client, Event};
-use mqtt_session::store::MemoryStore;
+use mqtt_session::store::MemorySessionStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -27,7 +27,7 @@ pub struct Driver {
     events: VecDeque<Event>,
     closed: bool,
     /// What the client asked to persist.
-    pub store: MemoryStore,
+    pub store: MemorySessionStore,
 }
 
 impl Driver {
@@ -45,7 +45,7 @@ impl Driver {
             tx: BytesMut::new(),
             events: VecDeque::new(),
             closed: false,
-            store: MemoryStore::new(),
+            store: MemorySessionStore::new(),
         };
         d.flush().await?;
         Ok(d)

@@ -12,7 +12,7 @@ pub enum ConnectPolicy {
     /// authentication method: nobody is there to run the exchange.
     AcceptAll,
     /// Every CONNECT waits for the driver: the broker emits
-    /// [`Event::ConnectRequest`](super::Event::ConnectRequest) and the driver answers with
+    /// [`BrokerEvent::ConnectRequest`](super::BrokerEvent::ConnectRequest) and the driver answers with
     /// [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject) or
     /// (v5 enhanced authentication) [`Broker::continue_auth`](super::Broker::continue_auth).
     AskDriver,
@@ -21,6 +21,7 @@ pub enum ConnectPolicy {
 /// A bound on how fast clients may connect: at most `connects` CONNECTs in each window of
 /// `per`, counted from the first CONNECT of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct ConnectRate {
     /// CONNECTs allowed in one window.
     pub connects: u32,
@@ -28,8 +29,22 @@ pub struct ConnectRate {
     pub per: Duration,
 }
 
-/// The broker's limits and features. Fields are public; [`BrokerConfig::default`] gives a
-/// permissive broker: everything the protocol offers, anonymous access.
+impl ConnectRate {
+    /// At most `connects` CONNECTs in each window of `per`.
+    pub fn new(connects: u32, per: Duration) -> Self {
+        Self { connects, per }
+    }
+}
+
+/// The broker's limits and features. [`BrokerConfig::default`] gives a permissive broker:
+/// everything the protocol offers, anonymous access. Fields are public; set them on a
+/// default (new fields may come in any release):
+///
+/// ```
+/// let mut config = mqtt_session::broker::BrokerConfig::default();
+/// config.max_sessions = 10_000;
+/// config.maximum_packet_size = 1024 * 1024;
+/// ```
 ///
 /// Under MQTT 5.0 each limit that differs from the protocol default is announced in the
 /// CONNACK, and a client that breaks it is disconnected with the matching reason code.
@@ -37,8 +52,9 @@ pub struct ConnectRate {
 /// The `max_*` fields bound what clients can make the broker hold, so that a careless or
 /// hostile client cannot exhaust memory; what they refuse is counted
 /// ([`Broker::limit_count`](super::Broker::limit_count)) and evented
-/// ([`Event::LimitReached`](super::Event::LimitReached)).
+/// ([`BrokerEvent::LimitReached`](super::BrokerEvent::LimitReached)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BrokerConfig {
     /// Who decides whether a CONNECT is accepted.
     pub connect_policy: ConnectPolicy,
@@ -123,7 +139,7 @@ pub struct BrokerConfig {
     /// The prefix of assigned Client Identifiers (followed by a number).
     pub assigned_client_id_prefix: String,
     /// Flow control towards each connection: bytes of packets the broker hands out for a
-    /// connection ([`Action::Send`](super::Action::Send)) before the driver reports them
+    /// connection ([`BrokerAction::Send`](super::BrokerAction::Send)) before the driver reports them
     /// written ([`Broker::handle_written`](super::Broker::handle_written)). Beyond it,
     /// messages wait in the session (QoS 1/2 and retained messages in order, QoS 0 up to
     /// `max_queued_qos0`) and go out as the driver reports progress. `usize::MAX` turns
@@ -138,14 +154,14 @@ pub struct BrokerConfig {
     pub write_timeout: Duration,
     /// Per connected session, the most QoS 0 messages waiting for the connection's write
     /// budget; beyond it `qos0_overflow` decides which is dropped (each drop evented as
-    /// [`DropReason::QueueFull`](super::DropReason::QueueFull)).
+    /// [`Undelivered::QueueFull`](super::Undelivered::QueueFull)).
     pub max_queued_qos0: usize,
     /// Which QoS 0 message is dropped when `max_queued_qos0` is reached.
     pub qos0_overflow: Qos0Overflow,
     /// Backpressure: once a connected subscriber has this many messages it has yet to take
     /// (QoS 0 queued, retained messages not yet sent, QoS 1/2 not yet sent or not yet
     /// acknowledged), the connections that publish to it are asked to pause reading
-    /// ([`Action::PauseReading`](super::Action::PauseReading)) until it is down to half, it
+    /// ([`BrokerAction::PauseReading`](super::BrokerAction::PauseReading)) until it is down to half, it
     /// closes, or it makes no progress for `write_timeout`. A publisher is never paused for
     /// its own subscriptions, nor while it is itself that far behind (so that two clients
     /// publishing to each other cannot stall each other). `usize::MAX` turns it off.

@@ -11,7 +11,7 @@ use mqtt_codec::{
 
 use super::config::ConnectPolicy;
 use super::connection::{PendingConnect, Stage, Turn, WillOnClose};
-use super::event::{AuthRequest, ClientConnected, ConnectRequest, Event, Limit, SessionEnd};
+use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
 use super::timers::Deadline;
@@ -108,7 +108,7 @@ impl Broker {
             return self.refuse(now, conn, rc, Some(why));
         }
         match request {
-            Some(r) => self.emit(Event::ConnectRequest(r)),
+            Some(r) => self.emit(BrokerEvent::ConnectRequest(r)),
             None => self.complete_connect(now, conn, None),
         }
     }
@@ -385,7 +385,7 @@ impl Broker {
                 );
             }
         };
-        self.emit(Event::AuthRequest(AuthRequest {
+        self.emit(BrokerEvent::AuthRequest(AuthRequest {
             connection: conn,
             reauthenticate,
             authentication_method: method,
@@ -617,7 +617,7 @@ impl Broker {
                 properties: props,
             })),
         );
-        self.emit(Event::Connected(ClientConnected {
+        self.emit(BrokerEvent::Connected(ClientConnected {
             connection: conn,
             client_id,
             protocol: connect.protocol,

@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use mqtt_codec::{ConnAck, Connect, Disconnect, MqttString, Packet, ProtocolVersion, ReasonCode};
 
-use super::event::{ClientDisconnected, Event, Limit};
+use super::event::{BrokerEvent, ClientDisconnected, Limit};
 use super::session::SessionKey;
 use super::timers::Deadline;
-use super::{Action, Broker, ConnectionId};
+use super::{Broker, BrokerAction, ConnectionId};
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
@@ -152,12 +152,12 @@ impl Broker {
         }
     }
 
-    pub(super) fn emit(&mut self, event: Event) {
-        self.actions.push_back(Action::Event(event));
+    pub(super) fn emit(&mut self, event: BrokerEvent) {
+        self.actions.push_back(BrokerAction::Event(event));
     }
 
     pub(super) fn persist(&mut self, op: super::store::StoreOp) {
-        self.actions.push_back(Action::Persist(op));
+        self.actions.push_back(BrokerAction::Persist(op));
     }
 
     /// `limit` refused something `conn` (or, without a connection, the session `client_id`)
@@ -169,7 +169,7 @@ impl Broker {
         limit: Limit,
     ) {
         self.limit_counts[limit as usize] += 1;
-        self.emit(Event::LimitReached {
+        self.emit(BrokerEvent::LimitReached {
             connection,
             client_id,
             limit,
@@ -301,7 +301,7 @@ impl Broker {
         );
     }
 
-    /// The connection is over: an event, [`Action::Close`] if `close` (the driver did not
+    /// The connection is over: an event, [`BrokerAction::Close`] if `close` (the driver did not
     /// report it closed), and its session carries on disconnected (or ends).
     pub(super) fn end_connection(
         &mut self,
@@ -321,13 +321,13 @@ impl Broker {
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         self.deadlines.cancel(Deadline::WriteStall(conn));
         self.release_waiters(c.flow.waiters);
-        self.emit(Event::Disconnected(ClientDisconnected {
+        self.emit(BrokerEvent::Disconnected(ClientDisconnected {
             connection: conn,
             client_id: c.client_id.clone(),
             disconnected: why,
         }));
         if close {
-            self.actions.push_back(Action::Close(conn));
+            self.actions.push_back(BrokerAction::Close(conn));
         }
         if let (Stage::Connected, Some(key)) = (&c.stage, c.session) {
             self.session_disconnected(now, key, will);
@@ -338,7 +338,7 @@ impl Broker {
 /// Hands `packet`, `len` bytes once encoded, to the driver for `conn` (whose state is `c`),
 /// counted against the connection's write budget.
 pub(super) fn hand_out(
-    actions: &mut VecDeque<Action>,
+    actions: &mut VecDeque<BrokerAction>,
     c: &mut Connection,
     conn: ConnectionId,
     version: ProtocolVersion,
@@ -346,7 +346,7 @@ pub(super) fn hand_out(
     len: usize,
 ) {
     c.flow.unwritten += len;
-    actions.push_back(Action::Send {
+    actions.push_back(BrokerAction::Send {
         connection: conn,
         version,
         packet,

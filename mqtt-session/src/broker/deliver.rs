@@ -18,13 +18,13 @@ use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
 use super::config::Qos0Overflow;
 use super::connection::hand_out;
-use super::event::{DropReason, Event};
+use super::event::{BrokerEvent, Undelivered};
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
 use super::{Broker, ConnectionId};
 use crate::inflight::{NextSend, OutgoingState};
-use crate::store::StoreOp as SessionOp;
+use crate::store::SessionOp;
 
 /// Seconds left until `t`, rounded up so that a message still alive never says 0.
 fn secs_left(now: Instant, t: Instant) -> u32 {
@@ -128,7 +128,7 @@ impl Broker {
         let session = self.sessions.get_mut(&key)?;
         if session.outbound.len() >= max_queued {
             let behind = session.connection.filter(|_| session.backlog() >= pause_at);
-            self.message_dropped(key, p.topic, DropReason::QueueFull);
+            self.message_dropped(key, p.topic, Undelivered::QueueFull);
             return behind;
         }
         if self.store_outgoing(key, p, qos, expires_at) {
@@ -139,13 +139,13 @@ impl Broker {
     }
 
     /// A message for session `key` is dropped: counted, and evented.
-    fn message_dropped(&mut self, key: SessionKey, topic: TopicName, reason: DropReason) {
+    fn message_dropped(&mut self, key: SessionKey, topic: TopicName, reason: Undelivered) {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
         session.dropped += 1;
         let client_id = session.client_id.clone();
-        self.emit(Event::MessageDropped {
+        self.emit(BrokerEvent::MessageDropped {
             client_id,
             topic,
             reason,
@@ -189,7 +189,7 @@ impl Broker {
         };
         let behind = session.backlog() >= self.config.pause_publishers_at;
         if let Some(topic) = dropped {
-            self.message_dropped(key, topic, DropReason::QueueFull);
+            self.message_dropped(key, topic, Undelivered::QueueFull);
         }
         self.arm_stall(now, conn);
         behind.then_some(conn)
@@ -209,7 +209,7 @@ impl Broker {
             return false;
         };
         let Some(id) = session.allocate_id() else {
-            self.message_dropped(key, p.topic, DropReason::QueueFull);
+            self.message_dropped(key, p.topic, Undelivered::QueueFull);
             return false;
         };
         p.qos_pid = match qos {
@@ -307,7 +307,7 @@ impl Broker {
             let mut p = e.publish;
             match e.expires_at {
                 Some(t) if t <= now => {
-                    self.message_dropped(key, p.topic, DropReason::Expired);
+                    self.message_dropped(key, p.topic, Undelivered::Expired);
                     continue;
                 }
                 Some(t) => p.properties.message_expiry_interval = Some(secs_left(now, t)),
@@ -341,7 +341,7 @@ impl Broker {
                 p.dup = sent;
                 match session.expiries.get(&seq).copied() {
                     Some(Expiry::At(t)) if t <= now => {
-                        return self.drop_outgoing(key, seq, DropReason::Expired);
+                        return self.drop_outgoing(key, seq, Undelivered::Expired);
                     }
                     // [MQTT-3.3.2-6] what is left of it.
                     Some(Expiry::At(t)) => {
@@ -357,14 +357,14 @@ impl Broker {
                 session.outbound.mark_sent(seq);
                 if !self.send_publish(key, conn, p) {
                     // [MQTT-3.1.2-25] too large: discarded as if delivered.
-                    self.drop_outgoing(key, seq, DropReason::PacketTooLarge);
+                    self.drop_outgoing(key, seq, Undelivered::PacketTooLarge);
                 }
             }
         }
     }
 
     /// Removes an outgoing message that will not be delivered, and says so.
-    fn drop_outgoing(&mut self, key: SessionKey, seq: u64, reason: DropReason) {
+    fn drop_outgoing(&mut self, key: SessionKey, seq: u64, reason: Undelivered) {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -405,7 +405,7 @@ impl Broker {
                 return;
             };
             if session.outbound.len() >= max_queued {
-                self.message_dropped(key, e.publish.topic, DropReason::QueueFull);
+                self.message_dropped(key, e.publish.topic, Undelivered::QueueFull);
                 continue;
             }
             self.store_outgoing(key, e.publish, e.qos, e.expires_at);
@@ -437,7 +437,7 @@ impl Broker {
         };
         if !fits {
             if p.qos() == QoS::AtMostOnce {
-                self.message_dropped(key, p.topic, DropReason::PacketTooLarge);
+                self.message_dropped(key, p.topic, Undelivered::PacketTooLarge);
             }
             return false;
         }

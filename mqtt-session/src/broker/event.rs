@@ -1,4 +1,4 @@
-//! What the broker hands back: [`Action`]s, among them [`Event`]s for the driver.
+//! What the broker hands back: [`BrokerAction`]s, among them [`BrokerEvent`]s for the driver.
 
 use core::fmt;
 
@@ -11,7 +11,7 @@ use crate::event::Disconnected;
 ///
 /// The driver picks a fresh id for each transport it accepts (a counter will do) and never
 /// reuses one: a connection exists from [`Broker::handle_opened`](super::Broker::handle_opened)
-/// until the broker emits [`Action::Close`] for it or the driver reports
+/// until the broker emits [`BrokerAction::Close`] for it or the driver reports
 /// [`Broker::handle_closed`](super::Broker::handle_closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u64);
@@ -25,7 +25,7 @@ impl fmt::Display for ConnectionId {
 /// One output of the broker, in the order it must be carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // boxing would cost an allocation per packet
-pub enum Action {
+pub enum BrokerAction {
     /// Encode `packet` with `version` and write it to `connection`.
     Send {
         /// Where to send it.
@@ -42,20 +42,20 @@ pub enum Action {
     /// Apply this operation to durable storage before carrying out later actions.
     Persist(StoreOp),
     /// Tell the driver (log it, count it, or answer a pending decision).
-    Event(Event),
+    Event(BrokerEvent),
     /// Stop handing the broker packets from `connection` (and stop reading its socket): the
     /// clients it publishes to are behind. Packets already decoded may still be handed
-    /// over. Undone by [`Action::ResumeReading`].
+    /// over. Undone by [`BrokerAction::ResumeReading`].
     PauseReading(ConnectionId),
     /// Read from `connection` again.
     ResumeReading(ConnectionId),
 }
 
-/// Something the driver should know, or (for [`Event::ConnectRequest`] and
-/// [`Event::AuthRequest`]) decide.
+/// Something the driver should know, or (for [`BrokerEvent::ConnectRequest`] and
+/// [`BrokerEvent::AuthRequest`]) decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum BrokerEvent {
     /// A CONNECT waits for the driver's decision ([`ConnectPolicy::AskDriver`]): answer
     /// with [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject)
     /// or [`Broker::continue_auth`](super::Broker::continue_auth).
@@ -63,7 +63,7 @@ pub enum Event {
     /// [`ConnectPolicy::AskDriver`]: super::ConnectPolicy::AskDriver
     ConnectRequest(ConnectRequest),
     /// A v5 client sent AUTH: the next step of an authentication exchange, or a request to
-    /// re-authenticate. Answer like a [`Event::ConnectRequest`].
+    /// re-authenticate. Answer like a [`BrokerEvent::ConnectRequest`].
     AuthRequest(AuthRequest),
     /// A client is connected: the CONNACK accepting it has been sent.
     Connected(ClientConnected),
@@ -100,7 +100,7 @@ pub enum Event {
         /// Its topic.
         topic: TopicName,
         /// Why.
-        reason: DropReason,
+        reason: Undelivered,
     },
 }
 
@@ -180,7 +180,7 @@ pub enum SessionEnd {
 
 /// Why a message for a client was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DropReason {
+pub enum Undelivered {
     /// The session already holds `max_queued_messages` QoS 1/2 messages, or (QoS 0) its
     /// connection already has `max_queued_qos0` waiting for its write budget.
     QueueFull,
@@ -191,7 +191,7 @@ pub enum DropReason {
     Expired,
 }
 
-/// A limit of the [`BrokerConfig`](super::BrokerConfig), for [`Event::LimitReached`] and
+/// A limit of the [`BrokerConfig`](super::BrokerConfig), for [`BrokerEvent::LimitReached`] and
 /// [`Broker::limit_count`](super::Broker::limit_count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]

@@ -7,7 +7,7 @@
 //! holds at most one budget of bytes for it.
 //!
 //! A subscriber that falls behind by `pause_publishers_at` messages pauses the connections
-//! that publish to it ([`Action::PauseReading`](super::Action::PauseReading)) until it is
+//! that publish to it ([`BrokerAction::PauseReading`](super::BrokerAction::PauseReading)) until it is
 //! down to half: publishers slow to the pace of their subscribers instead of having their
 //! messages acknowledged and then dropped. A subscriber that makes no progress for
 //! `write_timeout` cannot stall everyone: with bytes unwritten it is closed; with its
@@ -19,13 +19,13 @@ use std::time::Instant;
 use super::event::Limit;
 use super::session::SessionKey;
 use super::timers::Deadline;
-use super::{Action, Broker, ConnectionId};
+use super::{Broker, BrokerAction, ConnectionId};
 use crate::event::{CloseCause, Disconnected};
 
 use super::connection::WillOnClose;
 
 impl Broker {
-    /// The driver wrote `bytes` more of what [`Action::Send`] handed it for `conn` (the
+    /// The driver wrote `bytes` more of what [`BrokerAction::Send`] handed it for `conn` (the
     /// sum of the packets' encoded lengths, as [`Packet::encoded_len`] gives them). What
     /// waited for room goes out; publishers paused for `conn` resume once it has caught up.
     ///
@@ -57,7 +57,7 @@ impl Broker {
     }
 
     /// Whether the broker has asked the driver to stop reading from `conn`
-    /// ([`Action::PauseReading`]).
+    /// ([`BrokerAction::PauseReading`]).
     pub fn is_paused(&self, conn: ConnectionId) -> bool {
         self.connections
             .get(&conn)
@@ -167,7 +167,8 @@ impl Broker {
         if let Some(p) = self.connections.get_mut(&publisher) {
             p.flow.paused_for += 1;
             if p.flow.paused_for == 1 {
-                self.actions.push_back(Action::PauseReading(publisher));
+                self.actions
+                    .push_back(BrokerAction::PauseReading(publisher));
             }
         }
     }
@@ -179,7 +180,7 @@ impl Broker {
             if let Some(c) = self.connections.get_mut(&w) {
                 c.flow.paused_for = c.flow.paused_for.saturating_sub(1);
                 if c.flow.paused_for == 0 {
-                    self.actions.push_back(Action::ResumeReading(w));
+                    self.actions.push_back(BrokerAction::ResumeReading(w));
                 }
             }
         }

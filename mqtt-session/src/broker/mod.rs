@@ -9,7 +9,7 @@
 //!   ([`handle_decode_error`](Broker::handle_decode_error)), the transport closing
 //!   ([`handle_closed`](Broker::handle_closed)), deadlines falling due
 //!   ([`handle_timeout`](Broker::handle_timeout));
-//! - **decisions** the driver makes when asked by an [`Event`]: [`accept`](Broker::accept),
+//! - **decisions** the driver makes when asked by a [`BrokerEvent`]: [`accept`](Broker::accept),
 //!   [`reject`](Broker::reject), [`continue_auth`](Broker::continue_auth); and commands of
 //!   its own: [`disconnect`](Broker::disconnect), [`shutdown`](Broker::shutdown). They
 //!   return `Err` only for misuse;
@@ -22,7 +22,7 @@
 //!
 //! A client's misbehaviour is never an `Err`: the broker closes that connection (under v5
 //! after a DISCONNECT or CONNACK with the reason code) and says why in an
-//! [`Event::Disconnected`]; other connections are not disturbed.
+//! [`BrokerEvent::Disconnected`]; other connections are not disturbed.
 //!
 //! A driver decodes each connection's bytes with [`BrokerConfig::decode_context`]: `None`
 //! until the first CONNECT, then that CONNECT's protocol.
@@ -30,7 +30,7 @@
 //! ```
 //! use std::time::Instant;
 //! use mqtt_codec::*;
-//! use mqtt_session::broker::{Action, Broker, BrokerConfig, ConnectionId};
+//! use mqtt_session::broker::{BrokerAction, Broker, BrokerConfig, ConnectionId};
 //!
 //! # #[allow(clippy::disallowed_methods)] // a driver reads the clock; the library never does
 //! let now = Instant::now();
@@ -48,7 +48,7 @@
 //!
 //! let mut sent = Vec::new();
 //! while let Some(action) = broker.poll_action() {
-//!     if let Action::Send { connection, packet, .. } = action {
+//!     if let BrokerAction::Send { connection, packet, .. } = action {
 //!         sent.push((connection, packet.packet_type()));
 //!     }
 //! }
@@ -87,8 +87,8 @@ use mqtt_codec::{
 pub use auth::{AllowAll, Authorizer, ClientInfo};
 pub use config::{BrokerConfig, ConnectPolicy, ConnectRate, Qos0Overflow};
 pub use event::{
-    Action, AuthRequest, ClientConnected, ClientDisconnected, ConnectRequest, ConnectionId,
-    DropReason, Event, Limit, SessionEnd,
+    AuthRequest, BrokerAction, BrokerEvent, ClientConnected, ClientDisconnected, ConnectRequest,
+    ConnectionId, Limit, SessionEnd, Undelivered,
 };
 pub use store::{
     BrokerSnapshot, MemoryStore, RestoreError, RetainedMessage, SessionSnapshot, StoreOp,
@@ -135,7 +135,7 @@ pub struct Broker {
     router: Router,
     retained: RetainedStore,
     deadlines: Deadlines,
-    actions: VecDeque<Action>,
+    actions: VecDeque<BrokerAction>,
     /// Scratch space for routing, reused by every publish.
     targets: Vec<Target>,
     /// Connections whose CONNECT waits for the driver or an AUTH exchange.
@@ -241,7 +241,7 @@ impl Broker {
     }
 
     /// How many times `limit` refused something since the broker started (each also an
-    /// [`Event::LimitReached`]).
+    /// [`BrokerEvent::LimitReached`]).
     pub fn limit_count(&self, limit: Limit) -> u64 {
         self.limit_counts[limit as usize]
     }
@@ -249,7 +249,7 @@ impl Broker {
     // ----- outputs -------------------------------------------------------------------
 
     /// The next action to carry out. Call until `None` after every input and decision.
-    pub fn poll_action(&mut self) -> Option<Action> {
+    pub fn poll_action(&mut self) -> Option<BrokerAction> {
         self.actions.pop_front()
     }
 
@@ -372,7 +372,7 @@ impl Broker {
                 ProtocolVersion::V3_1_1
             };
             let rc = ReasonCode::UNSUPPORTED_PROTOCOL_VERSION;
-            self.actions.push_back(Action::Send {
+            self.actions.push_back(BrokerAction::Send {
                 connection: conn,
                 version,
                 packet: Packet::ConnAck(Box::new(mqtt_codec::ConnAck {
@@ -513,7 +513,7 @@ impl Broker {
     }
 
     /// v5 enhanced authentication: sends the client AUTH 0x18 Continue authentication with
-    /// `auth_data`; its answer comes as [`Event::AuthRequest`].
+    /// `auth_data`; its answer comes as [`BrokerEvent::AuthRequest`].
     pub fn continue_auth(
         &mut self,
         conn: ConnectionId,

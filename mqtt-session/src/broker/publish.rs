@@ -14,7 +14,7 @@ use super::store::StoreOp;
 use super::{Broker, ConnectionId};
 use crate::inflight::PubRecOutcome;
 use crate::rules::Violation;
-use crate::store::StoreOp as SessionOp;
+use crate::store::SessionOp;
 
 fn ack(packet_id: mqtt_codec::PacketId, reason_code: ReasonCode) -> PubResponse {
     PubResponse {

@@ -32,7 +32,7 @@ use super::router::SubValue;
 use super::session::{Expiry, NEVER, Session, SessionKey};
 use super::timers::{Deadline, after_secs};
 use crate::inflight::OutgoingState;
-use crate::store::{MemoryStore as SessionStore, SessionState, StoreOp as SessionOp};
+use crate::store::{MemorySessionStore as SessionStore, SessionOp, SessionState};
 
 /// One write-ahead operation on the broker's durable state.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,7 @@ use mqtt_codec::{Publish, PublishProperties, QoS, QosPid, Will};
 use super::Broker;
 use super::auth::ClientInfo;
 use super::connection::WillOnClose;
-use super::event::{Event, SessionEnd};
+use super::event::{BrokerEvent, SessionEnd};
 use super::session::{NEVER, SessionKey};
 use super::store::StoreOp;
 use super::timers::{Deadline, after_secs};
@@ -106,7 +106,7 @@ impl Broker {
             let _ = self.store_retained(now, None, key, &p, qos);
             // The session's connection is gone: no publisher to slow down.
             self.route(now, Some(key), None, &p, qos);
-            self.emit(Event::WillPublished {
+            self.emit(BrokerEvent::WillPublished {
                 client_id,
                 topic: w.topic,
             });
@@ -137,7 +137,7 @@ impl Broker {
         if s.durable() {
             self.persist(StoreOp::RemoveSession(s.client_id.clone()));
         }
-        self.emit(Event::SessionEnded {
+        self.emit(BrokerEvent::SessionEnded {
             client_id: s.client_id,
             reason,
         });

@@ -11,8 +11,9 @@ use super::ConnectError;
 use crate::topic_alias::AutomaticAliases;
 
 /// How a client connects and behaves. Fields are public; [`ClientConfig::new`] gives the
-/// defaults.
+/// defaults; set fields on it (new fields may come in any release).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientConfig {
     /// MQTT 3.1.1 or 5.0, used for every packet of every connection (unless
     /// [`fallback_to_v3_1_1`](Self::fallback_to_v3_1_1) lets a 5.0 client fall back).
@@ -183,6 +184,7 @@ impl ClientConfig {
 
 /// What the server allows on the current connection, from its CONNACK (defaults before).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ServerLimits {
     /// QoS 1/2 messages the client may have unacknowledged ([MQTT-3.3.4-7]).
     pub receive_maximum: u16,

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
-use crate::store::StoreOp;
+use crate::store::SessionOp;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 
 impl Client {
@@ -169,17 +169,17 @@ impl Client {
             // [MQTT-3.2.2-5]: the server has no session, so neither does the client.
             for entry in self.outbound.discard_sent() {
                 self.release_id(entry.packet_id);
-                self.persist(StoreOp::RemoveOutgoing(entry.packet_id));
+                self.persist(SessionOp::RemoveOutgoing(entry.packet_id));
                 self.emit(Event::PublishDropped {
                     packet_id: entry.packet_id,
                     reason: DropReason::SessionLost,
                 });
             }
             for id in self.inbound_qos2.take() {
-                self.persist(StoreOp::RemoveIncoming(id));
+                self.persist(SessionOp::RemoveIncoming(id));
             }
             self.forget_pending_acks();
-            self.persist(StoreOp::SetClientId(self.client_id.clone()));
+            self.persist(SessionOp::SetClientId(self.client_id.clone()));
         }
         self.emit(Event::Connected(Connected {
             protocol: self.protocol(),

@@ -7,7 +7,7 @@ use mqtt_codec::{
 
 use super::config::ServerLimits;
 use crate::event::Disconnected;
-use crate::store::StoreOp;
+use crate::store::SessionOp;
 
 /// One output of the client, in the order it must be carried out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub enum Action {
     /// Encode this packet (with the client's protocol version) and write it to the server.
     Send(Packet),
     /// Apply this operation to durable storage before carrying out later actions.
-    Persist(StoreOp),
+    Persist(SessionOp),
     /// Tell the application.
     Event(Event),
     /// Close the transport: the connection is over (the client is now disconnected).

@@ -73,7 +73,7 @@ use crate::event::{CloseCause, Disconnected};
 use crate::inflight::{InboundQos2, Outbound};
 use crate::packet_ids::PacketIds;
 use crate::rules::{self, Role, Stage, Violation};
-use crate::store::{Request, SessionState, StoreOp};
+use crate::store::{Request, SessionOp, SessionState};
 use crate::timer::{Timer, TimerTable};
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 
@@ -164,7 +164,7 @@ impl Client {
     }
 
     /// A client resuming a stored session (from [`session_state`](Self::session_state) or a
-    /// [`MemoryStore`](crate::store::MemoryStore)-like store). Its next connection asks the
+    /// [`MemorySessionStore`](crate::store::MemorySessionStore)-like store). Its next connection asks the
     /// server to resume the session (v5: Clean Start 0; 3.1.1: Clean Session as
     /// configured) and resends what was in flight.
     ///
@@ -428,7 +428,7 @@ impl Client {
         self.actions.push_back(Action::Event(event));
     }
 
-    fn persist(&mut self, op: StoreOp) {
+    fn persist(&mut self, op: SessionOp) {
         self.actions.push_back(Action::Persist(op));
     }
 

@@ -12,7 +12,7 @@ use mqtt_codec::{
 use super::{AckError, Client, ConnectionState, DropReason, Event, PublishError, Published};
 use crate::inflight::{NextSend, OutgoingEntry, OutgoingState, PubRecOutcome};
 use crate::rules::Violation;
-use crate::store::StoreOp;
+use crate::store::SessionOp;
 use crate::topic_alias::AutomaticAliases;
 
 /// An application message to publish.
@@ -160,7 +160,7 @@ impl Client {
             return Err(PublishError::PacketIdsExhausted);
         };
         if let Some(entry) = self.outbound.get(seq).cloned() {
-            self.persist(StoreOp::PutOutgoing(entry));
+            self.persist(SessionOp::PutOutgoing(entry));
         }
         self.flush(now);
         Ok(Some(id))
@@ -204,7 +204,7 @@ impl Client {
                     if let Some(reason) = drop {
                         self.outbound.remove(seq);
                         self.release_id(packet_id);
-                        self.persist(StoreOp::RemoveOutgoing(packet_id));
+                        self.persist(SessionOp::RemoveOutgoing(packet_id));
                         self.emit(Event::PublishDropped { packet_id, reason });
                         continue;
                     }
@@ -277,7 +277,7 @@ impl Client {
                 self.inbound_qos2.insert(id);
                 self.emit(Event::Message(p));
                 // Write-ahead: the identifier is stored before PUBREC promises delivery.
-                self.persist(StoreOp::PutIncoming(id));
+                self.persist(SessionOp::PutIncoming(id));
                 if manual {
                     self.pending_acks.push_back(PendingAck {
                         packet_id: id,
@@ -377,7 +377,7 @@ impl Client {
             }
             if ack.reason_code.is_error() && self.inbound_qos2.remove(ack.packet_id) {
                 // [MQTT-4.3.3-9]: refused, so the identifier starts a new message next time.
-                self.persist(StoreOp::RemoveIncoming(ack.packet_id));
+                self.persist(SessionOp::RemoveIncoming(ack.packet_id));
             }
             self.send(now, Packet::PubRec(ack));
         }
@@ -394,7 +394,7 @@ impl Client {
             OutgoingState::PubRel { .. } => QoS::ExactlyOnce,
         };
         self.release_id(entry.packet_id);
-        self.persist(StoreOp::RemoveOutgoing(entry.packet_id));
+        self.persist(SessionOp::RemoveOutgoing(entry.packet_id));
         self.emit(Event::Published(Published {
             packet_id: entry.packet_id,
             qos,
@@ -423,7 +423,7 @@ impl Client {
                 // Write-ahead: the stored message becomes a PUBREL before it is sent
                 // ([MQTT-4.3.3-4]); the PUBLISH is never sent again ([MQTT-4.3.3-6]).
                 if let Some(entry) = self.outbound.get(seq).cloned() {
-                    self.persist(StoreOp::PutOutgoing(entry));
+                    self.persist(SessionOp::PutOutgoing(entry));
                 }
                 self.flush(now);
             }
@@ -455,7 +455,7 @@ impl Client {
         let mut comp = PubResponse::new(id);
         if self.inbound_qos2.remove(id) {
             // Forget the identifier before PUBCOMP lets the server reuse it.
-            self.persist(StoreOp::RemoveIncoming(id));
+            self.persist(SessionOp::RemoveIncoming(id));
         } else if self.protocol().is_v5() {
             comp.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
         }

@@ -9,7 +9,7 @@ use mqtt_codec::{
 
 use super::{Client, ConnectionState, DropReason, Event, SubscribeError, Subscribed, Unsubscribed};
 use crate::rules::Violation;
-use crate::store::{Request, StoreOp};
+use crate::store::{Request, SessionOp};
 
 impl Client {
     /// Sends SUBSCRIBE for `filters` and returns its packet identifier; [`Event::Subscribed`]
@@ -52,7 +52,7 @@ impl Client {
             .ok_or(SubscribeError::PacketIdsExhausted)?;
         self.requests
             .insert(sub.packet_id, Request::Subscribe(sub.clone()));
-        self.persist(StoreOp::PutRequest(Request::Subscribe(sub.clone())));
+        self.persist(SessionOp::PutRequest(Request::Subscribe(sub.clone())));
         let id = sub.packet_id;
         self.send(now, Packet::Subscribe(sub));
         Ok(id)
@@ -85,7 +85,7 @@ impl Client {
             .ok_or(SubscribeError::PacketIdsExhausted)?;
         self.requests
             .insert(unsub.packet_id, Request::Unsubscribe(unsub.clone()));
-        self.persist(StoreOp::PutRequest(Request::Unsubscribe(unsub.clone())));
+        self.persist(SessionOp::PutRequest(Request::Unsubscribe(unsub.clone())));
         let id = unsub.packet_id;
         self.send(now, Packet::Unsubscribe(unsub));
         Ok(id)
@@ -142,7 +142,7 @@ impl Client {
     fn answered(&mut self, id: PacketId) {
         self.requests.remove(&id);
         self.release_id(id);
-        self.persist(StoreOp::RemoveRequest(id));
+        self.persist(SessionOp::RemoveRequest(id));
     }
 
     pub(super) fn on_suback(&mut self, now: Instant, ack: SubAck) {

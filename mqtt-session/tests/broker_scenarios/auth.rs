@@ -3,7 +3,8 @@
 
 use mqtt_codec::*;
 use mqtt_session::broker::{
-    AuthRequest, BrokerConfig, ConnectPolicy, ConnectRequest, ConnectionId, DecisionError, Event,
+    AuthRequest, BrokerConfig, BrokerEvent, ConnectPolicy, ConnectRequest, ConnectionId,
+    DecisionError,
 };
 
 use crate::common::{Harness, lines};
@@ -12,9 +13,10 @@ const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
 fn asking() -> Harness {
-    Harness::new(BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        ..BrokerConfig::default()
+    Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c
     })
 }
 
@@ -22,7 +24,7 @@ fn requests(h: &mut Harness) -> Vec<ConnectRequest> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::ConnectRequest(r) => Some(r),
+            BrokerEvent::ConnectRequest(r) => Some(r),
             _ => None,
         })
         .collect()
@@ -32,7 +34,7 @@ fn auth_requests(h: &mut Harness) -> Vec<AuthRequest> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::AuthRequest(r) => Some(r),
+            BrokerEvent::AuthRequest(r) => Some(r),
             _ => None,
         })
         .collect()

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, Event};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent};
 
 use crate::common::{Harness, lines};
 
@@ -105,10 +105,11 @@ fn empty_client_id_gets_an_assigned_one() {
 /// 0x9A.
 #[test]
 fn wills_beyond_the_brokers_limits_are_refused() {
-    let mut h = Harness::new(BrokerConfig {
-        maximum_qos: QoS::AtLeastOnce,
-        retain_available: false,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.maximum_qos = QoS::AtLeastOnce;
+        c.retain_available = false;
+        c
     });
     for (name, qos, retain) in [("q", QoS::ExactlyOnce, false), ("r", QoS::AtMostOnce, true)] {
         let mut c = Connect::new(V5, MqttString::new(name).unwrap());
@@ -286,7 +287,7 @@ fn session_expiry_keeps_the_session_then_discards_it() {
     assert!(
         h.take_events()
             .iter()
-            .any(|e| matches!(e, Event::SessionEnded { .. }))
+            .any(|e| matches!(e, BrokerEvent::SessionEnded { .. }))
     );
 }
 
@@ -295,18 +296,19 @@ fn session_expiry_keeps_the_session_then_discards_it() {
 /// Keep Alive ([MQTT-3.2.2-21]).
 #[test]
 fn connack_announces_the_limits() {
-    let config = BrokerConfig {
-        receive_maximum: 10,
-        maximum_qos: QoS::AtLeastOnce,
-        retain_available: false,
-        maximum_packet_size: 1024,
-        topic_alias_maximum: 5,
-        wildcard_subscription_available: false,
-        shared_subscription_available: false,
-        subscription_identifiers_available: false,
-        server_keep_alive: Some(30),
-        maximum_session_expiry: 3600,
-        ..BrokerConfig::default()
+    let config = {
+        let mut c = BrokerConfig::default();
+        c.receive_maximum = 10;
+        c.maximum_qos = QoS::AtLeastOnce;
+        c.retain_available = false;
+        c.maximum_packet_size = 1024;
+        c.topic_alias_maximum = 5;
+        c.wildcard_subscription_available = false;
+        c.shared_subscription_available = false;
+        c.subscription_identifiers_available = false;
+        c.server_keep_alive = Some(30);
+        c.maximum_session_expiry = 3600;
+        c
     };
     let mut h = Harness::new(config);
     h.connect_v5_session("a", true, 86_400);
@@ -408,9 +410,10 @@ fn server_disconnects_carry_no_session_expiry_interval() {
 /// CONNACK 0x85 and closes the connection.
 #[test]
 fn a_broker_may_refuse_empty_client_ids() {
-    let mut h = Harness::new(BrokerConfig {
-        allow_empty_client_id: false,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.allow_empty_client_id = false;
+        c
     });
     h.connect_with("a", Connect::new(V5, MqttString::empty()));
     assert_eq!(

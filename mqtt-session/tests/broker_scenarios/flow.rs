@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, DropReason, Event, Limit, Qos0Overflow};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent, Limit, Qos0Overflow, Undelivered};
 
 use crate::common::{Harness, lines};
 
@@ -16,9 +16,10 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 /// A broker with a write budget of two small PUBLISH packets (7 bytes each, for a
 /// one-letter topic and payload under v5).
 fn small(config: BrokerConfig) -> Harness {
-    Harness::new(BrokerConfig {
-        write_budget: 10,
-        ..config
+    Harness::new({
+        let mut c = config;
+        c.write_budget = 10;
+        c
     })
 }
 
@@ -29,11 +30,11 @@ fn payloads(h: &mut Harness, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn dropped(h: &mut Harness) -> Vec<(String, DropReason)> {
+fn dropped(h: &mut Harness) -> Vec<(String, Undelivered)> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::MessageDropped {
+            BrokerEvent::MessageDropped {
                 client_id, reason, ..
             } => Some((client_id.to_string(), reason)),
             _ => None,
@@ -46,10 +47,11 @@ fn dropped(h: &mut Harness) -> Vec<(String, DropReason)> {
 /// ([MQTT-4.6.0-6]). Beyond the queue the newest is dropped and evented.
 #[test]
 fn qos0_waits_for_a_slow_reader_and_all_of_it_arrives() {
-    let mut h = small(BrokerConfig {
-        max_queued_qos0: 5,
-        pause_publishers_at: usize::MAX,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.max_queued_qos0 = 5;
+        c.pause_publishers_at = usize::MAX;
+        c
     });
     h.connect("sub", V5, true);
     h.subscribe("sub", 1, &[("t", QoS::AtMostOnce)]);
@@ -65,8 +67,8 @@ fn qos0_waits_for_a_slow_reader_and_all_of_it_arrives() {
     assert_eq!(
         dropped(&mut h),
         [
-            ("sub".to_string(), DropReason::QueueFull),
-            ("sub".to_string(), DropReason::QueueFull)
+            ("sub".to_string(), Undelivered::QueueFull),
+            ("sub".to_string(), Undelivered::QueueFull)
         ]
     );
     h.resume_reading("sub");
@@ -77,11 +79,12 @@ fn qos0_waits_for_a_slow_reader_and_all_of_it_arrives() {
 /// With the drop-oldest policy a slow reader gets the latest messages.
 #[test]
 fn qos0_overflow_can_drop_the_oldest() {
-    let mut h = small(BrokerConfig {
-        max_queued_qos0: 3,
-        qos0_overflow: Qos0Overflow::DropOldest,
-        pause_publishers_at: usize::MAX,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.max_queued_qos0 = 3;
+        c.qos0_overflow = Qos0Overflow::DropOldest;
+        c.pause_publishers_at = usize::MAX;
+        c
     });
     h.connect("sub", V5, true);
     h.subscribe("sub", 1, &[("t", QoS::AtMostOnce)]);
@@ -103,10 +106,11 @@ fn qos0_overflow_can_drop_the_oldest() {
 /// QoS 1 message arrives once, in order ([MQTT-4.6.0-6], [MQTT-4.3.2-1]).
 #[test]
 fn a_slow_subscriber_pauses_its_publishers_and_loses_nothing() {
-    let mut h = small(BrokerConfig {
-        pause_publishers_at: 4,
-        max_queued_messages: 8,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.pause_publishers_at = 4;
+        c.max_queued_messages = 8;
+        c
     });
     h.connect("sub", V5, true);
     h.subscribe("sub", 1, &[("t/#", QoS::AtLeastOnce)]);
@@ -152,9 +156,10 @@ fn a_slow_subscriber_pauses_its_publishers_and_loses_nothing() {
 /// acknowledgements it is behind on.
 #[test]
 fn a_publisher_is_not_paused_for_itself() {
-    let mut h = small(BrokerConfig {
-        pause_publishers_at: 2,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.pause_publishers_at = 2;
+        c
     });
     h.connect("echo", V5, true);
     h.subscribe("echo", 1, &[("t", QoS::AtMostOnce)]);
@@ -201,9 +206,10 @@ fn a_subscription_receives_every_retained_message() {
 /// topics is not prescribed; the one on the new message's topic moves ahead.)
 #[test]
 fn retained_messages_waiting_are_not_overtaken_on_their_topic() {
-    let mut h = small(BrokerConfig {
-        receive_maximum: 65535,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.receive_maximum = 65535;
+        c
     });
     h.connect("pub", V5, true);
     for t in ["a", "b", "c"] {
@@ -248,10 +254,11 @@ fn retained_messages_waiting_are_not_overtaken_on_their_topic() {
 /// ([MQTT-4.4.0-1]). Other clients are not disturbed.
 #[test]
 fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
-    let mut h = small(BrokerConfig {
-        write_timeout: Duration::from_secs(10),
-        pause_publishers_at: usize::MAX,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.write_timeout = Duration::from_secs(10);
+        c.pause_publishers_at = usize::MAX;
+        c
     });
     let mut c = Connect::new(V5, MqttString::new("stuck").unwrap());
     c.clean_start = false;
@@ -310,11 +317,12 @@ fn a_client_that_stops_reading_is_closed_after_the_write_timeout() {
 /// queue limit applies.
 #[test]
 fn a_client_that_never_acknowledges_stops_braking_after_the_write_timeout() {
-    let mut h = small(BrokerConfig {
-        write_timeout: Duration::from_secs(10),
-        pause_publishers_at: 3,
-        max_queued_messages: 100,
-        ..BrokerConfig::default()
+    let mut h = small({
+        let mut c = BrokerConfig::default();
+        c.write_timeout = Duration::from_secs(10);
+        c.pause_publishers_at = 3;
+        c.max_queued_messages = 100;
+        c
     });
     let mut c = Connect::new(V5, MqttString::new("lazy").unwrap());
     c.properties.receive_maximum = std::num::NonZeroU16::new(1);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, ConnectPolicy, ConnectRate, Event, Limit};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent, ConnectPolicy, ConnectRate, Limit};
 
 use crate::common::{Harness, lines, pid};
 
@@ -16,7 +16,7 @@ fn limits(h: &mut Harness) -> Vec<(Option<String>, Limit)> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::LimitReached {
+            BrokerEvent::LimitReached {
                 client_id, limit, ..
             } => Some((client_id.map(|c| c.to_string()), limit)),
             _ => None,
@@ -43,9 +43,10 @@ fn retain(h: &mut Harness, name: &str, topic: &str, payload: &str, qos: QoS, id:
 /// a session, or replacing one with Clean Start, is not.
 #[test]
 fn sessions_are_bounded_offline_ones_included() {
-    let mut h = Harness::new(BrokerConfig {
-        max_sessions: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_sessions = 2;
+        c
     });
     h.connect_v5_session("kept", false, 600);
     h.sever("kept");
@@ -84,10 +85,11 @@ fn sessions_are_bounded_offline_ones_included() {
 /// once the driver decides, there is room again.
 #[test]
 fn connects_waiting_for_the_driver_are_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        max_pending_connects: 1,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c.max_pending_connects = 1;
+        c
     });
     let a = h.connect("a", V5, true);
     h.connect("b", V5, true);
@@ -123,12 +125,10 @@ fn connects_waiting_for_the_driver_are_bounded() {
 /// clients in again.
 #[test]
 fn the_connection_rate_is_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        connect_rate: Some(ConnectRate {
-            connects: 2,
-            per: Duration::from_secs(1),
-        }),
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_rate = Some(ConnectRate::new(2, Duration::from_secs(1)));
+        c
     });
     h.connect("a", V5, true);
     h.connect("b", V311, true);
@@ -168,10 +168,11 @@ fn the_connection_rate_is_bounded() {
 /// CONNACK 0x89 Server busy), and nothing it sent is handled.
 #[test]
 fn packets_before_connack_are_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        max_packets_before_connack: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c.max_packets_before_connack = 2;
+        c
     });
     h.connect("a", V5, true);
     h.connect("a3", V311, true);
@@ -222,10 +223,11 @@ fn auth(rc: ReasonCode) -> Packet {
 /// with CONNACK 0x97, or ends a re-authentication with DISCONNECT 0x97.
 #[test]
 fn authentication_round_trips_are_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        max_auth_round_trips: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c.max_auth_round_trips = 2;
+        c
     });
     for name in ["a", "r"] {
         let mut c = Connect::new(V5, MqttString::new(name).unwrap());
@@ -292,9 +294,10 @@ fn authentication_round_trips_are_bounded() {
 /// filter the session has replaces it, and unsubscribing makes room.
 #[test]
 fn subscriptions_per_session_are_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        max_subscriptions_per_session: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_subscriptions_per_session = 2;
+        c
     });
     h.connect("s", V5, true);
     h.connect("s3", V311, true);
@@ -346,9 +349,10 @@ fn subscriptions_per_session_are_bounded() {
 /// 3.1.1 at once (3.1.1 [MQTT-4.8.0-2]). Replacing and deleting are always allowed.
 #[test]
 fn retained_messages_are_bounded_in_number() {
-    let mut h = Harness::new(BrokerConfig {
-        max_retained_messages: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_retained_messages = 2;
+        c
     });
     h.connect("s", V5, true);
     h.subscribe("s", 1, &[("#", QoS::AtLeastOnce)]);
@@ -417,9 +421,10 @@ fn retained_messages_are_bounded_in_number() {
 /// published, only not retained. Expired messages make room ([MQTT-3.3.2-5]).
 #[test]
 fn retained_messages_are_bounded_in_bytes() {
-    let mut h = Harness::new(BrokerConfig {
-        max_retained_bytes: 10,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_retained_bytes = 10;
+        c
     });
     h.connect("s", V5, true);
     h.subscribe("s", 1, &[("#", QoS::AtMostOnce)]);
@@ -474,9 +479,10 @@ fn retained_messages_are_bounded_in_bytes() {
 /// CONNECT with 0x90.
 #[test]
 fn topic_levels_are_bounded() {
-    let mut h = Harness::new(BrokerConfig {
-        max_topic_levels: 3,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_topic_levels = 3;
+        c
     });
     h.connect("s", V5, true);
     h.connect("s3", V311, true);

@@ -4,7 +4,7 @@ use std::num::{NonZeroU16, NonZeroU32};
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, DropReason, Event, Limit};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent, Limit, Undelivered};
 
 use crate::common::{Harness, lines, pid};
 
@@ -95,9 +95,10 @@ fn inbound_qos2_is_delivered_exactly_once() {
 /// 3.1.1 [MQTT-3.8.4-6].
 #[test]
 fn qos_is_capped_by_subscription_and_broker() {
-    let mut h = Harness::new(BrokerConfig {
-        maximum_qos: QoS::AtLeastOnce,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.maximum_qos = QoS::AtLeastOnce;
+        c
     });
     h.connect("s", V311, true);
     h.connect("p", V311, true);
@@ -197,9 +198,10 @@ fn in_flight_messages_are_resent_with_dup_on_resume() {
 /// and evented.
 #[test]
 fn offline_queue_is_bounded_and_drops_are_evented() {
-    let mut h = Harness::new(BrokerConfig {
-        max_queued_messages: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_queued_messages = 2;
+        c
     });
     h.connect("s", V311, false);
     h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
@@ -214,7 +216,7 @@ fn offline_queue_is_bounded_and_drops_are_evented() {
         .take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::MessageDropped {
+            BrokerEvent::MessageDropped {
                 client_id, reason, ..
             } => Some((client_id, reason)),
             _ => None,
@@ -222,7 +224,7 @@ fn offline_queue_is_bounded_and_drops_are_evented() {
         .collect();
     assert_eq!(
         drops,
-        [(MqttString::from_static("s"), DropReason::QueueFull)]
+        [(MqttString::from_static("s"), Undelivered::QueueFull)]
     );
     h.transcript();
     h.connect("s", V311, false);
@@ -270,8 +272,8 @@ fn message_expiry_counts_down_while_queued() {
     );
     assert!(h.take_events().iter().any(|e| matches!(
         e,
-        Event::MessageDropped {
-            reason: DropReason::Expired,
+        BrokerEvent::MessageDropped {
+            reason: Undelivered::Expired,
             ..
         }
     )));
@@ -372,9 +374,10 @@ fn message_expiry_stops_once_sent() {
 /// and none carried over to a new connection ([MQTT-3.3.2-7]).
 #[test]
 fn outbound_topic_aliases_within_the_clients_maximum() {
-    let mut h = Harness::new(BrokerConfig {
-        outbound_topic_aliases: true,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.outbound_topic_aliases = true;
+        c
     });
     let mut c = Connect::new(V5, MqttString::from_static("s"));
     c.clean_start = false;
@@ -412,9 +415,10 @@ fn outbound_topic_aliases_within_the_clients_maximum() {
 /// than the broker's bound loses its connection all the same (no DISCONNECT under 3.1.1).
 #[test]
 fn unreleased_qos2_messages_are_bounded_under_311_too() {
-    let mut h = Harness::new(BrokerConfig {
-        receive_maximum: 1,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.receive_maximum = 1;
+        c
     });
     h.connect("p", V311, true);
     h.transcript();
@@ -433,7 +437,7 @@ fn unreleased_qos2_messages_are_bounded_under_311_too() {
     );
     assert!(h.take_events().iter().any(|e| matches!(
         e,
-        Event::LimitReached {
+        BrokerEvent::LimitReached {
             limit: Limit::InboundQos2,
             ..
         }
@@ -477,9 +481,10 @@ fn the_longest_intervals_do_not_overflow() {
 /// asking for them, and grants QoS 0.
 #[test]
 fn a_qos0_broker_accepts_subscriptions_asking_for_more() {
-    let mut h = Harness::new(BrokerConfig {
-        maximum_qos: QoS::AtMostOnce,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.maximum_qos = QoS::AtMostOnce;
+        c
     });
     h.connect("s", V5, true);
     h.transcript();
@@ -567,8 +572,8 @@ fn qos2_handshake_completes_after_the_message_expired() {
     );
     assert!(h.take_events().iter().any(|e| matches!(
         e,
-        Event::MessageDropped {
-            reason: DropReason::Expired,
+        BrokerEvent::MessageDropped {
+            reason: Undelivered::Expired,
             ..
         }
     )));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mqtt_codec::*;
 use mqtt_session::broker::{Broker, BrokerConfig, BrokerSnapshot};
-use mqtt_session::inflight::OutgoingState;
+use mqtt_session::store::OutgoingState;
 
 use crate::common::{Harness, lines, pid};
 

@@ -394,11 +394,12 @@ fn a_refused_qos2_identifier_is_free_again() {
 /// shared filter fails under 3.1.1.
 #[test]
 fn disabled_features_refuse_subscriptions() {
-    let mut h = Harness::new(BrokerConfig {
-        wildcard_subscription_available: false,
-        shared_subscription_available: false,
-        subscription_identifiers_available: false,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.wildcard_subscription_available = false;
+        c.shared_subscription_available = false;
+        c.subscription_identifiers_available = false;
+        c
     });
     h.connect("s", V5, true);
     h.connect("s3", V311, true);
@@ -491,9 +492,10 @@ fn the_authorizer_refuses_per_topic() {
 /// 3.1.1: 3.1.1 [MQTT-3.3.2-3].
 #[test]
 fn delivered_topic_names_match_the_subscribers_filters() {
-    let mut h = Harness::new(BrokerConfig {
-        topic_alias_maximum: 4,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.topic_alias_maximum = 4;
+        c
     });
     let filters: [(&str, &[&str]); 3] = [
         ("s5", &["a/+/c", "x/#"]),

@@ -156,9 +156,10 @@ fn keep_alive_under_311() {
 /// sent is handled: 3.1.1 [MQTT-3.2.2-6].
 #[test]
 fn no_connack_when_no_return_code_applies() {
-    let mut h = Harness::new(BrokerConfig {
-        connect_policy: ConnectPolicy::AskDriver,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.connect_policy = ConnectPolicy::AskDriver;
+        c
     });
     h.connect("a", V311, true);
     h.send(

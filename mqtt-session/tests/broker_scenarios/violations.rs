@@ -4,7 +4,7 @@
 use std::num::NonZeroU16;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, ClientDisconnected, Event, Limit};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent, ClientDisconnected, Limit};
 use mqtt_session::event::CloseCause;
 
 use crate::common::{Harness, lines, pid};
@@ -17,7 +17,7 @@ fn rules_cited(h: &mut Harness) -> Vec<String> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Disconnected(ClientDisconnected { disconnected, .. })
+            BrokerEvent::Disconnected(ClientDisconnected { disconnected, .. })
                 if disconnected.cause == CloseCause::ProtocolViolation =>
             {
                 Some(disconnected.rule.unwrap_or("").to_string())
@@ -119,9 +119,10 @@ fn a_connection_must_start_with_a_valid_connect() {
 /// one above the Maximum Packet Size 0x95 ([MQTT-3.2.2-15]).
 #[test]
 fn malformed_and_oversized_packets() {
-    let mut h = Harness::new(BrokerConfig {
-        maximum_packet_size: 64,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.maximum_packet_size = 64;
+        c
     });
     h.connect("m", V5, true);
     h.connect("big", V5, true);
@@ -151,10 +152,11 @@ fn malformed_and_oversized_packets() {
 /// Subscription Identifier from a client is a Protocol Error.
 #[test]
 fn publish_rules_under_v5() {
-    let mut h = Harness::new(BrokerConfig {
-        maximum_qos: QoS::AtLeastOnce,
-        retain_available: false,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.maximum_qos = QoS::AtLeastOnce;
+        c.retain_available = false;
+        c
     });
     for name in ["q", "r", "s"] {
         h.connect(name, V5, true);
@@ -191,9 +193,10 @@ fn publish_rules_under_v5() {
 /// Receive Maximum is disconnected with 0x93.
 #[test]
 fn receive_maximum_exceeded() {
-    let mut h = Harness::new(BrokerConfig {
-        receive_maximum: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.receive_maximum = 2;
+        c
     });
     h.connect("p", V5, true);
     h.transcript();
@@ -221,9 +224,10 @@ fn receive_maximum_exceeded() {
 /// resolved; above it is 0x94 Topic Alias invalid, an unknown alias a Protocol Error.
 #[test]
 fn inbound_topic_aliases() {
-    let mut h = Harness::new(BrokerConfig {
-        topic_alias_maximum: 2,
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.topic_alias_maximum = 2;
+        c
     });
     h.connect("s", V311, true);
     h.subscribe("s", 1, &[("long/topic/name", QoS::AtMostOnce)]);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, Event};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent};
 
 use crate::common::{Harness, lines};
 
@@ -160,7 +160,7 @@ fn will_retain_qos_and_properties() {
     assert!(
         h.take_events()
             .iter()
-            .any(|e| matches!(e, Event::WillPublished { .. }))
+            .any(|e| matches!(e, BrokerEvent::WillPublished { .. }))
     );
     h.connect("late", V5, true);
     h.subscribe("late", 1, &[("wills", QoS::ExactlyOnce)]);
@@ -205,9 +205,10 @@ fn keep_alive_expiry_closes_and_publishes_the_will() {
 /// for v5 clients; 3.1.1 clients keep theirs.
 #[test]
 fn server_keep_alive_replaces_the_clients() {
-    let mut h = Harness::new(BrokerConfig {
-        server_keep_alive: Some(4),
-        ..BrokerConfig::default()
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.server_keep_alive = Some(4);
+        c
     });
     let mut c = Connect::new(V5, MqttString::from_static("a"));
     c.keep_alive = 600;

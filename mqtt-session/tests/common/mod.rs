@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use mqtt_codec::*;
 use mqtt_session::broker::{
-    Action, Broker, BrokerConfig, ConnectionId, Event, MemoryStore, StoreOp,
+    Broker, BrokerAction, BrokerConfig, BrokerEvent, ConnectionId, MemoryStore, StoreOp,
 };
 
 /// One scripted client.
@@ -47,7 +47,7 @@ pub struct Harness {
     by_conn: HashMap<ConnectionId, String>,
     next_conn: u64,
     lines: Vec<String>,
-    pub events: Vec<Event>,
+    pub events: Vec<BrokerEvent>,
     pub persisted: Vec<StoreOp>,
     pub store: MemoryStore,
 }
@@ -78,7 +78,7 @@ impl Harness {
     }
 
     /// The events since the last call.
-    pub fn take_events(&mut self) -> Vec<Event> {
+    pub fn take_events(&mut self) -> Vec<BrokerEvent> {
         std::mem::take(&mut self.events)
     }
 
@@ -228,7 +228,7 @@ impl Harness {
     pub fn drain(&mut self) {
         while let Some(a) = self.broker.poll_action() {
             match a {
-                Action::Send {
+                BrokerAction::Send {
                     connection,
                     version,
                     packet,
@@ -254,13 +254,13 @@ impl Harness {
                     peer.inbox.push_back(got);
                     self.broker.handle_written(self.now, connection, len);
                 }
-                Action::PauseReading(conn) | Action::ResumeReading(conn) => {
+                BrokerAction::PauseReading(conn) | BrokerAction::ResumeReading(conn) => {
                     let name = self.by_conn[&conn].clone();
                     let peer = self.peers.get_mut(&name).unwrap();
                     if peer.conn != Some(conn) {
                         continue;
                     }
-                    peer.paused = matches!(a, Action::PauseReading(_));
+                    peer.paused = matches!(a, BrokerAction::PauseReading(_));
                     let verb = if peer.paused { "paused" } else { "resumed" };
                     self.lines.push(format!("{name} -- {verb}"));
                     // Packet by packet, as long as the broker does not pause it again.
@@ -272,7 +272,7 @@ impl Harness {
                         self.feed(conn, bytes);
                     }
                 }
-                Action::Close(conn) => {
+                BrokerAction::Close(conn) => {
                     let name = self.by_conn[&conn].clone();
                     let peer = self.peers.get_mut(&name).unwrap();
                     if peer.conn == Some(conn) {
@@ -280,11 +280,11 @@ impl Harness {
                         self.lines.push(format!("{name} <- [closed]"));
                     }
                 }
-                Action::Persist(op) => {
+                BrokerAction::Persist(op) => {
                     self.store.apply(&op);
                     self.persisted.push(op);
                 }
-                Action::Event(e) => self.events.push(e),
+                BrokerAction::Event(e) => self.events.push(e),
             }
         }
         // Everything a reading client was sent has been reported written: the broker's

@@ -23,7 +23,7 @@ use mqtt_codec::{
 };
 
 use super::{Action, Client, ClientConfig, Event};
-use crate::store::{Request, StoreOp};
+use crate::store::{Request, SessionOp};
 
 pub(super) fn id(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
@@ -94,7 +94,7 @@ pub(super) fn describe(a: &Action) -> String {
             other => format!("send {:?}", other.packet_type()),
         },
         Action::Persist(op) => match op {
-            StoreOp::PutOutgoing(e) => format!(
+            SessionOp::PutOutgoing(e) => format!(
                 "persist put-out {} {}",
                 e.packet_id,
                 match e.state {
@@ -102,17 +102,17 @@ pub(super) fn describe(a: &Action) -> String {
                     crate::inflight::OutgoingState::PubRel { .. } => "pubrel",
                 }
             ),
-            StoreOp::RemoveOutgoing(i) => format!("persist rm-out {i}"),
-            StoreOp::PutIncoming(i) => format!("persist put-in {i}"),
-            StoreOp::RemoveIncoming(i) => format!("persist rm-in {i}"),
-            StoreOp::PutRequest(Request::Subscribe(s)) => {
+            SessionOp::RemoveOutgoing(i) => format!("persist rm-out {i}"),
+            SessionOp::PutIncoming(i) => format!("persist put-in {i}"),
+            SessionOp::RemoveIncoming(i) => format!("persist rm-in {i}"),
+            SessionOp::PutRequest(Request::Subscribe(s)) => {
                 format!("persist put-sub {}", s.packet_id)
             }
-            StoreOp::PutRequest(Request::Unsubscribe(u)) => {
+            SessionOp::PutRequest(Request::Unsubscribe(u)) => {
                 format!("persist put-unsub {}", u.packet_id)
             }
-            StoreOp::RemoveRequest(i) => format!("persist rm-req {i}"),
-            StoreOp::SetClientId(c) => format!("persist client-id {c}"),
+            SessionOp::RemoveRequest(i) => format!("persist rm-req {i}"),
+            SessionOp::SetClientId(c) => format!("persist client-id {c}"),
         },
         Action::Event(e) => match e {
             Event::Connected(c) => format!(

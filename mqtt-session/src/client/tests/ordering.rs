@@ -4,7 +4,7 @@
 use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS};
 
 use super::*;
-use crate::store::MemoryStore;
+use crate::store::MemorySessionStore;
 
 const VERSIONS: [ProtocolVersion; 2] = [ProtocolVersion::V5, ProtocolVersion::V3_1_1];
 
@@ -114,7 +114,7 @@ fn pubrels_follow_the_order_of_pubrecs() {
             "{v:?}"
         );
 
-        let mut store = MemoryStore::new();
+        let mut store = MemorySessionStore::new();
         for a in &h.actions {
             if let Action::Persist(op) = a {
                 store.apply(op);

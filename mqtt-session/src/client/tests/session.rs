@@ -8,7 +8,7 @@ use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS}
 use super::*;
 use crate::client::ResumeError;
 use crate::inflight::OutgoingState;
-use crate::store::{MemoryStore, SessionState};
+use crate::store::{MemorySessionStore, SessionState};
 
 fn present() -> ConnAck {
     let mut ack = ConnAck::default();
@@ -127,7 +127,7 @@ fn persisted_operations_match_the_snapshot() {
         .unwrap();
     h.drain();
 
-    let mut store = MemoryStore::new();
+    let mut store = MemorySessionStore::new();
     for a in &h.actions {
         if let Action::Persist(op) = a {
             store.apply(op);
@@ -193,7 +193,7 @@ fn resume_from_a_memory_store() {
     let mut h = Harness::v5();
     h.connect();
     h.publish("a", "1", QoS::AtLeastOnce);
-    let mut store = MemoryStore::new();
+    let mut store = MemorySessionStore::new();
     for a in &h.actions {
         if let Action::Persist(op) = a {
             store.apply(op);
