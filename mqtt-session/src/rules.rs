@@ -17,13 +17,24 @@ pub(crate) enum Role {
     Server,
 }
 
-/// How far a connection has got.
+impl Role {
+    /// The other end.
+    const fn peer(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
+/// How far a connection has got, the same for both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Stage {
-    /// The server waits for CONNECT; the client has sent CONNECT and waits for CONNACK
-    /// (v5: possibly exchanging AUTH packets first).
+    /// Nothing exchanged yet: the client has not sent CONNECT.
+    Opened,
+    /// CONNECT sent, CONNACK not yet (v5: AUTH packets may go either way meanwhile).
     Connecting,
-    /// CONNACK with success has been sent (server) or received (client).
+    /// A CONNACK with success has been sent.
     Connected,
 }
 
@@ -79,109 +90,81 @@ pub(crate) fn check_inbound(
     stage: Stage,
     packet: PacketType,
 ) -> Result<(), Violation> {
+    check(receiver.peer(), version, stage, packet)
+}
+
+/// Whether `sender` may send `packet` at `stage` of a `version` connection. A machine that
+/// is about to break this has a bug: it is a debug assertion at each machine's send path.
+pub(crate) fn check_outbound(
+    sender: Role,
+    version: ProtocolVersion,
+    stage: Stage,
+    packet: PacketType,
+) -> Result<(), Violation> {
+    check(sender, version, stage, packet)
+}
+
+/// The table: may `sender` send `packet` at `stage`?
+fn check(
+    sender: Role,
+    version: ProtocolVersion,
+    stage: Stage,
+    packet: PacketType,
+) -> Result<(), Violation> {
     use PacketType as P;
     use Role::{Client, Server};
-    use Stage::{Connected, Connecting};
+    use Stage::{Connected, Connecting, Opened};
     let wrong_way = |rule| Err(Violation::protocol(rule));
-    match (receiver, packet, stage) {
+    match (sender, packet, stage) {
         // Packets that only flow from client to server (section 2.1.2).
-        (Client, P::Connect, _) => wrong_way("CONNECT is sent only by a client (section 2.1.2)"),
-        (Client, P::Subscribe, _) => {
+        (Server, P::Connect, _) => wrong_way("CONNECT is sent only by a client (section 2.1.2)"),
+        (Server, P::Subscribe, _) => {
             wrong_way("SUBSCRIBE is sent only by a client (section 2.1.2)")
         }
-        (Client, P::Unsubscribe, _) => {
+        (Server, P::Unsubscribe, _) => {
             wrong_way("UNSUBSCRIBE is sent only by a client (section 2.1.2)")
         }
-        (Client, P::PingReq, _) => wrong_way("PINGREQ is sent only by a client (section 2.1.2)"),
+        (Server, P::PingReq, _) => wrong_way("PINGREQ is sent only by a client (section 2.1.2)"),
         // Packets that only flow from server to client.
-        (Server, P::ConnAck, _) => wrong_way("CONNACK is sent only by a server (section 2.1.2)"),
-        (Server, P::SubAck, _) => wrong_way("SUBACK is sent only by a server (section 2.1.2)"),
-        (Server, P::UnsubAck, _) => wrong_way("UNSUBACK is sent only by a server (section 2.1.2)"),
-        (Server, P::PingResp, _) => wrong_way("PINGRESP is sent only by a server (section 2.1.2)"),
-        // AUTH exists only in v5; either side may send it at either stage.
+        (Client, P::ConnAck, _) => wrong_way("CONNACK is sent only by a server (section 2.1.2)"),
+        (Client, P::SubAck, _) => wrong_way("SUBACK is sent only by a server (section 2.1.2)"),
+        (Client, P::UnsubAck, _) => wrong_way("UNSUBACK is sent only by a server (section 2.1.2)"),
+        (Client, P::PingResp, _) => wrong_way("PINGRESP is sent only by a server (section 2.1.2)"),
+        // AUTH exists only in v5.
         (_, P::Auth, _) if !version.is_v5() => Err(Violation::new(
             ReasonCode::MALFORMED_PACKET,
             "[MQTT-2.2.2-1] packet type 15 is reserved in MQTT 3.1.1",
         )),
-        (_, P::Auth, _) => Ok(()),
-        // The opening exchange.
-        (Client, P::ConnAck, Connecting) => Ok(()),
-        (Client, P::ConnAck, Connected) => Err(Violation::protocol(pick(
+        // The client opens with CONNECT, once; after it, it need not wait for the CONNACK
+        // (section 3.1.4).
+        (Client, P::Connect, Opened) => Ok(()),
+        (Client, P::Connect, Connecting | Connected) => Err(Violation::protocol(
+            "[MQTT-3.1.0-2] a second CONNECT on one connection",
+        )),
+        (Client, _, Opened) => Err(Violation::protocol(
+            "[MQTT-3.1.0-1] the first packet from the client must be CONNECT",
+        )),
+        (Client, _, Connecting | Connected) => Ok(()),
+        // The server answers with CONNACK, once, AUTH before it under v5.
+        (Server, P::ConnAck, Opened | Connecting) | (Server, P::Auth, _) => Ok(()),
+        (Server, P::ConnAck, Connected) => Err(Violation::protocol(pick(
             version,
             "[MQTT-3.2.0-2] a second CONNACK on one connection",
             "[MQTT-3.2.0-1] a second CONNACK on one connection",
         ))),
-        (Server, P::Connect, Connecting) => Ok(()),
-        (Server, P::Connect, Connected) => Err(Violation::protocol(pick(
-            version,
-            "[MQTT-3.1.0-2] a second CONNECT on one connection",
-            "[MQTT-3.1.0-2] a second CONNECT on one connection",
-        ))),
         // A 3.1.1 server never sends DISCONNECT; a v5 one only after a successful CONNACK.
-        (Client, P::Disconnect, _) if !version.is_v5() => Err(Violation::protocol(
+        (Server, P::Disconnect, _) if !version.is_v5() => Err(Violation::protocol(
             "a 3.1.1 server does not send DISCONNECT (section 3.14)",
         )),
-        (Client, P::Disconnect, Connecting) => Err(Violation::protocol(
+        (Server, P::Disconnect, Opened | Connecting) => Err(Violation::protocol(
             "[MQTT-3.14.0-1] DISCONNECT from the server before a successful CONNACK",
         )),
-        // Everything else needs the connection to be established.
-        (
-            Client,
-            P::Publish
-            | P::PubAck
-            | P::PubRec
-            | P::PubRel
-            | P::PubComp
-            | P::SubAck
-            | P::UnsubAck
-            | P::PingResp,
-            Connecting,
-        ) => Err(Violation::protocol(pick(
+        (Server, _, Opened | Connecting) => Err(Violation::protocol(pick(
             version,
             "[MQTT-3.2.0-1] the server sent a packet other than AUTH before CONNACK",
             "[MQTT-3.2.0-1] the first packet from the server must be CONNACK",
         ))),
-        (
-            Server,
-            P::Publish
-            | P::PubAck
-            | P::PubRec
-            | P::PubRel
-            | P::PubComp
-            | P::Subscribe
-            | P::Unsubscribe
-            | P::PingReq
-            | P::Disconnect,
-            Connecting,
-        ) => Err(Violation::protocol(
-            "[MQTT-3.1.0-1] the first packet from the client must be CONNECT",
-        )),
-        (
-            Client,
-            P::Publish
-            | P::PubAck
-            | P::PubRec
-            | P::PubRel
-            | P::PubComp
-            | P::SubAck
-            | P::UnsubAck
-            | P::PingResp
-            | P::Disconnect,
-            Connected,
-        ) => Ok(()),
-        (
-            Server,
-            P::Publish
-            | P::PubAck
-            | P::PubRec
-            | P::PubRel
-            | P::PubComp
-            | P::Subscribe
-            | P::Unsubscribe
-            | P::PingReq
-            | P::Disconnect,
-            Connected,
-        ) => Ok(()),
+        (Server, _, Connected) => Ok(()),
     }
 }
 
@@ -270,8 +253,25 @@ mod tests {
     #[test]
     fn a_server_needs_connect_first() {
         // [MQTT-3.1.0-1]
-        let v = check_inbound(Role::Server, V5, Stage::Connecting, PacketType::Publish);
+        let v = check_inbound(Role::Server, V5, Stage::Opened, PacketType::Publish);
         assert_eq!(v.unwrap_err().rule_id(), Some("MQTT-3.1.0-1"));
-        assert!(check_inbound(Role::Server, V5, Stage::Connecting, PacketType::Connect).is_ok());
+        assert!(check_inbound(Role::Server, V5, Stage::Opened, PacketType::Connect).is_ok());
+        // [MQTT-3.1.0-2], before the CONNACK too.
+        let v = check_inbound(Role::Server, V5, Stage::Connecting, PacketType::Connect);
+        assert_eq!(v.unwrap_err().rule_id(), Some("MQTT-3.1.0-2"));
+        // A client need not wait for the CONNACK (section 3.1.4).
+        assert!(check_inbound(Role::Server, V5, Stage::Connecting, PacketType::Publish).is_ok());
+    }
+
+    #[test]
+    fn what_a_machine_may_send() {
+        use PacketType as P;
+        // The server's first packet is CONNACK, or AUTH under v5 ([MQTT-3.2.0-1]).
+        let v = check_outbound(Role::Server, V5, Stage::Connecting, P::Publish);
+        assert_eq!(v.unwrap_err().rule_id(), Some("MQTT-3.2.0-1"));
+        assert!(check_outbound(Role::Server, V5, Stage::Connecting, P::Auth).is_ok());
+        // Never a CONNECT twice ([MQTT-3.1.0-2]).
+        let v = check_outbound(Role::Client, V3_1_1, Stage::Connected, P::Connect);
+        assert_eq!(v.unwrap_err().rule_id(), Some("MQTT-3.1.0-2"));
     }
 }

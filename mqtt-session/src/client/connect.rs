@@ -57,8 +57,8 @@ impl Client {
         self.out_aliases = OutboundAliases::default();
         self.in_aliases = InboundAliases::new(self.config.topic_alias_maximum());
         self.sent_clean_start = clean_start;
-        self.state = ConnectionState::Connecting;
         self.send(now, packet);
+        self.state = ConnectionState::Connecting;
         self.timers
             .set(ClientTimer::ConnAck, now + self.config.connect_timeout);
         Ok(())

@@ -459,6 +459,16 @@ impl Client {
                 return;
             }
         }
+        let stage = match self.state {
+            ConnectionState::Disconnected => Stage::Opened,
+            ConnectionState::Connecting => Stage::Connecting,
+            ConnectionState::Connected => Stage::Connected,
+        };
+        debug_assert_eq!(
+            rules::check_outbound(Role::Client, version, stage, packet.packet_type()),
+            Ok(()),
+            "the client was about to send an illegal packet"
+        );
         self.actions.push_back(Action::Send(packet));
         if self.state == ConnectionState::Connected && self.limits.keep_alive > 0 {
             self.timers
