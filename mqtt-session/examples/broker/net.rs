@@ -96,6 +96,14 @@ impl Outbox {
         self.state().closing
     }
 
+    /// Frees the queue's storage while it is empty: an idle connection holds none.
+    fn release_idle(&self) {
+        let mut s = self.state();
+        if s.queue.is_empty() {
+            s.queue = VecDeque::new();
+        }
+    }
+
     /// Moves the queued packets into `into`; whether the connection is closing.
     fn take(&self, into: &mut VecDeque<(ProtocolVersion, Packet)>) -> bool {
         let mut s = self.state();
@@ -159,25 +167,32 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
         };
         let _ = tcp.set_nodelay(true);
         let shared = shared.clone();
-        let kind = kind.clone();
-        tokio::spawn(async move {
-            match kind {
-                Kind::Tcp => {
-                    let (r, w) = tcp.into_split();
-                    serve(TcpRx::new(r), StreamTx(w), peer, shared).await;
-                }
-                Kind::Tls(acceptor) => match timeout(acceptor.accept(tcp)).await {
-                    Ok(Ok(tls)) => {
-                        let (r, w) = tokio::io::split(tls);
-                        serve(StreamRx(r), StreamTx(w), peer, shared).await;
+        // One task per connection, sized for its own transport: a TCP connection's task
+        // carries no TLS or WebSocket handshake state.
+        match &kind {
+            Kind::Tcp => {
+                let (r, w) = tcp.into_split();
+                let fut = serve(TcpRx::new(r), StreamTx(w), peer, shared);
+                tokio::spawn(fut);
+            }
+            Kind::Tls(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    match timeout(Box::pin(acceptor.accept(tcp))).await {
+                        Ok(Ok(tls)) => {
+                            let (r, w) = tokio::io::split(tls);
+                            serve(StreamRx(r), StreamTx(w), peer, shared).await;
+                        }
+                        Ok(Err(e)) => debug!("TLS handshake with {peer} failed: {e}"),
+                        Err(_) => debug!("TLS handshake with {peer} timed out"),
                     }
-                    Ok(Err(e)) => debug!("TLS handshake with {peer} failed: {e}"),
-                    Err(_) => debug!("TLS handshake with {peer} timed out"),
-                },
-                Kind::WebSocket => {
+                });
+            }
+            Kind::WebSocket => {
+                tokio::spawn(async move {
                     let handshake =
                         tokio_tungstenite::accept_hdr_async(tcp, choose_mqtt_subprotocol);
-                    match timeout(handshake).await {
+                    match timeout(Box::pin(handshake)).await {
                         Ok(Ok(ws)) => {
                             let (w, r) = ws.split();
                             serve(WsRx(r), WsTx(w), peer, shared).await;
@@ -185,9 +200,9 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                         Ok(Err(e)) => debug!("WebSocket handshake with {peer} failed: {e}"),
                         Err(_) => debug!("WebSocket handshake with {peer} timed out"),
                     }
-                }
+                });
             }
-        });
+        }
     }
 }
 
@@ -395,9 +410,13 @@ async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Sh
         let closing = outbox.take(&mut batch);
         if batch.is_empty() {
             if closing {
-                let _ = tokio::time::timeout(CLOSE_GRACE, tx.close()).await;
+                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, tx.close())).await;
                 break;
             }
+            // Nothing to write: keep no storage while idle (busy, the two queues swap and
+            // are reused).
+            batch = VecDeque::new();
+            outbox.release_idle();
             outbox.to_writer.notified().await;
             continue;
         }
@@ -413,10 +432,14 @@ async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Sh
             }
             tokio::time::sleep(CLOSE_GRACE).await;
         };
-        let written = tokio::select! {
-            r = tx.write(&out) => r.is_ok(),
-            _ = abandon => false,
-        };
+        // Boxed: the task keeps only what it needs while idle, not a write in progress.
+        let written = Box::pin(async {
+            tokio::select! {
+                r = tx.write(&out) => r.is_ok(),
+                _ = abandon => false,
+            }
+        })
+        .await;
         if !written {
             let _ = shared.core.input(Input::Closed(conn));
             break;

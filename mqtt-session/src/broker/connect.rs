@@ -10,7 +10,7 @@ use mqtt_codec::{
 };
 
 use super::config::ConnectPolicy;
-use super::connection::{PendingConnect, Stage, Turn, WillOnClose};
+use super::connection::{Aliases, PendingConnect, Stage, Turn, WillOnClose};
 use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
@@ -503,7 +503,7 @@ impl Broker {
             self.next_session += 1;
             let key = SessionKey(self.next_session);
             self.sessions
-                .insert(key, Session::new(client_id.clone(), 0));
+                .insert(key, Box::new(Session::new(client_id.clone(), 0)));
             self.by_client_id.insert(client_id.clone(), key);
             key
         });
@@ -523,7 +523,7 @@ impl Broker {
         s.expiry_interval = expiry;
         s.username = connect.username.as_ref().map(compact);
         s.connection = Some(conn);
-        s.will = will.clone();
+        s.will = will.clone().map(Box::new);
         if s.durable() {
             self.persist(StoreOp::PutSession {
                 client_id: client_id.clone(),
@@ -558,13 +558,17 @@ impl Broker {
             let p = &connect.properties;
             c.receive_maximum = p.receive_maximum.map_or(u16::MAX, |n| n.get());
             c.maximum_packet_size = p.maximum_packet_size.map_or(MAX_PACKET_SIZE, |n| n.get());
-            c.in_aliases = InboundAliases::new(cfg.topic_alias_maximum);
             let out_max = if cfg.outbound_topic_aliases {
                 p.topic_alias_maximum.unwrap_or(0)
             } else {
                 0
             };
-            c.out_aliases = OutboundAliases::new(out_max, true);
+            c.aliases = (cfg.topic_alias_maximum > 0 || out_max > 0).then(|| {
+                Box::new(Aliases {
+                    inbound: InboundAliases::new(cfg.topic_alias_maximum),
+                    outbound: OutboundAliases::new(out_max, true),
+                })
+            });
         }
         let mut props = ConnAckProperties::default();
         if v5 {

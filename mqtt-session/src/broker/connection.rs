@@ -42,6 +42,17 @@ pub(crate) enum Stage {
     Connected,
 }
 
+impl Stage {
+    /// The stage as the rules table knows it.
+    pub(crate) fn rules_stage(&self) -> crate::rules::Stage {
+        match self {
+            Self::AwaitingConnect => crate::rules::Stage::Opened,
+            Self::Connecting(_) => crate::rules::Stage::Connecting,
+            Self::Connected => crate::rules::Stage::Connected,
+        }
+    }
+}
+
 /// One network connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -63,8 +74,9 @@ pub(crate) struct Connection {
     /// The client's Request Problem Information: whether packets other than PUBLISH,
     /// CONNACK and DISCONNECT may carry a Reason String or User Properties.
     pub(crate) problem_information: bool,
-    pub(crate) in_aliases: InboundAliases,
-    pub(crate) out_aliases: OutboundAliases,
+    /// Topic aliases both ways, for a v5 connection that may use them (boxed: most
+    /// connections never do).
+    pub(crate) aliases: Option<Box<Aliases>>,
     /// v5 Authentication Method of the CONNECT.
     pub(crate) auth_method: Option<MqttString>,
     /// A re-authentication in progress.
@@ -76,6 +88,19 @@ pub(crate) struct Connection {
     pub(crate) expiry_was_zero: bool,
     /// Flow control: what the driver has of this connection's output, and who waits for it.
     pub(crate) flow: Flow,
+    /// A CONNACK with success has gone out: the stage of what the broker sends, which the
+    /// rules table checks at [`hand_out`] (`stage` may run ahead of it while a CONNECT is
+    /// completed).
+    pub(crate) connack_sent: bool,
+}
+
+/// A connection's topic aliases.
+#[derive(Debug)]
+pub(crate) struct Aliases {
+    /// Those the client sets, up to our Topic Alias Maximum.
+    pub(crate) inbound: InboundAliases,
+    /// Those the broker sets, up to the client's.
+    pub(crate) outbound: OutboundAliases,
 }
 
 /// A connection's flow control: its write budget, and the backpressure it puts on
@@ -110,8 +135,7 @@ impl Connection {
             receive_maximum: u16::MAX,
             maximum_packet_size: mqtt_codec::MAX_PACKET_SIZE,
             problem_information: true,
-            in_aliases: InboundAliases::new(0),
-            out_aliases: OutboundAliases::new(0, false),
+            aliases: None,
             auth_method: None,
             reauth: None,
             auth_round_trips: 0,
@@ -124,6 +148,7 @@ impl Connection {
                 paused_for: 0,
                 brake_off: false,
             },
+            connack_sent: false,
         }
     }
 
@@ -345,6 +370,20 @@ pub(super) fn hand_out(
     packet: Packet,
     len: usize,
 ) {
+    let kind = packet.packet_type();
+    let stage = if c.connack_sent {
+        crate::rules::Stage::Connected
+    } else {
+        crate::rules::Stage::Connecting
+    };
+    debug_assert_eq!(
+        crate::rules::check_outbound(crate::rules::Role::Server, version, stage, kind),
+        Ok(()),
+        "the broker was about to send an illegal packet"
+    );
+    if let Packet::ConnAck(a) = &packet {
+        c.connack_sent = !a.reason_code.is_error();
+    }
     c.flow.unwritten += len;
     actions.push_back(BrokerAction::Send {
         connection: conn,

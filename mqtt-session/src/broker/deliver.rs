@@ -427,7 +427,8 @@ impl Broker {
         // Sized with the full topic name, and room for a Topic Alias property (which grows
         // the property length by at most one byte), so that an alias is bound only by a
         // packet that really goes out.
-        let aliasing = version.is_v5() && c.out_aliases.maximum() > 0;
+        let aliasing =
+            version.is_v5() && c.aliases.as_ref().is_some_and(|a| a.outbound.maximum() > 0);
         let packet = Packet::Publish(p);
         let room = if aliasing { 4 } else { 0 };
         let len = packet.encoded_len(version).unwrap_or(usize::MAX);
@@ -443,7 +444,9 @@ impl Broker {
         }
         let (packet, len) = if aliasing {
             // The alias changes the size: count what will be written.
-            c.out_aliases.apply(&mut p);
+            if let Some(a) = c.aliases.as_deref_mut() {
+                a.outbound.apply(&mut p);
+            }
             let packet = Packet::Publish(p);
             let len = packet.encoded_len(version).unwrap_or(len);
             (packet, len)

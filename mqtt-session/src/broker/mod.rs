@@ -127,8 +127,10 @@ pub enum DecisionError {
 pub struct Broker {
     config: BrokerConfig,
     authorizer: Box<dyn Authorizer>,
-    connections: HashMap<ConnectionId, Connection, BuildLevelHasher>,
-    sessions: HashMap<SessionKey, Session, BuildLevelHasher>,
+    // Boxed values: a table grows by doubling, and its empty slots would each cost a whole
+    // `Connection` or `Session` (together about a kilobyte per connection at half load).
+    connections: HashMap<ConnectionId, Box<Connection>, BuildLevelHasher>,
+    sessions: HashMap<SessionKey, Box<Session>, BuildLevelHasher>,
     by_client_id: HashMap<MqttString, SessionKey, BuildLevelHasher>,
     next_session: u64,
     next_assigned: u64,
@@ -263,7 +265,8 @@ impl Broker {
     /// A transport was accepted: `conn` has [`BrokerConfig::connect_timeout`] to send
     /// CONNECT and complete it (the driver's decision and any AUTH exchange included).
     pub fn handle_opened(&mut self, now: Instant, conn: ConnectionId) {
-        self.connections.insert(conn, Connection::new(now));
+        self.connections
+            .insert(conn, Box::new(Connection::new(now)));
         self.deadlines.set(
             Deadline::ConnectTimeout(conn),
             now + self.config.connect_timeout,
@@ -278,16 +281,21 @@ impl Broker {
             return;
         };
         c.last_seen = now;
-        let version = c.version;
+        // Which packet may come when: one table for both ends ([`rules`]).
+        let stage = c.stage.rules_stage();
+        if let Err(v) = rules::check_inbound(Role::Server, c.version, stage, packet.packet_type()) {
+            if stage == rules::Stage::Opened {
+                // No CONNACK answers a connection that never sent CONNECT.
+                let why = Disconnected::violation(v);
+                return self.end_connection(now, conn, why, WillOnClose::Discard, true);
+            }
+            return self.violation(now, conn, v);
+        }
         match &mut c.stage {
             Stage::AwaitingConnect => {
                 if let Packet::Connect(connect) = packet {
-                    return self.on_connect(now, conn, connect);
+                    self.on_connect(now, conn, connect);
                 }
-                // [MQTT-3.1.0-1]; no CONNACK answers a connection that never sent CONNECT.
-                let v = Violation::protocol("[MQTT-3.1.0-1] the first packet must be CONNECT");
-                let why = Disconnected::violation(v);
-                self.end_connection(now, conn, why, WillOnClose::Discard, true);
             }
             Stage::Connecting(pending) => match packet {
                 Packet::Auth(a) => self.on_auth(now, conn, a),
@@ -295,11 +303,6 @@ impl Broker {
                     let why = Disconnected::new(CloseCause::Remote, None);
                     self.end_connection(now, conn, why, WillOnClose::Discard, true);
                 }
-                Packet::Connect(_) => self.violation(
-                    now,
-                    conn,
-                    Violation::protocol("[MQTT-3.1.0-2] a second CONNECT on one connection"),
-                ),
                 other => {
                     if c.auth_method.is_some() {
                         return self.violation(
@@ -322,33 +325,25 @@ impl Broker {
                     pending.buffered.push_back(other);
                 }
             },
-            Stage::Connected => {
-                let kind = packet.packet_type();
-                if let Err(v) =
-                    rules::check_inbound(Role::Server, version, rules::Stage::Connected, kind)
-                {
-                    return self.violation(now, conn, v);
+            Stage::Connected => match packet {
+                Packet::Publish(p) => self.on_publish(now, conn, p),
+                p @ (Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_)) => {
+                    self.on_client_ack(now, conn, p);
                 }
-                match packet {
-                    Packet::Publish(p) => self.on_publish(now, conn, p),
-                    p @ (Packet::PubAck(_) | Packet::PubRec(_) | Packet::PubComp(_)) => {
-                        self.on_client_ack(now, conn, p);
-                    }
-                    Packet::PubRel(a) => self.on_pubrel(conn, a),
-                    Packet::Subscribe(s) => self.on_subscribe(now, conn, s),
-                    Packet::Unsubscribe(u) => self.on_unsubscribe(conn, u),
-                    // [MQTT-3.12.4-1]
-                    Packet::PingReq => self.send(conn, Packet::PingResp),
-                    Packet::Disconnect(d) => self.on_disconnect(now, conn, d),
-                    Packet::Auth(a) => self.on_auth(now, conn, a),
-                    // Refused by the rules above.
-                    Packet::Connect(_)
-                    | Packet::ConnAck(_)
-                    | Packet::SubAck(_)
-                    | Packet::UnsubAck(_)
-                    | Packet::PingResp => {}
-                }
-            }
+                Packet::PubRel(a) => self.on_pubrel(conn, a),
+                Packet::Subscribe(s) => self.on_subscribe(now, conn, s),
+                Packet::Unsubscribe(u) => self.on_unsubscribe(conn, u),
+                // [MQTT-3.12.4-1]
+                Packet::PingReq => self.send(conn, Packet::PingResp),
+                Packet::Disconnect(d) => self.on_disconnect(now, conn, d),
+                Packet::Auth(a) => self.on_auth(now, conn, a),
+                // Refused by the rules above.
+                Packet::Connect(_)
+                | Packet::ConnAck(_)
+                | Packet::SubAck(_)
+                | Packet::UnsubAck(_)
+                | Packet::PingResp => {}
+            },
         }
     }
 

@@ -75,7 +75,7 @@ pub(crate) struct Session {
     pub(crate) inbound_qos2: InboundQos2,
     /// The Will Message: while connected, the one of the CONNECT; while disconnected, one
     /// waiting for its delay ([MQTT-3.1.2-8]).
-    pub(crate) will: Option<Will>,
+    pub(crate) will: Option<Box<Will>>,
     /// Messages dropped for this client so far.
     pub(crate) dropped: u64,
     /// Messages waiting for the connection's write budget (see [`Pending`]).

@@ -308,7 +308,7 @@ impl Broker {
                     username: s.username.clone(),
                     subscriptions,
                     state,
-                    will: s.will.clone(),
+                    will: s.will.as_deref().cloned(),
                 },
             );
         }
@@ -383,7 +383,7 @@ impl Broker {
                 if let Some(at) = after_secs(now, delay) {
                     b.deadlines.set(Deadline::WillDelay(key), at);
                 }
-                s.will = Some(w);
+                s.will = Some(Box::new(w));
             }
             if s.expiry_interval != NEVER
                 && let Some(at) = after_secs(now, s.expiry_interval)
@@ -391,7 +391,7 @@ impl Broker {
                 b.deadlines.set(Deadline::SessionExpiry(key), at);
             }
             b.by_client_id.insert(client_id, key);
-            b.sessions.insert(key, s);
+            b.sessions.insert(key, Box::new(s));
         }
         for (_, m) in snapshot.retained {
             let expires_at = m
