@@ -12,6 +12,7 @@ use mqtt_codec::{
 use super::config::ConnectPolicy;
 use super::connection::{Aliases, PendingConnect, Stage, Turn, WillOnClose};
 use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
+use super::router::too_deep;
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
 use super::timers::Deadline;
@@ -19,13 +20,6 @@ use super::{Broker, ConnectionId, DecisionError};
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
 use crate::topic_alias::{InboundAliases, OutboundAliases};
-
-/// Whether `topic` (a name, or a filter after any `$share/{name}/`) has more levels than
-/// `max`.
-pub(super) fn too_deep(topic: &str, max: usize) -> bool {
-    // n separators make n + 1 levels.
-    topic.bytes().filter(|&b| b == b'/').count() >= max
-}
 
 /// The 3.1.1 CONNACK code closest to a v5 one: 3.1.1 has only six.
 fn v3_connack_code(rc: ReasonCode) -> ReasonCode {

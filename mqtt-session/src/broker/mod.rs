@@ -68,11 +68,14 @@ mod connection;
 mod deliver;
 mod event;
 mod flow;
+mod output;
 mod publish;
 mod retained;
 mod router;
 mod session;
+mod snapshot;
 mod store;
+mod subscribe;
 mod timers;
 mod will;
 

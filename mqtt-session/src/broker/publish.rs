@@ -6,9 +6,9 @@ use std::time::Instant;
 use mqtt_codec::{MqttString, Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
 
 use super::auth::ClientInfo;
-use super::connect::too_deep;
 use super::event::Limit;
 use super::retained::{OverQuota, RetainChange};
+use super::router::too_deep;
 use super::session::SessionKey;
 use super::store::StoreOp;
 use super::{Broker, ConnectionId};

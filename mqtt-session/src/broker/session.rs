@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Instant;
 
-use mqtt_codec::{MqttString, PacketId, Publish, QoS, TopicFilter, Will};
+use mqtt_codec::{
+    MqttString, PacketId, Publish, QoS, SubscriptionId, SubscriptionOptions, TopicFilter, Will,
+};
 
-use super::ConnectionId;
-use super::router::SubValue;
+use super::event::ConnectionId;
 use crate::inflight::{InboundQos2, Outbound};
 
 /// A session's handle inside the broker: sessions are looked up by client identifier once,
@@ -49,6 +50,14 @@ pub(crate) struct Pending {
     /// A retained message sent for a new subscription (it counts against no queue limit:
     /// the retained store bounds it).
     pub(crate) retained: bool,
+}
+
+/// One subscription: its options (QoS already capped at the broker's maximum) and its
+/// Subscription Identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SubValue {
+    pub(crate) options: SubscriptionOptions,
+    pub(crate) id: Option<SubscriptionId>,
 }
 
 /// One session.

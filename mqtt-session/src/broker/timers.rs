@@ -8,7 +8,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
-use super::ConnectionId;
+use super::event::ConnectionId;
 use super::session::SessionKey;
 
 /// `secs` seconds after `now`, or `None` if that is beyond what an [`Instant`] can hold
