@@ -1,12 +1,18 @@
-//! One network connection: where it stands, what its client allows, and how it ends.
+//! One network connection's protocol state, and what can be decided from it alone: the
+//! stage and the rules table, keep-alive, topic aliases both ways, fitting a packet to the
+//! client's Maximum Packet Size and Request Problem Information, and the write budget.
+//! The session hub (the rest of the broker) asks it; it asks nothing of the hub.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use mqtt_codec::{Connect, MqttString, Packet, ProtocolVersion};
+use mqtt_codec::{
+    Connect, MqttString, Packet, PacketType, ProtocolVersion, Publish, QoS, TopicName,
+};
 
 use super::event::{BrokerAction, ConnectionId};
 use super::session::SessionKey;
+use crate::rules::{self, Role, Violation};
 use crate::topic_alias::{InboundAliases, OutboundAliases};
 
 /// Whose move it is in an authentication exchange.
@@ -152,6 +158,150 @@ impl Connection {
     pub(crate) fn silence_allowed(&self) -> Option<Duration> {
         (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
     }
+
+    /// Keep-alive at `now`: `Ok(())` if the client has been silent too long, else when to
+    /// look again (`None`: no keep-alive).
+    pub(crate) fn keep_alive_due(&self, now: Instant) -> Result<(), Option<Instant>> {
+        let Some(allowed) = self.silence_allowed() else {
+            return Err(None);
+        };
+        let due = self.last_seen + allowed;
+        if due > now { Err(Some(due)) } else { Ok(()) }
+    }
+
+    /// A packet of `kind` arrived at `now`: the client is alive, and the packet must be
+    /// one the rules table allows at this stage.
+    pub(crate) fn received(&mut self, now: Instant, kind: PacketType) -> Result<(), Violation> {
+        self.last_seen = now;
+        rules::check_inbound(Role::Server, self.version, self.stage.rules_stage(), kind)
+    }
+
+    /// A PUBLISH from the client with its topic name restored from a Topic Alias, which
+    /// must be within our Topic Alias Maximum ([MQTT-3.3.2-12]).
+    pub(crate) fn resolve_topic_alias(&mut self, p: &mut Publish) -> Result<(), Violation> {
+        match self.aliases.as_deref_mut() {
+            Some(a) => a.inbound.resolve(p),
+            // No alias is allowed: any use is refused.
+            None => InboundAliases::new(0).resolve(p),
+        }
+    }
+
+    /// `packet` as this client may receive it, and its encoded length; `None` if it does
+    /// not fit. Under 3.1.1 acknowledgements go without properties; under v5 the parts a
+    /// sender may drop (Reason String, User Properties) are dropped if the packet would
+    /// exceed the client's Maximum Packet Size ([MQTT-3.1.2-24] and the per-packet rules
+    /// such as [MQTT-3.4.2-2]), or if the client asked for no problem information and the
+    /// packet is not a CONNACK, DISCONNECT or PUBLISH ([MQTT-3.1.2-29]).
+    pub(crate) fn fit(&self, mut packet: Packet) -> Option<(Packet, usize)> {
+        let version = self.version;
+        let max = self.maximum_packet_size as usize;
+        let fitting = |p: &Packet| p.encoded_len(version).ok().filter(|&n| n <= max);
+        // 3.1.1 has no properties at all.
+        let strip = !version.is_v5()
+            || (!self.problem_information
+                && !matches!(
+                    packet,
+                    Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_)
+                ));
+        if !strip && let Some(len) = fitting(&packet) {
+            return Some((packet, len));
+        }
+        match &mut packet {
+            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                a.properties = Default::default();
+            }
+            Packet::SubAck(a) => a.properties = Default::default(),
+            Packet::UnsubAck(a) => a.properties = Default::default(),
+            Packet::ConnAck(a) => {
+                a.properties.reason_string = None;
+                a.properties.user_properties.clear();
+            }
+            Packet::Disconnect(d) => {
+                d.properties.reason_string = None;
+                d.properties.user_properties.clear();
+            }
+            Packet::Auth(a) => {
+                a.properties.reason_string = None;
+                a.properties.user_properties.clear();
+            }
+            _ => {}
+        }
+        let len = fitting(&packet)?;
+        Some((packet, len))
+    }
+
+    /// A PUBLISH shaped for this client, and its encoded length: no properties under 3.1.1,
+    /// an outbound Topic Alias where enabled. `Err` if it is larger than the client's
+    /// Maximum Packet Size ([MQTT-3.1.2-24]); no alias is bound then.
+    pub(crate) fn fit_publish(&mut self, mut p: Publish) -> Result<(Packet, usize), TooLarge> {
+        let version = self.version;
+        if !version.is_v5() {
+            p.properties = Default::default();
+        }
+        // Sized with the full topic name, and room for a Topic Alias property (which grows
+        // the property length by at most one byte), so that an alias is bound only by a
+        // packet that really goes out.
+        let aliases = self
+            .aliases
+            .as_deref_mut()
+            .filter(|a| version.is_v5() && a.outbound.maximum() > 0);
+        let room = if aliases.is_some() { 4 } else { 0 };
+        let packet = Packet::Publish(p);
+        let len = packet.encoded_len(version).unwrap_or(usize::MAX);
+        let fits = len.saturating_add(room) <= self.maximum_packet_size as usize;
+        match (packet, aliases) {
+            (Packet::Publish(p), _) if !fits => Err(TooLarge {
+                qos: p.qos(),
+                topic: p.topic,
+            }),
+            (Packet::Publish(mut p), Some(a)) => {
+                // The alias changes the size: count what will be written.
+                a.outbound.apply(&mut p);
+                let packet = Packet::Publish(p);
+                let len = packet.encoded_len(version).unwrap_or(len);
+                Ok((packet, len))
+            }
+            (packet, _) => Ok((packet, len)),
+        }
+    }
+
+    /// Hands `packet`, `len` bytes once encoded, to the driver for this connection (`conn`),
+    /// counted against its write budget. What the broker sends must be legal at this stage
+    /// of the connection: the rules table is asserted.
+    pub(crate) fn hand_out(
+        &mut self,
+        actions: &mut VecDeque<BrokerAction>,
+        conn: ConnectionId,
+        packet: Packet,
+        len: usize,
+    ) {
+        let stage = if self.connack_sent {
+            rules::Stage::Connected
+        } else {
+            rules::Stage::Connecting
+        };
+        debug_assert_eq!(
+            rules::check_outbound(Role::Server, self.version, stage, packet.packet_type()),
+            Ok(()),
+            "the broker was about to send an illegal packet"
+        );
+        if let Packet::ConnAck(a) = &packet {
+            self.connack_sent = !a.reason_code.is_error();
+        }
+        self.flow.unwritten += len;
+        actions.push_back(BrokerAction::Send {
+            connection: conn,
+            version: self.version,
+            packet,
+        });
+    }
+}
+
+/// A message too large for the client it was to go to.
+#[derive(Debug)]
+pub(crate) struct TooLarge {
+    pub(crate) topic: TopicName,
+    pub(crate) qos: QoS,
 }
 
 /// What happens to the will of a connection that ends.
@@ -161,36 +311,4 @@ pub(crate) enum WillOnClose {
     Publish,
     /// Deleted: a DISCONNECT with 0x00 (3.1.1: any DISCONNECT) ([MQTT-3.14.4-3]).
     Discard,
-}
-
-/// Hands `packet`, `len` bytes once encoded, to the driver for `conn` (whose state is `c`),
-/// counted against the connection's write budget.
-pub(super) fn hand_out(
-    actions: &mut VecDeque<BrokerAction>,
-    c: &mut Connection,
-    conn: ConnectionId,
-    version: ProtocolVersion,
-    packet: Packet,
-    len: usize,
-) {
-    let kind = packet.packet_type();
-    let stage = if c.connack_sent {
-        crate::rules::Stage::Connected
-    } else {
-        crate::rules::Stage::Connecting
-    };
-    debug_assert_eq!(
-        crate::rules::check_outbound(crate::rules::Role::Server, version, stage, kind),
-        Ok(()),
-        "the broker was about to send an illegal packet"
-    );
-    if let Packet::ConnAck(a) = &packet {
-        c.connack_sent = !a.reason_code.is_error();
-    }
-    c.flow.unwritten += len;
-    actions.push_back(BrokerAction::Send {
-        connection: conn,
-        version,
-        packet,
-    });
 }

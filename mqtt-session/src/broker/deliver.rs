@@ -17,7 +17,6 @@ use std::time::Instant;
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
 use super::config::Qos0Overflow;
-use super::connection::hand_out;
 use super::event::{BrokerEvent, Undelivered};
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
@@ -412,48 +411,25 @@ impl Broker {
         }
     }
 
-    /// Puts a PUBLISH on the wire to `conn`, shaped for the client: no properties under
-    /// 3.1.1, an outbound topic alias if enabled. Returns false, sending nothing, if it is
-    /// larger than the client's Maximum Packet Size ([MQTT-3.1.2-24]); a QoS 0 message is
-    /// then reported dropped here.
-    fn send_publish(&mut self, key: SessionKey, conn: ConnectionId, mut p: Publish) -> bool {
+    /// Puts a PUBLISH on the wire to `conn`, shaped for the client (see
+    /// [`Connection::fit_publish`](super::connection::Connection::fit_publish)). Returns
+    /// false, sending nothing, if it is larger than the client's Maximum Packet Size
+    /// ([MQTT-3.1.2-24]); a QoS 0 message is then reported dropped here.
+    fn send_publish(&mut self, key: SessionKey, conn: ConnectionId, p: Publish) -> bool {
         let Some(c) = self.connections.get_mut(&conn) else {
             return true;
         };
-        let version = c.version;
-        if !version.is_v5() {
-            p.properties = Default::default();
-        }
-        // Sized with the full topic name, and room for a Topic Alias property (which grows
-        // the property length by at most one byte), so that an alias is bound only by a
-        // packet that really goes out.
-        let aliasing =
-            version.is_v5() && c.aliases.as_ref().is_some_and(|a| a.outbound.maximum() > 0);
-        let packet = Packet::Publish(p);
-        let room = if aliasing { 4 } else { 0 };
-        let len = packet.encoded_len(version).unwrap_or(usize::MAX);
-        let fits = len.saturating_add(room) <= c.maximum_packet_size as usize;
-        let Packet::Publish(mut p) = packet else {
-            return true;
-        };
-        if !fits {
-            if p.qos() == QoS::AtMostOnce {
-                self.message_dropped(key, p.topic, Undelivered::PacketTooLarge);
+        match c.fit_publish(p) {
+            Ok((packet, len)) => {
+                c.hand_out(&mut self.actions, conn, packet, len);
+                true
             }
-            return false;
-        }
-        let (packet, len) = if aliasing {
-            // The alias changes the size: count what will be written.
-            if let Some(a) = c.aliases.as_deref_mut() {
-                a.outbound.apply(&mut p);
+            Err(too_large) => {
+                if too_large.qos == QoS::AtMostOnce {
+                    self.message_dropped(key, too_large.topic, Undelivered::PacketTooLarge);
+                }
+                false
             }
-            let packet = Packet::Publish(p);
-            let len = packet.encoded_len(version).unwrap_or(len);
-            (packet, len)
-        } else {
-            (Packet::Publish(p), len)
-        };
-        hand_out(&mut self.actions, c, conn, version, packet, len);
-        true
+        }
     }
 }

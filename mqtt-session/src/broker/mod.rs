@@ -99,7 +99,7 @@ pub use store::{
 };
 
 use crate::event::{CloseCause, Disconnected};
-use crate::rules::{self, Role, Violation};
+use crate::rules::Violation;
 use crate::topic_tree::BuildLevelHasher;
 use connection::{Connection, Stage, WillOnClose};
 use retained::RetainedStore;
@@ -283,11 +283,9 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        c.last_seen = now;
-        // Which packet may come when: one table for both ends ([`rules`]).
-        let stage = c.stage.rules_stage();
-        if let Err(v) = rules::check_inbound(Role::Server, c.version, stage, packet.packet_type()) {
-            if stage == rules::Stage::Opened {
+        // Which packet may come when: one table for both ends (`rules.rs`).
+        if let Err(v) = c.received(now, packet.packet_type()) {
+            if matches!(c.stage, Stage::AwaitingConnect) {
                 // No CONNACK answers a connection that never sent CONNECT.
                 let why = Disconnected::violation(v);
                 return self.end_connection(now, conn, why, WillOnClose::Discard, true);
@@ -418,12 +416,10 @@ impl Broker {
         let Some(c) = self.connections.get(&conn) else {
             return;
         };
-        let Some(allowed) = c.silence_allowed() else {
-            return;
-        };
-        let due = c.last_seen + allowed;
-        if due > now {
-            return self.deadlines.set(Deadline::KeepAlive(conn), due);
+        match c.keep_alive_due(now) {
+            Ok(()) => {}
+            Err(Some(due)) => return self.deadlines.set(Deadline::KeepAlive(conn), due),
+            Err(None) => return,
         }
         let rc = ReasonCode::KEEP_ALIVE_TIMEOUT;
         if c.version.is_v5() {

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use mqtt_codec::{ConnAck, Disconnect, MqttString, Packet, ReasonCode};
 
-use super::connection::{Stage, WillOnClose, hand_out};
+use super::connection::{Stage, WillOnClose};
 use super::event::{BrokerEvent, ClientDisconnected, Limit};
 use super::session::SessionKey;
 use super::timers::Deadline;
@@ -62,56 +62,16 @@ impl Broker {
         self.limit_reached_by(conn, client_id, limit);
     }
 
-    /// Queues `packet` for `conn` in the connection's version (under 3.1.1 without the
-    /// properties of acknowledgements). Under v5 the optional parts a
-    /// sender may drop (reason strings, user properties) are dropped if the packet would
-    /// exceed the client's Maximum Packet Size ([MQTT-3.1.2-24] and the per-packet rules
-    /// such as [MQTT-3.4.2-2]), or if the client asked for no problem information and the
-    /// packet is not a CONNACK, DISCONNECT or PUBLISH ([MQTT-3.1.2-29]); a packet that
-    /// still does not fit is not sent.
-    pub(super) fn send(&mut self, conn: ConnectionId, mut packet: Packet) {
+    /// Queues `packet` for `conn`, fitted to what its client accepts (see
+    /// [`Connection::fit`](super::connection::Connection::fit)); a packet that still does
+    /// not fit is not sent.
+    pub(super) fn send(&mut self, conn: ConnectionId, packet: Packet) {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        let version = c.version;
-        let max = c.maximum_packet_size as usize;
-        // The encoded length, if the packet fits the client's Maximum Packet Size.
-        let fitting = |p: &Packet| p.encoded_len(version).ok().filter(|&n| n <= max);
-        // 3.1.1 has no properties at all.
-        let strip = !version.is_v5()
-            || (!c.problem_information
-                && !matches!(
-                    packet,
-                    Packet::ConnAck(_) | Packet::Disconnect(_) | Packet::Publish(_)
-                ));
-        let mut len = if strip { None } else { fitting(&packet) };
-        if len.is_none() {
-            match &mut packet {
-                Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
-                    a.properties = Default::default();
-                }
-                Packet::SubAck(a) => a.properties = Default::default(),
-                Packet::UnsubAck(a) => a.properties = Default::default(),
-                Packet::ConnAck(a) => {
-                    a.properties.reason_string = None;
-                    a.properties.user_properties.clear();
-                }
-                Packet::Disconnect(d) => {
-                    d.properties.reason_string = None;
-                    d.properties.user_properties.clear();
-                }
-                Packet::Auth(a) => {
-                    a.properties.reason_string = None;
-                    a.properties.user_properties.clear();
-                }
-                _ => {}
-            }
-            len = fitting(&packet);
+        if let Some((packet, len)) = c.fit(packet) {
+            c.hand_out(&mut self.actions, conn, packet, len);
         }
-        let Some(len) = len else {
-            return;
-        };
-        hand_out(&mut self.actions, c, conn, version, packet, len);
     }
 
     /// The broker closes `conn` because a limit was reached: under v5 a connected client

@@ -15,7 +15,6 @@ use super::{Broker, ConnectionId};
 use crate::inflight::PubRecOutcome;
 use crate::rules::Violation;
 use crate::store::SessionOp;
-use crate::topic_alias::InboundAliases;
 
 fn ack(packet_id: mqtt_codec::PacketId, reason_code: ReasonCode) -> PubResponse {
     PubResponse {
@@ -55,12 +54,7 @@ impl Broker {
         let v5 = c.version.is_v5();
         if v5 {
             // [MQTT-3.3.2-12] aliases within our maximum; the name is restored here.
-            let resolved = match c.aliases.as_deref_mut() {
-                Some(a) => a.inbound.resolve(&mut p),
-                // No alias is allowed: any use is refused.
-                None => InboundAliases::new(0).resolve(&mut p),
-            };
-            if let Err(v) = resolved {
+            if let Err(v) = c.resolve_topic_alias(&mut p) {
                 return self.violation(now, conn, v);
             }
             if !p.properties.subscription_identifiers.is_empty() {
