@@ -6,6 +6,8 @@
 //! time.
 //!
 //! - [`client`]: the MQTT 3.1.1 / 5.0 client session ([`client::Client`]).
+//! - [`time`]: the [`time::Instant`] every input takes, made from any monotonic clock (with
+//!   std, [`time::Clock`] makes it from `std::time::Instant`).
 //! - Shared by the client and the broker: [`store`] (write-ahead persistence and session
 //!   snapshots) and [`event`] (how a connection ended). The building blocks behind them
 //!   (which packet may arrive when, QoS 1/2 delivery state, packet identifiers, topic
@@ -17,12 +19,13 @@
 //! A client publishing at QoS 1, with the server's side played by hand:
 //!
 //! ```
-//! use std::time::{Duration, Instant};
+//! use core::time::Duration;
 //! use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS, TopicName};
 //! use mqtt_session::client::{Action, Client, ClientConfig, Event, Message};
+//! use mqtt_session::time::Instant;
 //!
-//! # #[allow(clippy::disallowed_methods)] // a driver reads the clock; the library never does
-//! let now = Instant::now();
+//! // The driver's clock: here simulated time (with std, `time::Clock` reads the real one).
+//! let now = Instant::ZERO;
 //! let config = ClientConfig::new(ProtocolVersion::V5, MqttString::from_static("sensor-1"));
 //! let mut client = Client::new(config);
 //!
@@ -61,6 +64,7 @@ mod inflight;
 mod packet_ids;
 mod rules;
 pub mod store;
+pub mod time;
 mod timer;
 mod topic_alias;
 pub mod topic_tree;
@@ -68,9 +72,8 @@ pub mod topic_tree;
 /// The codec this crate speaks through, so that a driver names one dependency.
 pub use mqtt_codec;
 
-/// A fixed starting instant for unit tests (tests may read the clock; the library may not).
+/// A starting instant for unit tests, some way after the clock's origin.
 #[cfg(test)]
-#[allow(clippy::disallowed_methods)]
-pub(crate) fn test_epoch() -> std::time::Instant {
-    std::time::Instant::now()
+pub(crate) fn test_epoch() -> time::Instant {
+    time::Instant::from_secs(1_000)
 }

@@ -3,8 +3,8 @@
 //! The machine never reads a clock: deadlines are computed from the `now` each input
 //! carries, and [`TimerTable::next`] is what `poll_timeout` reports.
 
+use crate::time::Instant;
 use std::marker::PhantomData;
-use std::time::Instant;
 
 /// A kind of timer a state machine keeps: a small `Copy` enum with a dense index.
 pub(crate) trait Timer: Copy + 'static {
@@ -79,7 +79,7 @@ impl<T: Timer, const N: usize> TimerTable<T, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use core::time::Duration;
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum T {

@@ -9,10 +9,9 @@
 //! [MQTT-4.6.0-6]); and no client ever loses its session ([MQTT-3.1.2-5];
 //! 3.1.1 [MQTT-3.1.2-4]).
 
-#![allow(clippy::disallowed_methods)] // one clock read, for the starting instant
-
+use mqtt_session::time::Instant;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mqtt_codec::*;
 use mqtt_session::broker::{self, Broker, BrokerConfig, ConnectionId};
@@ -127,7 +126,7 @@ impl World {
                 c.write_timeout = Duration::from_secs(5);
                 c
             }),
-            now: Instant::now(),
+            now: Instant::ZERO,
             clients,
             links: (0..CLIENTS).map(|_| None).collect(),
             next_conn: 0,

@@ -13,8 +13,9 @@
 //!   [MQTT-4.6.0-3]) and only for messages delivered.
 #![allow(clippy::disallowed_methods)] // tests may read the clock
 
+use mqtt_session::time::Instant;
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mqtt_codec::{
     ConnAck, ConnAckProperties, DecodeContext, MqttString, Packet, PacketId, ProtocolVersion,
@@ -114,7 +115,7 @@ impl World {
         Self {
             version,
             client: Client::new(config),
-            now: Instant::now(),
+            now: Instant::ZERO,
             rm,
             connected: false,
             server_has_session: false,

@@ -11,10 +11,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use mqtt_codec::{MqttString, ReasonCode};
 use mqtt_session::broker::{Broker, BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId};
+use mqtt_session::time::{Clock, Instant};
 use tokio::sync::Notify;
 
 use crate::net::{Input, Outbox};
@@ -56,6 +56,8 @@ struct State {
     drops: HashMap<MqttString, u64>,
     /// The deadline the timer task sleeps until.
     timer_at: Option<Instant>,
+    /// The one place the broker's time comes from.
+    clock: Clock,
     stopped: bool,
 }
 
@@ -68,6 +70,7 @@ impl Core {
                 users,
                 drops: HashMap::new(),
                 timer_at: None,
+                clock: Clock::new(),
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -102,7 +105,7 @@ impl Core {
     pub async fn run_timer(self) {
         loop {
             let (at, stopped) = match self.0.state.lock() {
-                Ok(s) => (s.timer_at, s.stopped),
+                Ok(s) => (s.timer_at.map(|at| s.clock.to_std(at)), s.stopped),
                 Err(_) => return,
             };
             if stopped {
@@ -115,7 +118,8 @@ impl Core {
             tokio::select! {
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
                     let Ok(mut s) = self.0.state.lock() else { return };
-                    s.broker.handle_timeout(Instant::now());
+                    let now = s.clock.now();
+                    s.broker.handle_timeout(now);
                     s.drain();
                     s.timer_at = s.broker.poll_timeout();
                 }
@@ -127,7 +131,7 @@ impl Core {
 
 impl State {
     fn apply(&mut self, input: Input) {
-        let now = Instant::now();
+        let now = self.clock.now();
         let broker = &mut self.broker;
         match input {
             Input::Opened { conn, peer, outbox } => {
@@ -166,6 +170,7 @@ impl State {
             &mut self.links,
             &self.users,
             &mut self.drops,
+            &self.clock,
         );
     }
 }
@@ -177,6 +182,7 @@ fn drain(
     links: &mut HashMap<ConnectionId, Link>,
     users: &Users,
     drops: &mut HashMap<MqttString, u64>,
+    clock: &Clock,
 ) {
     loop {
         let mut decisions = Vec::new();
@@ -214,7 +220,7 @@ fn drain(
         if decisions.is_empty() {
             return;
         }
-        let now = Instant::now();
+        let now = clock.now();
         for (conn, decision) in decisions {
             let _ = match decision {
                 Ok(()) => broker.accept(now, conn, None),

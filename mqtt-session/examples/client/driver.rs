@@ -4,18 +4,24 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::time::Instant;
+use std::sync::OnceLock;
 
 use mqtt_codec::BytesMut;
 use mqtt_session::client::{Action, Client, Event};
 use mqtt_session::store::MemorySessionStore;
+use mqtt_session::time::{Clock, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The driver is the one place that reads the clock.
-#[allow(clippy::disallowed_methods)]
+fn clock() -> &'static Clock {
+    static CLOCK: OnceLock<Clock> = OnceLock::new();
+    CLOCK.get_or_init(Clock::new)
+}
+
+/// The current time, for the client.
 pub fn now() -> Instant {
-    Instant::now()
+    clock().now()
 }
 
 /// A client session running over one TCP connection.
@@ -121,7 +127,7 @@ impl Driver {
             let deadline = self.client.poll_timeout();
             let sleep = async {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => tokio::time::sleep_until(clock().to_std(at).into()).await,
                     None => std::future::pending().await,
                 }
             };

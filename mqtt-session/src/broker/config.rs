@@ -1,6 +1,6 @@
 //! What a broker allows and enforces.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mqtt_codec::{DecodeContext, MAX_PACKET_SIZE, ProtocolVersion, QoS};
 

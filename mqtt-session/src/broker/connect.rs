@@ -1,8 +1,8 @@
 //! CONNECT: checks, the driver's decision and v5 authentication exchanges, session takeover,
 //! Clean Start and the CONNACK.
 
+use crate::time::Instant;
 use std::num::{NonZeroU16, NonZeroU32};
-use std::time::Instant;
 
 use mqtt_codec::{
     Auth, AuthProperties, Bytes, ConnAck, ConnAckProperties, Connect, Disconnect, MAX_PACKET_SIZE,

@@ -3,8 +3,9 @@
 //! client's Maximum Packet Size and Request Problem Information, and the write budget.
 //! The session hub (the rest of the broker) asks it; it asks nothing of the hub.
 
+use crate::time::Instant;
+use core::time::Duration;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
 
 use mqtt_codec::{
     Connect, MqttString, Packet, PacketType, ProtocolVersion, Publish, QoS, TopicName,

@@ -11,8 +11,8 @@
 //! [`Outbound`]: crate::inflight::Outbound
 //! [`pump`]: Broker::pump
 
+use crate::time::Instant;
 use std::collections::VecDeque;
-use std::time::Instant;
 
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 

@@ -14,7 +14,7 @@
 //! Receive Maximum full (it reads but does not acknowledge) it stops pausing anyone until
 //! it makes progress, and its queue limits apply.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use super::event::Limit;
 use super::session::SessionKey;

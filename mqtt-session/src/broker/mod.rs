@@ -28,12 +28,11 @@
 //! until the first CONNECT, then that CONNECT's protocol.
 //!
 //! ```
-//! use std::time::Instant;
 //! use mqtt_codec::*;
 //! use mqtt_session::broker::{BrokerAction, Broker, BrokerConfig, ConnectionId};
+//! use mqtt_session::time::Instant;
 //!
-//! # #[allow(clippy::disallowed_methods)] // a driver reads the clock; the library never does
-//! let now = Instant::now();
+//! let now = Instant::ZERO; // the driver's clock (see `mqtt_session::time`)
 //! let mut broker = Broker::new(BrokerConfig::default());
 //! let (sub, publisher) = (ConnectionId(1), ConnectionId(2));
 //! for (conn, id) in [(sub, "sub"), (publisher, "pub")] {
@@ -79,8 +78,8 @@ mod subscribe;
 mod timers;
 mod will;
 
+use crate::time::Instant;
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
 
 use mqtt_codec::{
     Bytes, DecodeContext, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet,

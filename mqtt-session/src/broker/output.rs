@@ -1,7 +1,7 @@
 //! What the broker hands the driver for a connection: packets fitted to what its client
 //! accepts, events, persistence operations, and how a connection ends.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{ConnAck, Disconnect, MqttString, Packet, ReasonCode};
 

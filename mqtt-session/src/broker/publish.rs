@@ -1,7 +1,7 @@
 //! Application messages: PUBLISH from clients with its QoS 1/2 handshakes, routing to the
 //! matching sessions, and delivery to clients within their Receive Maximum.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{MqttString, Packet, PubResponse, Publish, QoS, QosPid, ReasonCode};
 

@@ -7,8 +7,8 @@
 //! visits one node per site, not every retained topic. Children are ordered, so results come
 //! in level order and runs are repeatable.
 
+use crate::time::Instant;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
 
 use mqtt_codec::{Publish, QoS, QosPid, TopicName};
 
@@ -351,7 +351,7 @@ impl RetainedStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use core::time::Duration;
 
     fn publish(topic: &'static str, payload: &'static str) -> Publish {
         let mut p = Publish::new(TopicName::from_static(topic), payload);

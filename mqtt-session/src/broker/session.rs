@@ -6,8 +6,8 @@
 //! [`Outbound`] machinery, so they go out in order, within the client's Receive Maximum, and
 //! again with DUP after a reconnect.
 
+use crate::time::Instant;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::time::Instant;
 
 use mqtt_codec::{
     MqttString, PacketId, Publish, QoS, SubscriptionId, SubscriptionOptions, TopicFilter, Will,

@@ -1,7 +1,7 @@
 //! Snapshots of the broker's durable state, and restoring one (the types are in
 //! `store.rs`).
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use super::Broker;
 use super::config::BrokerConfig;

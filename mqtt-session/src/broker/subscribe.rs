@@ -1,7 +1,7 @@
 //! SUBSCRIBE and UNSUBSCRIBE: subscriptions made and removed, granted or refused, and the
 //! retained messages a new subscription asks for.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{
     AckProperties, MqttString, Packet, ReasonCode, RetainHandling, SubAck, Subscribe,

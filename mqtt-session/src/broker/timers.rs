@@ -5,8 +5,8 @@
 //! (expiry, will delay), so it keeps them keyed and ordered instead; the next wake-up is the
 //! first entry.
 
+use crate::time::Instant;
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
 
 use super::event::ConnectionId;
 use super::session::SessionKey;
@@ -14,7 +14,7 @@ use super::session::SessionKey;
 /// `secs` seconds after `now`, or `None` if that is beyond what an [`Instant`] can hold
 /// (intervals come from peers, up to 136 years): such a deadline never falls due.
 pub(crate) fn after_secs(now: Instant, secs: u32) -> Option<Instant> {
-    now.checked_add(std::time::Duration::from_secs(u64::from(secs)))
+    now.checked_add(core::time::Duration::from_secs(u64::from(secs)))
 }
 
 /// What a deadline is for.
@@ -77,7 +77,7 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use core::time::Duration;
 
     #[test]
     fn deadlines_pop_in_time_order_and_replace() {

@@ -6,7 +6,7 @@
 //! then cancels it ([MQTT-3.1.3-9]). A session outlives its connection for its Session
 //! Expiry Interval ([MQTT-3.1.2-23]) and then vanishes ([MQTT-4.1.0-2]).
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{Publish, PublishProperties, QoS, QosPid, Will};
 

@@ -1,6 +1,6 @@
 //! The client's configuration and what the server's CONNACK allowed.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mqtt_codec::{
     Bytes, ConnAckProperties, ConnectProperties, DecodeContext, MAX_PACKET_SIZE, MqttString,

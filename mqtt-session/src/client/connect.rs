@@ -1,7 +1,7 @@
 //! Opening and closing connections: CONNECT/CONNACK, v5 enhanced authentication (AUTH),
 //! and DISCONNECT in both directions.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{
     Auth, AuthProperties, Bytes, ConnAck, Connect, Disconnect, Packet, ProtocolVersion, ReasonCode,

@@ -52,8 +52,9 @@ mod subscribe;
 #[allow(clippy::field_reassign_with_default, clippy::box_default)] // stories read better
 mod tests;
 
+use crate::time::Instant;
+use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
 
 pub use crate::topic_alias::AutomaticAliases;
 pub use config::{ClientConfig, ServerLimits};

@@ -2,7 +2,7 @@
 //! PUBCOMP), flow control against the server's Receive Maximum, topic aliases and the
 //! server's Maximum Packet Size.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{
     Bytes, Packet, PacketId, ProtocolVersion, PubResponse, Publish, PublishProperties, QoS, QosPid,

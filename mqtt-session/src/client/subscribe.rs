@@ -1,6 +1,6 @@
 //! SUBSCRIBE / SUBACK and UNSUBSCRIBE / UNSUBACK, matched by packet identifier.
 
-use std::time::Instant;
+use crate::time::Instant;
 
 use mqtt_codec::{
     Packet, PacketId, ReasonCode, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,

@@ -183,7 +183,7 @@ fn only_auth_before_connack() {
         .unwrap();
     assert_eq!(h.drain(), ["persist put-out 1 publish"]);
     assert_eq!(
-        h.advance(std::time::Duration::from_secs(20)),
+        h.advance(core::time::Duration::from_secs(20)),
         Vec::<String>::new()
     );
     h.client

@@ -1,6 +1,6 @@
 //! CONNECT / CONNACK / DISCONNECT.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mqtt_codec::{
     ConnAck, Disconnect, DisconnectProperties, MqttString, Packet, ProtocolVersion, PubResponse,

@@ -1,6 +1,6 @@
 //! Keep-alive under simulated time.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mqtt_codec::{MqttString, Packet, ProtocolVersion, QoS};
 

@@ -15,7 +15,8 @@ mod session;
 mod subscribe;
 mod violations;
 
-use std::time::{Duration, Instant};
+use crate::time::Instant;
+use core::time::Duration;
 
 use mqtt_codec::{
     BytesMut, ConnAck, ConnAckProperties, DecodeContext, MqttString, Packet, PacketId,

@@ -1,7 +1,7 @@
 //! Session resume: resending after reconnect, discarding when the server has no session,
 //! snapshots, write-ahead persistence and restoring in a new process.
 
-use std::time::Duration;
+use core::time::Duration;
 
 use mqtt_codec::{ConnAck, MqttString, Packet, ProtocolVersion, PubResponse, QoS};
 
