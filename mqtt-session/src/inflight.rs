@@ -8,7 +8,8 @@
 //! current connection and released ones. When the connection is lost every entry waits to
 //! be sent again, in its original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::collections::{BTreeMap, BTreeSet, HashMap};
+use alloc::vec::Vec;
 
 use mqtt_codec::{PacketId, Publish, QoS};
 
@@ -392,7 +393,7 @@ impl InboundQos2 {
 
     /// Forgets them all and returns them.
     pub(crate) fn take(&mut self) -> Vec<PacketId> {
-        std::mem::take(&mut self.ids).into_iter().collect()
+        core::mem::take(&mut self.ids).into_iter().collect()
     }
 }
 

@@ -33,7 +33,7 @@
 //! let Some(Action::Send(Packet::Connect(_))) = client.poll_action() else { panic!() };
 //! client.handle_packet(now, Packet::ConnAck(Box::new(ConnAck::default())));
 //! // A driver carries out every action in order: store, tell the application, send.
-//! let actions: Vec<Action> = std::iter::from_fn(|| client.poll_action()).collect();
+//! let actions: Vec<Action> = core::iter::from_fn(|| client.poll_action()).collect();
 //! assert!(matches!(actions.last(), Some(Action::Event(Event::Connected(_)))));
 //!
 //! let msg = Message::new(TopicName::from_static("sensors/temp"), "21.5").with_qos(QoS::AtLeastOnce);
@@ -54,11 +54,20 @@
 //! assert_eq!(client.poll_action(), Some(Action::Send(Packet::PingReq)));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+// The library is written against `core` and `alloc`, imported explicitly, so that it
+// builds the same with and without std (unit tests have std's prelude); std adds
+// `time::Clock` and a random hash key.
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
 pub mod broker;
 pub mod client;
+mod collections;
 pub mod event;
 mod inflight;
 mod packet_ids;

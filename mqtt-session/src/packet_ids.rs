@@ -6,6 +6,7 @@
 //! after the last one given, so identifiers are reused as late as possible, and says so
 //! (`None`) when all 65,535 are taken rather than failing in any other way.
 
+use alloc::boxed::Box;
 use mqtt_codec::PacketId;
 
 const WORDS: usize = 65_536 / 64;

@@ -8,7 +8,8 @@
 //! every moment, enough to resume: [`MemorySessionStore`] is that storage, in memory, and shows
 //! the exact meaning of each operation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::collections::{BTreeMap, BTreeSet, HashMap};
+use alloc::vec::Vec;
 
 use mqtt_codec::{MqttString, PacketId, Subscribe, Unsubscribe};
 

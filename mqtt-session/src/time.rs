@@ -192,6 +192,7 @@ mod tests {
         assert!(Instant::from_millis(1) < Instant::from_micros(1001));
     }
 
+    #[cfg(feature = "std")]
     #[test]
     fn a_clock_converts_both_ways() {
         #[allow(clippy::disallowed_methods)] // a test may read the clock

@@ -4,7 +4,7 @@
 //! carries, and [`TimerTable::next`] is what `poll_timeout` reports.
 
 use crate::time::Instant;
-use std::marker::PhantomData;
+use core::marker::PhantomData;
 
 /// A kind of timer a state machine keeps: a small `Copy` enum with a dense index.
 pub(crate) trait Timer: Copy + 'static {

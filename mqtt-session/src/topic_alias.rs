@@ -3,8 +3,8 @@
 //! names. Both belong to one network connection and start empty on each
 //! ([MQTT-3.3.2-7]). Used by either role.
 
-use std::collections::{BTreeMap, HashMap};
-use std::num::NonZeroU16;
+use crate::collections::{BTreeMap, HashMap};
+use core::num::NonZeroU16;
 
 use mqtt_codec::{Publish, ReasonCode, TopicName};
 
@@ -58,8 +58,8 @@ impl OutboundAliases {
         Self {
             maximum,
             automatic: policy,
-            by_topic: HashMap::new(),
-            by_alias: HashMap::new(),
+            by_topic: HashMap::default(),
+            by_alias: HashMap::default(),
             by_use: BTreeMap::new(),
             clock: 0,
             next: 1,
@@ -165,7 +165,7 @@ impl InboundAliases {
     pub(crate) fn new(maximum: u16) -> Self {
         Self {
             maximum,
-            topics: HashMap::new(),
+            topics: HashMap::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! What a broker allows and enforces.
 
+use alloc::string::String;
 use core::time::Duration;
 
 use mqtt_codec::{DecodeContext, MAX_PACKET_SIZE, ProtocolVersion, QoS};

@@ -2,7 +2,8 @@
 //! Clean Start and the CONNACK.
 
 use crate::time::Instant;
-use std::num::{NonZeroU16, NonZeroU32};
+use alloc::{borrow::ToOwned, boxed::Box, format};
+use core::num::{NonZeroU16, NonZeroU32};
 
 use mqtt_codec::{
     Auth, AuthProperties, Bytes, ConnAck, ConnAckProperties, Connect, Disconnect, MAX_PACKET_SIZE,
@@ -425,7 +426,7 @@ impl Broker {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        let Stage::Connecting(pending) = std::mem::replace(&mut c.stage, Stage::AwaitingConnect)
+        let Stage::Connecting(pending) = core::mem::replace(&mut c.stage, Stage::AwaitingConnect)
         else {
             return;
         };

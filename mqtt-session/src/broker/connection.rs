@@ -3,9 +3,10 @@
 //! client's Maximum Packet Size and Request Problem Information, and the write budget.
 //! The session hub (the rest of the broker) asks it; it asks nothing of the hub.
 
+use crate::collections::VecDeque;
 use crate::time::Instant;
+use alloc::{boxed::Box, vec::Vec};
 use core::time::Duration;
-use std::collections::VecDeque;
 
 use mqtt_codec::{
     Connect, MqttString, Packet, PacketType, ProtocolVersion, Publish, QoS, TopicName,

@@ -11,8 +11,8 @@
 //! [`Outbound`]: crate::inflight::Outbound
 //! [`pump`]: Broker::pump
 
+use crate::collections::VecDeque;
 use crate::time::Instant;
-use std::collections::VecDeque;
 
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
@@ -52,7 +52,7 @@ impl Broker {
             .properties
             .message_expiry_interval
             .and_then(|s| after_secs(now, s));
-        let mut targets = std::mem::take(&mut self.targets);
+        let mut targets = core::mem::take(&mut self.targets);
         targets.clear();
         let sessions = &self.sessions;
         self.router.targets(
@@ -240,7 +240,7 @@ impl Broker {
             return;
         };
         let (moved, kept): (VecDeque<Pending>, VecDeque<Pending>) =
-            std::mem::take(&mut session.pending)
+            core::mem::take(&mut session.pending)
                 .into_iter()
                 .partition(|e| {
                     e.retained && e.qos != QoS::AtMostOnce && e.publish.topic.as_str() == topic
@@ -395,7 +395,7 @@ impl Broker {
             return;
         };
         session.pending_qos0 = 0;
-        let pending = std::mem::take(&mut session.pending);
+        let pending = core::mem::take(&mut session.pending);
         for e in pending {
             if e.qos == QoS::AtMostOnce {
                 continue;

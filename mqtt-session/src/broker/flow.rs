@@ -15,6 +15,7 @@
 //! it makes progress, and its queue limits apply.
 
 use crate::time::Instant;
+use alloc::vec::Vec;
 
 use super::event::Limit;
 use super::session::SessionKey;
@@ -85,7 +86,7 @@ impl Broker {
         };
         let behind = backlog > 0 || c.flow.unwritten >= self.config.write_budget;
         if backlog <= resume_at {
-            let waiters = std::mem::take(&mut c.flow.waiters);
+            let waiters = core::mem::take(&mut c.flow.waiters);
             self.release_waiters(waiters);
         }
         if behind {
@@ -137,7 +138,7 @@ impl Broker {
         }
         // It reads, but leaves its Receive Maximum full: it slows nobody down any more.
         c.flow.brake_off = true;
-        let waiters = std::mem::take(&mut c.flow.waiters);
+        let waiters = core::mem::take(&mut c.flow.waiters);
         self.release_waiters(waiters);
     }
 

@@ -60,6 +60,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use alloc::{boxed::Box, vec::Vec};
+
 mod auth;
 mod config;
 mod connect;
@@ -78,8 +80,8 @@ mod subscribe;
 mod timers;
 mod will;
 
+use crate::collections::{HashMap, VecDeque};
 use crate::time::Instant;
-use std::collections::{HashMap, VecDeque};
 
 use mqtt_codec::{
     Bytes, DecodeContext, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet,

@@ -2,6 +2,7 @@
 //! accepts, events, persistence operations, and how a connection ends.
 
 use crate::time::Instant;
+use alloc::boxed::Box;
 
 use mqtt_codec::{ConnAck, Disconnect, MqttString, Packet, ReasonCode};
 

@@ -7,8 +7,9 @@
 //! visits one node per site, not every retained topic. Children are ordered, so results come
 //! in level order and runs are repeatable.
 
+use crate::collections::{BTreeMap, BTreeSet};
 use crate::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
+use alloc::{boxed::Box, vec, vec::Vec};
 
 use mqtt_codec::{Publish, QoS, QosPid, TopicName};
 
@@ -214,7 +215,7 @@ impl RetainedStore {
             if node.message.is_some() || !node.children.is_empty() {
                 break;
             }
-            let (parent, level) = (node.parent, std::mem::take(&mut node.level));
+            let (parent, level) = (node.parent, core::mem::take(&mut node.level));
             self.nodes[parent as usize].children.remove(&level);
             self.free.push(n);
             n = parent;

@@ -8,6 +8,7 @@
 //! [MQTT-3.3.1-13]); the QoS of the message capped by the subscription's
 //! ([MQTT-3.8.4-8]); and one member of each matching shared subscription group.
 
+use alloc::vec::Vec;
 use mqtt_codec::QoS;
 use mqtt_codec::SubscriptionId;
 

@@ -6,8 +6,9 @@
 //! [`Outbound`] machinery, so they go out in order, within the client's Receive Maximum, and
 //! again with DUP after a reconnect.
 
+use crate::collections::{BTreeMap, HashMap, VecDeque};
 use crate::time::Instant;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use alloc::boxed::Box;
 
 use mqtt_codec::{
     MqttString, PacketId, Publish, QoS, SubscriptionId, SubscriptionOptions, TopicFilter, Will,
@@ -103,7 +104,7 @@ impl Session {
             expiry_interval,
             subscriptions: BTreeMap::new(),
             outbound: Outbound::new(),
-            expiries: HashMap::new(),
+            expiries: HashMap::default(),
             next_id: 1,
             inbound_qos2: InboundQos2::new(),
             will: None,

@@ -2,6 +2,7 @@
 //! `store.rs`).
 
 use crate::time::Instant;
+use alloc::{boxed::Box, vec::Vec};
 
 use super::Broker;
 use super::config::BrokerConfig;

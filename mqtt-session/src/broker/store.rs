@@ -18,7 +18,8 @@
 //! of restoring, as if every connection had been lost then. A stored will is therefore
 //! published after its delay unless its client comes back in time.
 
-use std::collections::BTreeMap;
+use crate::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use mqtt_codec::{
     MqttString, Publish, QoS, SubscriptionId, SubscriptionOptions, TopicFilter, TopicName, Will,

@@ -2,6 +2,7 @@
 //! retained messages a new subscription asks for.
 
 use crate::time::Instant;
+use alloc::vec::Vec;
 
 use mqtt_codec::{
     AckProperties, MqttString, Packet, ReasonCode, RetainHandling, SubAck, Subscribe,

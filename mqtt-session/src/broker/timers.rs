@@ -5,8 +5,8 @@
 //! (expiry, will delay), so it keeps them keyed and ordered instead; the next wake-up is the
 //! first entry.
 
+use crate::collections::{BTreeSet, HashMap};
 use crate::time::Instant;
-use std::collections::{BTreeSet, HashMap};
 
 use super::event::ConnectionId;
 use super::session::SessionKey;

@@ -2,6 +2,7 @@
 //! and DISCONNECT in both directions.
 
 use crate::time::Instant;
+use alloc::boxed::Box;
 
 use mqtt_codec::{
     Auth, AuthProperties, Bytes, ConnAck, Connect, Disconnect, Packet, ProtocolVersion, ReasonCode,

@@ -1,5 +1,6 @@
 //! What the client hands back: [`Action`]s, among them [`Event`]s for the application.
 
+use alloc::{boxed::Box, vec::Vec};
 use mqtt_codec::{
     AckProperties, AuthProperties, ConnAck, MqttString, Packet, PacketId, ProtocolVersion, Publish,
     QoS, ReasonCode, SubscriptionOptions, TopicFilter,

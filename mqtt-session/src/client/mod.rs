@@ -52,9 +52,9 @@ mod subscribe;
 #[allow(clippy::field_reassign_with_default, clippy::box_default)] // stories read better
 mod tests;
 
+use crate::collections::{BTreeMap, VecDeque};
 use crate::time::Instant;
 use core::time::Duration;
-use std::collections::{BTreeMap, VecDeque};
 
 pub use crate::topic_alias::AutomaticAliases;
 pub use config::{ClientConfig, ServerLimits};

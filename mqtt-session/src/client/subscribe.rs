@@ -1,6 +1,7 @@
 //! SUBSCRIBE / SUBACK and UNSUBSCRIBE / UNSUBACK, matched by packet identifier.
 
 use crate::time::Instant;
+use alloc::vec::Vec;
 
 use mqtt_codec::{
     Packet, PacketId, ReasonCode, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,

@@ -7,17 +7,25 @@
 //! looked up several times per delivered message.
 
 use core::hash::{BuildHasher, Hasher};
-use std::collections::hash_map::RandomState;
-use std::sync::OnceLock;
 
 const P0: u64 = 0xa076_1d64_78bd_642f;
 const P1: u64 = 0xe703_7ed1_a0b4_28db;
 const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
 
 /// The process-wide key, drawn from the standard library's random source on first use.
+#[cfg(feature = "std")]
 pub(crate) fn seed() -> u64 {
-    static SEED: OnceLock<u64> = OnceLock::new();
+    use std::collections::hash_map::RandomState;
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *SEED.get_or_init(|| RandomState::new().hash_one(0x6d71_7474_u64))
+}
+
+/// Without std there is no random source to draw the key from: it is fixed, so a peer that
+/// knows it could choose topic levels that collide and slow the broker's tables down. A
+/// broker for untrusted peers should be built with std.
+#[cfg(not(feature = "std"))]
+pub(crate) fn seed() -> u64 {
+    0x6d71_7474_5f6b_6579
 }
 
 #[inline(always)]

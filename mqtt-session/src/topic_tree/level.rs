@@ -7,6 +7,7 @@
 //! reads one line holding the level, its hash and the child together.
 
 use super::hash::{hash_level, seed};
+use alloc::{boxed::Box, string::String};
 
 /// Levels up to this many bytes live inside the key.
 const INLINE: usize = 14;

@@ -80,6 +80,8 @@
 //! misses per literal level. Removing the last subscription of a node frees the node and every
 //! ancestor left empty; freed nodes are reused.
 
+use alloc::{string::String, vec, vec::Vec};
+
 mod filter;
 mod hash;
 mod level;
@@ -87,8 +89,8 @@ mod per_subscriber;
 mod subs;
 mod walk;
 
+use crate::collections::HashMap;
 use core::hash::Hash;
-use std::collections::HashMap;
 
 use mqtt_codec::StringError;
 

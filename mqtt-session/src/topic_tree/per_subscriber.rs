@@ -1,7 +1,8 @@
 //! Folding one subscriber's overlapping subscriptions into one delivery.
 
+use crate::collections::HashMap;
+use alloc::vec::Vec;
 use core::hash::Hash;
-use std::collections::HashMap;
 
 use super::hash::BuildLevelHasher;
 

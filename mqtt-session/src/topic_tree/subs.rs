@@ -1,8 +1,9 @@
 //! The subscribers of one topic filter, and shared subscription groups.
 
+use crate::collections::HashMap;
+use alloc::{boxed::Box, vec, vec::Vec};
 use core::hash::Hash;
 use core::sync::atomic::{AtomicUsize, Ordering};
-use std::collections::HashMap;
 
 use super::hash::BuildLevelHasher;
 

@@ -1,5 +1,6 @@
 //! Answering a publish: the walk from the root along the topic's levels.
 
+use alloc::vec::Vec;
 use core::hash::Hash;
 
 use super::{Combine, Match, NONE, PerSubscriber, ROOT, SharedGroup, TopicTree, subs::SubList};
