@@ -231,6 +231,10 @@ impl Outbound {
     pub(crate) fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
         let entry = self.entries.remove(&seq)?;
         self.by_id.remove(&entry.packet_id);
+        if self.by_id.is_empty() && self.by_id.capacity() > 64 {
+            // A burst is over: a hash table keeps its capacity, which is its size.
+            self.by_id = HashMap::default();
+        }
         self.unsent_publish.remove(&seq);
         self.unsent_pubrel.remove(&seq);
         match &entry.state {

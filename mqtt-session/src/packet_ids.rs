@@ -6,34 +6,20 @@
 //! after the last one given, so identifiers are reused as late as possible, and says so
 //! (`None`) when all 65,535 are taken rather than failing in any other way.
 
-use alloc::boxed::Box;
 use mqtt_codec::PacketId;
 
-const WORDS: usize = 65_536 / 64;
+use crate::collections::BTreeSet;
 
 /// The set of packet identifiers in use by one sender, and where allocation resumes.
-#[derive(Clone)]
+///
+/// A sorted set of the identifiers in use: nothing at rest and a few bytes per message in
+/// flight, where a bitmap of all 65,535 would cost 8 KiB per client, a microcontroller's
+/// whole budget for some.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct PacketIds {
-    /// Bit `n` set: identifier `n` is in use (bit 0 is never set).
-    used: Box<[u64; WORDS]>,
-    in_use: usize,
-    /// The identifier the next allocation tries first.
+    used: BTreeSet<u16>,
+    /// The identifier the next allocation tries first (0 counts as 1).
     next: u16,
-}
-
-impl core::fmt::Debug for PacketIds {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PacketIds")
-            .field("in_use", &self.in_use)
-            .field("next", &self.next)
-            .finish()
-    }
-}
-
-impl Default for PacketIds {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl PacketIds {
@@ -43,57 +29,39 @@ impl PacketIds {
     /// No identifier in use; the first allocation gives 1.
     pub(crate) fn new() -> Self {
         Self {
-            used: Box::new([0; WORDS]),
-            in_use: 0,
+            used: BTreeSet::new(),
             next: 1,
         }
     }
 
     /// Takes the next free identifier, or `None` when all 65,535 are in use.
     pub(crate) fn allocate(&mut self) -> Option<PacketId> {
-        if self.in_use >= Self::CAPACITY {
+        if self.used.len() >= Self::CAPACITY {
             return None;
         }
-        let mut n = self.next;
-        loop {
-            let id = PacketId::new(n)?;
-            if !self.is_used(id) {
-                self.set(id, true);
-                self.next = n.checked_add(1).unwrap_or(1);
-                return Some(id);
-            }
+        let mut n = self.next.max(1);
+        while self.used.contains(&n) {
             n = n.checked_add(1).unwrap_or(1);
         }
+        self.used.insert(n);
+        self.next = n.checked_add(1).unwrap_or(1);
+        PacketId::new(n)
     }
 
     /// Marks `id` as in use (when restoring a session). Returns false if it already was.
     pub(crate) fn claim(&mut self, id: PacketId) -> bool {
-        if self.is_used(id) {
-            return false;
-        }
-        self.set(id, true);
-        true
+        self.used.insert(id.get())
     }
 
     /// Frees `id` once its handshake is complete. Returns false if it was not in use.
     pub(crate) fn release(&mut self, id: PacketId) -> bool {
-        if !self.is_used(id) {
-            return false;
-        }
-        self.set(id, false);
-        true
-    }
-
-    /// Whether `id` is in use.
-    pub(crate) fn is_used(&self, id: PacketId) -> bool {
-        let n = usize::from(id.get());
-        self.used[n / 64] & (1 << (n % 64)) != 0
+        self.used.remove(&id.get())
     }
 
     #[cfg(test)]
     /// How many identifiers are in use.
     pub(crate) fn in_use(&self) -> usize {
-        self.in_use
+        self.used.len()
     }
 
     /// The identifier the next allocation tries first (for a session snapshot).
@@ -104,18 +72,6 @@ impl PacketIds {
     /// Sets where allocation resumes (when restoring a session); 0 counts as 1.
     pub(crate) fn set_next(&mut self, next: u16) {
         self.next = next.max(1);
-    }
-
-    fn set(&mut self, id: PacketId, on: bool) {
-        let n = usize::from(id.get());
-        let bit = 1u64 << (n % 64);
-        if on {
-            self.used[n / 64] |= bit;
-            self.in_use += 1;
-        } else {
-            self.used[n / 64] &= !bit;
-            self.in_use -= 1;
-        }
     }
 }
 

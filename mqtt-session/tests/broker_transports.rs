@@ -7,6 +7,9 @@
 #[path = "../examples/broker/log.rs"]
 mod log;
 #[allow(dead_code)]
+#[path = "../examples/blocking_client.rs"]
+mod blocking_client;
+#[allow(dead_code)]
 #[path = "../examples/broker/hub.rs"]
 mod hub;
 #[allow(dead_code)]
@@ -286,6 +289,32 @@ async fn mqtt_311_over_websocket() {
         assert_eq!(publish_payload(s.recv().await), "hi");
         p.ws.send(Message::Text("hello".into())).await.unwrap();
         assert!(p.closed().await, "a text frame must close the connection");
+    })
+    .await;
+}
+
+/// The blocking example, the template for a driver with no async runtime that uses only
+/// what `mqtt-session` offers without std, round-trips a message at QoS 0, 1 and 2 through
+/// the example broker, under 3.1.1 and 5.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blocking_example_round_trips_every_qos() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        for (id, version) in [("blocking-311", V311), ("blocking-5", V5)] {
+            let addr = tcp.to_string();
+            let got = tokio::task::spawn_blocking(move || {
+                blocking_client::round_trip(&addr, id, version)
+            })
+            .await
+            .unwrap()
+            .unwrap();
+            let mut qos: Vec<QoS> = got.iter().map(|(q, _)| *q).collect();
+            qos.sort();
+            assert_eq!(qos, [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce]);
+            for (q, payload) in &got {
+                assert_eq!(payload, format!("{id} at {q:?}").as_bytes());
+            }
+        }
     })
     .await;
 }
