@@ -36,6 +36,16 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
 /// Starts the example's TCP listener and core with `config` on a free loopback port.
 async fn start(config: BrokerConfig) -> (SocketAddr, hub::Core) {
+    let limits = net::ReadLimits::new(
+        config.maximum_connect_size,
+        config.maximum_packet_size,
+        64 * 1024 * 1024,
+    );
+    start_with(config, Arc::new(limits)).await
+}
+
+/// [`start`], with the reader's limits given.
+async fn start_with(config: BrokerConfig, limits: Arc<net::ReadLimits>) -> (SocketAddr, hub::Core) {
     log::set_level(log::Level::Error);
     let config = {
         let mut c = config;
@@ -48,7 +58,7 @@ async fn start(config: BrokerConfig) -> (SocketAddr, hub::Core) {
     tokio::spawn(core.clone().run_timer());
     let shared = Shared {
         core: core.clone(),
-        max_packet_size: config.maximum_packet_size,
+        limits,
         next_id: Arc::new(AtomicU64::new(1)),
         _alive: alive,
     };
@@ -276,6 +286,197 @@ async fn a_subscriber_that_stops_reading_is_bounded_then_closed() {
             }
         }
         assert!(got < 20_000, "all {got} messages reached it");
+    })
+    .await;
+}
+
+/// The test process's resident memory, in bytes.
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    let kib: usize = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// A fixed header declaring a packet of `len` bytes after it, of type `first_byte`.
+fn header(first_byte: u8, mut len: usize) -> Vec<u8> {
+    let mut h = vec![first_byte];
+    loop {
+        let mut b = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            b |= 0x80;
+        }
+        h.push(b);
+        if len == 0 {
+            return h;
+        }
+    }
+}
+
+/// Writes `header` and then zeros, as fast as the broker takes them, until it closes the
+/// connection or `limit` bytes are out; returns how many went out.
+async fn stream_into(stream: &mut TcpStream, header: &[u8], limit: usize) -> usize {
+    let zeros = vec![0u8; 16 * 1024];
+    if stream.write_all(header).await.is_err() {
+        return 0;
+    }
+    let mut sent = 0;
+    while sent < limit {
+        match tokio::time::timeout(Duration::from_secs(1), stream.write_all(&zeros)).await {
+            Ok(Ok(())) => sent += zeros.len(),
+            // Closed, or no longer read: the broker stopped taking it.
+            _ => break,
+        }
+    }
+    sent
+}
+
+/// Whether the broker closes `stream` within `secs` (reading what it sends meanwhile).
+async fn closed_within(stream: &mut TcpStream, secs: u64) -> bool {
+    let mut buf = vec![0u8; 4096];
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match tokio::time::timeout_at(until, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Memory a peer can make the broker hold is bounded before authentication and after:
+/// - before CONNECT, a fixed header declaring 268,435,455 bytes is refused as soon as it is
+///   read (the largest packet before CONNECT is 64 KiB), and the connection closed;
+/// - after CONNECT, packets larger than 64 KiB still arriving share one broker-wide budget:
+///   eight clients each streaming a 1 MB PUBLISH get at most 4 MiB between them, those
+///   left out are not read, and every one that does not finish within the packet timeout
+///   is closed, its share given back;
+/// - meanwhile a healthy client publishes and receives as usual, and the test process
+///   (broker included) grows by well under what the attackers sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_a_peer_can_fill_is_bounded_before_and_after_connect() {
+    bounded(60, async {
+        let config = {
+            let mut c = BrokerConfig::default();
+            c.maximum_packet_size = 1024 * 1024;
+            c
+        };
+        let mut limits = net::ReadLimits::new(64 * 1024, 1024 * 1024, 4 * 1024 * 1024);
+        limits.partial_timeout = Duration::from_secs(2);
+        let limits = Arc::new(limits);
+        let (addr, _core) = start_with(config, limits.clone()).await;
+        let mut sub = Client::connect(addr, "healthy-sub").await;
+        sub.subscribe("health/#", QoS::AtMostOnce).await;
+        let mut publisher = Client::connect(addr, "healthy-pub").await;
+        let before = rss();
+
+        // Before CONNECT: refused at the fixed header.
+        let mut sent_before = 0;
+        for _ in 0..8 {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            sent_before += stream_into(&mut s, &header(0x10, 268_435_455), 8 << 20).await;
+            assert!(
+                closed_within(&mut s, 2).await,
+                "a huge CONNECT was not refused"
+            );
+        }
+
+        // After CONNECT: eight 1 MB PUBLISH packets that never finish.
+        let mut attackers = Vec::new();
+        for i in 0..8 {
+            let c = Client::connect(addr, &format!("attacker-{i}")).await;
+            attackers.push(c.stream);
+        }
+        let mut streaming = Vec::new();
+        for mut s in attackers {
+            streaming.push(tokio::spawn(async move {
+                let mut h = header(0x30, 1_000_000);
+                h.extend_from_slice(&[0, 1, b't']);
+                let sent = stream_into(&mut s, &h, 990_000).await;
+                (s, sent)
+            }));
+        }
+        // The budget fills and stays within its size while they stream; the healthy
+        // client is served.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(limits.partial_budget.available() < 4 * 1024 * 1024);
+        let during = rss();
+        publisher
+            .stream
+            .write_all(&publish("health/1", b"still here".to_vec(), false))
+            .await
+            .unwrap();
+        match sub.recv().await {
+            Some(Packet::Publish(p)) => assert_eq!(&p.payload[..], b"still here"),
+            other => panic!("the healthy subscriber got {other:?}"),
+        }
+        let mut sent_after = 0;
+        for t in streaming {
+            let (mut s, sent) = t.await.unwrap();
+            sent_after += sent;
+            assert!(
+                closed_within(&mut s, 5).await,
+                "an unfinished packet was not cut off"
+            );
+        }
+        // Every share came back.
+        assert_eq!(limits.partial_budget.available(), 4 * 1024 * 1024);
+        publisher.ping().await;
+        sub.ping().await;
+
+        let grew = during.saturating_sub(before);
+        assert!(
+            grew < 24 << 20,
+            "the process grew by {grew} bytes while attackers sent {sent_before} before \
+             CONNECT and {sent_after} after"
+        );
+        assert!(
+            sent_before < 8 << 20,
+            "the broker kept reading a refused CONNECT"
+        );
+    })
+    .await;
+}
+
+/// A v5 client whose packet does not finish arriving within the packet timeout gets
+/// DISCONNECT 0x8D and is closed, even with keep-alive off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_that_never_finishes_is_cut_off() {
+    bounded(20, async {
+        let mut limits = net::ReadLimits::new(64 * 1024, 1024 * 1024, 4 * 1024 * 1024);
+        limits.partial_timeout = Duration::from_secs(1);
+        let (addr, _core) = start_with(BrokerConfig::default(), Arc::new(limits)).await;
+        let v5 = ProtocolVersion::V5;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut k = Connect::new(v5, MqttString::from_static("slow"));
+        k.keep_alive = 0;
+        let connect = Packet::Connect(Box::new(k)).to_bytes(v5).unwrap();
+        s.write_all(&connect).await.unwrap();
+        let publish = Packet::Publish(Publish::new(TopicName::from_static("t"), "x"));
+        let bytes = publish.to_bytes(v5).unwrap();
+        s.write_all(&bytes[..bytes.len() - 1]).await.unwrap();
+        let started = tokio::time::Instant::now();
+        let mut buf = BytesMut::new();
+        let cx = DecodeContext::new(v5);
+        let mut got = Vec::new();
+        loop {
+            match Packet::decode(&mut buf, &cx).unwrap() {
+                Some(p) => got.push(p),
+                None => match s.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                },
+            }
+        }
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        assert!(matches!(got.first(), Some(Packet::ConnAck(_))), "{got:?}");
+        match got.last() {
+            Some(Packet::Disconnect(d)) => {
+                assert_eq!(d.reason_code, ReasonCode::KEEP_ALIVE_TIMEOUT)
+            }
+            other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
+        }
     })
     .await;
 }

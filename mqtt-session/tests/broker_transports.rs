@@ -54,7 +54,11 @@ async fn start() -> (SocketAddr, SocketAddr) {
     tokio::spawn(core.clone().run_timer());
     let shared = Shared {
         core,
-        max_packet_size: config.maximum_packet_size,
+        limits: Arc::new(net::ReadLimits::new(
+            config.maximum_connect_size,
+            config.maximum_packet_size,
+            64 * 1024 * 1024,
+        )),
         next_id: Arc::new(AtomicU64::new(1)),
         _alive: alive,
     };

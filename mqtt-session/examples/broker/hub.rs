@@ -149,6 +149,10 @@ impl State {
                 self.links.remove(&conn);
                 broker.handle_closed(now, conn);
             }
+            Input::Disconnect(conn, rc, why) => {
+                info!("{conn} closed by the broker: {why}");
+                let _ = broker.disconnect(now, conn, rc);
+            }
             Input::Shutdown => {
                 broker.shutdown(now);
                 self.stopped = true;

@@ -32,7 +32,13 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use net::{Input, Kind, Shared};
+use net::{Input, Kind, ReadLimits, Shared};
+
+/// The largest packet by default: ample for telemetry and commands, and a bound on what one
+/// client can make the broker buffer (the protocol allows 256 MiB).
+const DEFAULT_MAX_PACKET_SIZE: u32 = 1024 * 1024;
+/// Bytes of large packets still arriving, all connections together, by default.
+const DEFAULT_MAX_IN_TRANSIT: usize = 64 * 1024 * 1024;
 use users::Users;
 
 const USAGE: &str = "\
@@ -43,7 +49,12 @@ usage: broker [OPTIONS]
   --cert FILE              PEM certificate chain for --tls
   --key FILE               PEM private key for --tls
   --ws ADDR                also listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
-  --max-packet-size BYTES  largest packet accepted from a client (default: no limit)
+  --max-packet-size BYTES  largest packet accepted from a client (default: 1048576, 1 MiB;
+                           announced in the v5 CONNACK)
+  --max-connect-size BYTES largest CONNECT, and packet before it (default: 65536)
+  --max-in-transit BYTES   broker-wide bytes of packets over 64 KiB still arriving
+                           (default: 67108864, 64 MiB); a packet waits for room
+  --packet-timeout SECS    time a packet may take to arrive once begun (default: 30)
   --users FILE             user:password lines; only these credentials are accepted
   --allow-anonymous BOOL   accept clients without a user name (default: true without
                            --users, false with it)
@@ -58,6 +69,9 @@ struct Args {
     key: Option<String>,
     ws: Option<String>,
     max_packet_size: Option<u32>,
+    max_connect_size: Option<u32>,
+    max_in_transit: Option<usize>,
+    packet_timeout: Option<u64>,
     users: Option<String>,
     allow_anonymous: Option<bool>,
     log_level: Option<log::Level>,
@@ -84,6 +98,27 @@ impl Args {
                         return Err("--max-packet-size must be at least 2".into());
                     }
                     a.max_packet_size = Some(n.min(MAX_PACKET_SIZE));
+                }
+                "--max-connect-size" => {
+                    let v = value()?;
+                    let n: u32 = v
+                        .parse()
+                        .map_err(|_| format!("--max-connect-size {v}: not a number"))?;
+                    a.max_connect_size = Some(n.clamp(2, MAX_PACKET_SIZE));
+                }
+                "--max-in-transit" => {
+                    let v = value()?;
+                    let n: usize = v
+                        .parse()
+                        .map_err(|_| format!("--max-in-transit {v}: not a number"))?;
+                    a.max_in_transit = Some(n);
+                }
+                "--packet-timeout" => {
+                    let v = value()?;
+                    let n: u64 = v
+                        .parse()
+                        .map_err(|_| format!("--packet-timeout {v}: not a number of seconds"))?;
+                    a.packet_timeout = Some(n.max(1));
                 }
                 "--users" => a.users = Some(value()?),
                 "--allow-anonymous" => {
@@ -162,16 +197,27 @@ async fn run(args: Args) -> Result<(), String> {
     let config = {
         let mut c = BrokerConfig::default();
         c.connect_policy = ConnectPolicy::AskDriver;
-        c.maximum_packet_size = args.max_packet_size.unwrap_or(MAX_PACKET_SIZE);
+        c.maximum_packet_size = args.max_packet_size.unwrap_or(DEFAULT_MAX_PACKET_SIZE);
+        if let Some(n) = args.max_connect_size {
+            c.maximum_connect_size = n;
+        }
         c
     };
+    let mut limits = ReadLimits::new(
+        config.maximum_connect_size,
+        config.maximum_packet_size,
+        args.max_in_transit.unwrap_or(DEFAULT_MAX_IN_TRANSIT),
+    );
+    if let Some(secs) = args.packet_timeout {
+        limits.partial_timeout = std::time::Duration::from_secs(secs);
+    }
 
     let core = hub::Core::new(Broker::new(config.clone()), users);
     let timer = tokio::spawn(core.clone().run_timer());
     let (alive, mut all_done) = mpsc::channel::<()>(1);
     let shared = Shared {
         core: core.clone(),
-        max_packet_size: config.maximum_packet_size,
+        limits: Arc::new(limits),
         next_id: Arc::new(AtomicU64::new(1)),
         _alive: alive,
     };

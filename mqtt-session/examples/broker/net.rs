@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{SinkExt, StreamExt};
-use mqtt_codec::{BytesMut, DecodeContext, DecodeError, Packet, ProtocolVersion};
+use mqtt_codec::{
+    BytesMut, DecodeContext, DecodeError, Decoded, Packet, ProtocolVersion, ReasonCode,
+};
 use mqtt_session::broker::ConnectionId;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -33,6 +35,9 @@ pub enum Input {
     /// Bytes of packets the core sent were written to the transport.
     Written(ConnectionId, usize),
     Closed(ConnectionId),
+    /// The driver closes a connection for a limit of its own (v5: DISCONNECT with the
+    /// reason code first).
+    Disconnect(ConnectionId, ReasonCode, &'static str),
     Shutdown,
 }
 
@@ -116,11 +121,84 @@ impl Outbox {
 /// client that stopped reading never takes it).
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// What a peer may make a connection's reader hold.
+#[derive(Debug)]
+pub struct ReadLimits {
+    /// The largest packet before and including CONNECT: what an unauthenticated peer can
+    /// make the broker buffer.
+    pub max_connect_size: u32,
+    /// The largest packet after CONNECT.
+    pub max_packet_size: u32,
+    /// How long a packet may take to arrive once its first byte has.
+    pub partial_timeout: std::time::Duration,
+    /// Bytes all connections together may hold of packets larger than [`SMALL_PACKET`]
+    /// that have not fully arrived.
+    pub partial_budget: Budget,
+}
+
+impl ReadLimits {
+    pub fn new(max_connect_size: u32, max_packet_size: u32, partial_budget: usize) -> Self {
+        Self {
+            max_connect_size: max_connect_size.min(max_packet_size),
+            max_packet_size,
+            partial_timeout: std::time::Duration::from_secs(30),
+            partial_budget: Budget::new(partial_budget),
+        }
+    }
+}
+
+/// Packets up to this size arrive within a read or two and take nothing from the budget.
+pub const SMALL_PACKET: usize = 64 * 1024;
+
+/// A count of bytes shared by every connection, taken and given back.
+#[derive(Debug)]
+pub struct Budget {
+    left: Mutex<usize>,
+    /// Fired when bytes come back.
+    freed: Notify,
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Self {
+        Self {
+            left: Mutex::new(bytes),
+            freed: Notify::new(),
+        }
+    }
+
+    fn left(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.left.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes `n` bytes if there are that many left.
+    fn take(&self, n: usize) -> bool {
+        let mut left = self.left();
+        if *left < n {
+            return false;
+        }
+        *left -= n;
+        true
+    }
+
+    fn give_back(&self, n: usize) {
+        if n > 0 {
+            *self.left() += n;
+            self.freed.notify_waiters();
+        }
+    }
+
+    /// Bytes left.
+    #[allow(dead_code)] // read by the tests
+    pub fn available(&self) -> usize {
+        *self.left()
+    }
+}
+
 /// What every connection task needs.
 #[derive(Clone)]
 pub struct Shared {
     pub core: crate::hub::Core,
-    pub max_packet_size: u32,
+    pub limits: Arc<ReadLimits>,
     pub next_id: Arc<AtomicU64>,
     /// Held by every task; the broker waits for all of them to drop it when shutting down.
     pub _alive: mpsc::Sender<()>,
@@ -354,26 +432,52 @@ async fn serve(rx: impl Rx, tx: impl Tx, peer: SocketAddr, shared: Shared) {
     );
 }
 
-/// Reads and decodes until the transport ends or the connection closes.
+/// A packet that has begun to arrive and not yet finished: since when, and what it holds
+/// of the shared budget.
+#[derive(Default)]
+struct Partial {
+    since: Option<tokio::time::Instant>,
+    reserved: usize,
+}
+
+impl Partial {
+    fn done(&mut self, budget: &Budget) {
+        budget.give_back(std::mem::take(&mut self.reserved));
+        self.since = None;
+    }
+}
+
+/// Reads and decodes until the transport ends or the connection closes. A packet that has
+/// begun to arrive must finish within the partial-packet timeout, and one larger than
+/// [`SMALL_PACKET`] is read only once the shared budget holds its size.
 async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Shared) {
-    let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(shared.max_packet_size);
+    let limits = &*shared.limits;
+    let budget = &limits.partial_budget;
+    let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(limits.max_connect_size);
     let mut inbuf = BytesMut::new();
+    let mut partial = Partial::default();
     'conn: loop {
         if outbox.is_closing() {
             break;
         }
         // Packet by packet, as long as the core does not pause this connection.
+        let mut needed = 0;
         while !outbox.paused() {
-            match Packet::decode(&mut inbuf, &cx) {
-                Ok(Some(p)) => {
+            match Packet::decode_stream(&mut inbuf, &cx) {
+                Ok(Decoded::Packet(p)) => {
+                    partial.done(budget);
                     if let Packet::Connect(c) = &p {
                         cx.version = Some(c.protocol);
+                        cx.max_packet_size = limits.max_packet_size;
                     }
                     if shared.core.input(Input::Packet(conn, p)).is_err() {
                         break 'conn;
                     }
                 }
-                Ok(None) => break,
+                Ok(Decoded::Incomplete { needed: n }) => {
+                    needed = n;
+                    break;
+                }
                 Err(e) => {
                     // Nothing more is read; the core answers and closes.
                     let _ = shared.core.input(Input::DecodeError(conn, e));
@@ -386,8 +490,39 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
             inbuf = BytesMut::new();
         }
         if outbox.paused() {
+            // The broker stopped reading; the client is not late meanwhile.
+            partial.since = None;
             outbox.to_reader.notified().await;
             continue;
+        }
+        if !inbuf.is_empty() && partial.since.is_none() {
+            partial.since = Some(tokio::time::Instant::now());
+        }
+        let deadline = partial.since.map(|t| t + limits.partial_timeout);
+        let late = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        // A large packet waits for room in the shared budget before more of it is read.
+        let total = inbuf.len() + needed;
+        if total > SMALL_PACKET && partial.reserved < total {
+            if budget.take(total - partial.reserved) {
+                partial.reserved = total;
+            } else {
+                tokio::select! {
+                    _ = budget.freed.notified() => {}
+                    _ = outbox.to_reader.notified() => {}
+                    _ = late => {
+                        let why = "the broker-wide budget for packets in transit stayed full";
+                        let input = Input::Disconnect(conn, ReasonCode::QUOTA_EXCEEDED, why);
+                        let _ = shared.core.input(input);
+                        break;
+                    }
+                }
+                continue;
+            }
         }
         tokio::select! {
             r = rx.read_into(&mut inbuf) => match r {
@@ -398,8 +533,15 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
                 Ok(_) => {}
             },
             _ = outbox.to_reader.notified() => {}
+            _ = late => {
+                let why = "a packet did not finish arriving in time";
+                let input = Input::Disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, why);
+                let _ = shared.core.input(input);
+                break;
+            }
         }
     }
+    partial.done(budget);
     outbox.close();
 }
 

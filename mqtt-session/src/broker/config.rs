@@ -60,8 +60,14 @@ pub struct BrokerConfig {
     /// Who decides whether a CONNECT is accepted.
     pub connect_policy: ConnectPolicy,
     /// The largest packet accepted from a client (the decoder enforces it; announced as
-    /// Maximum Packet Size).
+    /// Maximum Packet Size). The protocol's largest by default: set it lower for clients
+    /// you do not trust.
     pub maximum_packet_size: u32,
+    /// The largest packet accepted before a connection's CONNECT has been decoded, the
+    /// CONNECT included (at most `maximum_packet_size`): what a peer that has not yet
+    /// authenticated can make a driver buffer. 64 KiB by default; a CONNECT is usually
+    /// well under a kilobyte, unless its will carries a large payload.
+    pub maximum_connect_size: u32,
     /// Incoming QoS 2 messages a client may have unreleased at once (Receive Maximum); one
     /// more is a Receive Maximum exceeded (0x93) disconnect ([MQTT-3.3.4-7]).
     pub receive_maximum: u16,
@@ -189,6 +195,7 @@ impl Default for BrokerConfig {
         Self {
             connect_policy: ConnectPolicy::AcceptAll,
             maximum_packet_size: MAX_PACKET_SIZE,
+            maximum_connect_size: 64 * 1024,
             receive_maximum: u16::MAX,
             maximum_qos: QoS::ExactlyOnce,
             retain_available: true,
@@ -223,12 +230,16 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// How a driver decodes a connection's byte stream: before the first CONNECT pass
-    /// `None` (only a CONNECT decodes), afterwards that CONNECT's `protocol`. The maximum
-    /// packet size is this configuration's.
+    /// `None` (only a CONNECT decodes, of at most `maximum_connect_size`), afterwards that
+    /// CONNECT's `protocol` (packets of at most `maximum_packet_size`).
     pub fn decode_context(&self, version: Option<ProtocolVersion>) -> DecodeContext {
+        let max_packet_size = match version {
+            None => self.maximum_connect_size.min(self.maximum_packet_size),
+            Some(_) => self.maximum_packet_size,
+        };
         DecodeContext {
             version,
-            max_packet_size: self.maximum_packet_size,
+            max_packet_size,
         }
     }
 }
