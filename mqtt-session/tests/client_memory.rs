@@ -18,7 +18,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Bytes allocated and not yet freed since `region` began.
 fn held(region: &Region<'_, System>) -> isize {
     let c = region.change();
-    c.bytes_allocated as isize - c.bytes_deallocated as isize + c.bytes_reallocated
+    c.bytes_allocated as isize - c.bytes_deallocated as isize
 }
 
 fn connected(version: ProtocolVersion) -> Client {

@@ -2,7 +2,7 @@
 //! Clean Start and the CONNACK.
 
 use crate::time::Instant;
-use alloc::{borrow::ToOwned, boxed::Box, format};
+use alloc::{boxed::Box, format};
 use core::num::{NonZeroU16, NonZeroU32};
 
 use mqtt_codec::{
@@ -13,6 +13,7 @@ use mqtt_codec::{
 use super::config::ConnectPolicy;
 use super::connection::{Aliases, PendingConnect, Stage, Turn, WillOnClose};
 use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
+use super::owned;
 use super::router::too_deep;
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
@@ -439,7 +440,7 @@ impl Broker {
         let client_id = if assigned {
             self.assign_client_id()
         } else {
-            compact(&connect.client_id)
+            owned::string(&connect.client_id)
         };
         if !self.by_client_id.contains_key(&client_id)
             && self.sessions.len() >= self.config.max_sessions
@@ -503,7 +504,11 @@ impl Broker {
             key
         });
 
-        let mut will = connect.will.clone();
+        // Kept with the session: copied out of the CONNECT's read buffer.
+        let mut will = connect
+            .will
+            .as_ref()
+            .map(|w| owned::will(w).unwrap_or_else(|| w.clone()));
         if let Some(w) = &mut will
             && !v5
         {
@@ -516,7 +521,7 @@ impl Broker {
         };
         let was_durable = s.durable();
         s.expiry_interval = expiry;
-        s.username = connect.username.as_ref().map(compact);
+        s.username = connect.username.as_ref().map(owned::string);
         s.connection = Some(conn);
         s.will = will.clone().map(Box::new);
         if s.durable() {
@@ -651,11 +656,4 @@ impl Broker {
         let why = Disconnected::new(CloseCause::Local, Some(ReasonCode::SESSION_TAKEN_OVER));
         self.end_connection(now, old, why, WillOnClose::Publish, true);
     }
-}
-
-/// A copy of `s` in an allocation of its own. A decoded string is a slice of the buffer its
-/// packet was read into; a session keeps its client identifier and user name for as long
-/// as it lives, and would otherwise keep that whole read buffer alive with them.
-fn compact(s: &MqttString) -> MqttString {
-    MqttString::new(s.as_str().to_owned()).unwrap_or_else(|_| s.clone())
 }

@@ -18,6 +18,7 @@ use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
 use super::config::Qos0Overflow;
 use super::event::{BrokerEvent, Undelivered};
+use super::owned;
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
@@ -165,7 +166,8 @@ impl Broker {
         let (max, policy) = (self.config.max_queued_qos0, self.config.qos0_overflow);
         let session = self.sessions.get_mut(&key)?;
         let entry = Pending {
-            publish: p,
+            // It waits: copied out of the read buffer (see `owned.rs`).
+            publish: owned::publish(&p).unwrap_or(p),
             qos: QoS::AtMostOnce,
             expires_at,
             retained: false,

@@ -70,6 +70,7 @@ mod deliver;
 mod event;
 mod flow;
 mod output;
+mod owned;
 mod publish;
 mod retained;
 mod router;

@@ -7,6 +7,7 @@ use mqtt_codec::{MqttString, Packet, PubResponse, Publish, QoS, QosPid, ReasonCo
 
 use super::auth::ClientInfo;
 use super::event::Limit;
+use super::owned;
 use super::retained::{OverQuota, RetainChange};
 use super::router::too_deep;
 use super::session::SessionKey;
@@ -109,6 +110,11 @@ impl Broker {
                     ),
                 );
             }
+        }
+        // What will be kept (retained, or held in sessions until acknowledged) is copied
+        // out of the read buffer once, here; a QoS 0 message delivered at once is not.
+        if p.retain || p.qos() != QoS::AtMostOnce {
+            p = owned::publish(&p).unwrap_or(p);
         }
         let admitted = match self.admit_publish(now, conn, key, v5, &p) {
             Admission::Accepted => Ok(()),
