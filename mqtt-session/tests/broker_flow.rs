@@ -21,14 +21,12 @@ mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{Broker, BrokerConfig, ConnectPolicy, Limit};
+use mqtt_session::broker::{BrokerConfig, ConnectPolicy, Limit};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 
 use net::{Kind, Shared};
 
@@ -64,23 +62,13 @@ async fn start(config: BrokerConfig) -> (SocketAddr, hub::Core) {
 /// [`start`], with the reader's limits given.
 async fn start_with(config: BrokerConfig, limits: Arc<net::ReadLimits>) -> (SocketAddr, hub::Core) {
     log::set_level(log::Level::Error);
-    let config = {
-        let mut c = config;
-        c.connect_policy = ConnectPolicy::AskDriver;
-        c
-    };
-    let (alive, _) = mpsc::channel::<()>(1);
+    let mut config = config;
+    config.connect_policy = ConnectPolicy::AskDriver;
     let users = users::Users::load(None, None).unwrap();
-    let core = hub::Core::new(Broker::new(config.clone()), users);
-    tokio::spawn(core.clone().run_timer());
-    let shared = Shared {
-        core: core.clone(),
-        limits,
-        next_id: Arc::new(AtomicU64::new(1)),
-        _alive: alive,
-    };
+    let (shared, _timer, _done) = Shared::start(config, users, None, limits);
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
+    let core = shared.core.clone();
     tokio::spawn(net::listen(tcp, Kind::Tcp, shared));
     (addr, core)
 }

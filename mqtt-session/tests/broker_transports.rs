@@ -21,15 +21,13 @@ mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::*;
-use mqtt_session::broker::{Broker, BrokerConfig, ConnectPolicy};
+use mqtt_session::broker::{BrokerConfig, ConnectPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -48,20 +46,13 @@ async fn start() -> (SocketAddr, SocketAddr) {
         c.connect_policy = ConnectPolicy::AskDriver;
         c
     };
-    let (alive, _) = mpsc::channel::<()>(1);
     let users = users::Users::load(None, None).unwrap();
-    let core = hub::Core::new(Broker::new(config.clone()), users);
-    tokio::spawn(core.clone().run_timer());
-    let shared = Shared {
-        core,
-        limits: Arc::new(net::ReadLimits::new(
-            config.maximum_connect_size,
-            config.maximum_packet_size,
-            64 * 1024 * 1024,
-        )),
-        next_id: Arc::new(AtomicU64::new(1)),
-        _alive: alive,
-    };
+    let limits = net::ReadLimits::new(
+        config.maximum_connect_size,
+        config.maximum_packet_size,
+        64 * 1024 * 1024,
+    );
+    let (shared, _timer, _done) = Shared::start(config, users, None, Arc::new(limits));
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addrs = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());

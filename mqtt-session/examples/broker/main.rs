@@ -14,19 +14,18 @@
 
 #[macro_use]
 mod log;
+mod acl;
 mod hub;
 mod net;
 mod users;
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use mqtt_codec::MAX_PACKET_SIZE;
-use mqtt_session::broker::{Broker, BrokerConfig, ConnectPolicy};
+use mqtt_session::broker::{Authorizer, BrokerConfig, ConnectPolicy};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -55,11 +54,18 @@ usage: broker [OPTIONS]
   --max-in-transit BYTES   broker-wide bytes of packets over 64 KiB still arriving
                            (default: 67108864, 64 MiB); a packet waits for room
   --packet-timeout SECS    time a packet may take to arrive once begun (default: 30)
-  --users FILE             user:password lines; only these credentials are accepted
-  --allow-anonymous BOOL   accept clients without a user name (default: true without
-                           --users, false with it)
+  --users FILE             password file (mosquitto_passwd's format, or user:password
+                           lines); only these credentials are accepted
+  --acl FILE               ACL file (mosquitto's acl_file format): who may publish,
+                           subscribe and read where
+  --allow-anonymous BOOL   accept clients without a user name (default: false with
+                           --users or a listener beyond loopback, else true)
   --log-level LEVEL        error, warn, info (default) or debug
-  --help                   this text";
+  --help                   this text
+
+       broker passwd FILE USER PASSWORD
+                           add USER to the password file FILE (or replace it), hashed
+                           as mosquitto_passwd does (PBKDF2-SHA512)";
 
 #[derive(Debug, Default)]
 struct Args {
@@ -73,6 +79,7 @@ struct Args {
     max_in_transit: Option<usize>,
     packet_timeout: Option<u64>,
     users: Option<String>,
+    acl: Option<String>,
     allow_anonymous: Option<bool>,
     log_level: Option<log::Level>,
     help: bool,
@@ -121,6 +128,7 @@ impl Args {
                     a.packet_timeout = Some(n.max(1));
                 }
                 "--users" => a.users = Some(value()?),
+                "--acl" => a.acl = Some(value()?),
                 "--allow-anonymous" => {
                     a.allow_anonymous = Some(match value()?.as_str() {
                         "true" => true,
@@ -171,7 +179,17 @@ async fn bind(addr: &str, what: &str) -> Result<TcpListener, String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().is_some_and(|a| a == "passwd") {
+        return match users::passwd_command(&argv[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("broker passwd: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let args = match Args::parse(argv.into_iter()) {
         Ok(a) if a.help => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -193,7 +211,24 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     log::set_level(args.log_level.unwrap_or(log::Level::Info));
-    let users = Users::load(args.users.as_deref(), args.allow_anonymous)?;
+    // As mosquitto 2: anonymous clients are refused by default once a password file is
+    // given or a listener is reachable from other machines.
+    let exposed = args
+        .binds
+        .iter()
+        .chain(&args.tls)
+        .chain(&args.ws)
+        .any(|a| !is_loopback(a));
+    let allow_anonymous = args
+        .allow_anonymous
+        .or((exposed && args.users.is_none()).then_some(false));
+    if exposed && allow_anonymous != Some(true) && args.users.is_none() {
+        warn!(
+            "listening beyond this machine without --users: anonymous clients are refused \
+             (--allow-anonymous true to accept them)"
+        );
+    }
+    let users = Users::load(args.users.as_deref(), allow_anonymous)?;
     let config = {
         let mut c = BrokerConfig::default();
         c.connect_policy = ConnectPolicy::AskDriver;
@@ -212,15 +247,12 @@ async fn run(args: Args) -> Result<(), String> {
         limits.partial_timeout = std::time::Duration::from_secs(secs);
     }
 
-    let core = hub::Core::new(Broker::new(config.clone()), users);
-    let timer = tokio::spawn(core.clone().run_timer());
-    let (alive, mut all_done) = mpsc::channel::<()>(1);
-    let shared = Shared {
-        core: core.clone(),
-        limits: Arc::new(limits),
-        next_id: Arc::new(AtomicU64::new(1)),
-        _alive: alive,
+    let acl = match &args.acl {
+        Some(path) => Some(Box::new(acl::Acl::load(path)?) as Box<dyn Authorizer>),
+        None => None,
     };
+    let (shared, timer, mut all_done) = Shared::start(config, users, acl, Arc::new(limits));
+    let core = shared.core.clone();
     let mut listeners = Vec::new();
     for addr in &args.binds {
         listeners.push((bind(addr, "mqtt").await?, Kind::Tcp));
@@ -248,6 +280,14 @@ async fn run(args: Args) -> Result<(), String> {
     // Connection tasks write what is left and end; give them a moment.
     let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
     Ok(())
+}
+
+/// Whether a listen address (`host:port`) is this machine only.
+fn is_loopback(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().is_loopback(),
+        Err(_) => addr.starts_with("localhost:"),
+    }
 }
 
 async fn shutdown_signal() {

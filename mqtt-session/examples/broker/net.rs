@@ -205,6 +205,31 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Starts the broker core with `config`, its credentials, its authoriser and the
+    /// readers' limits, and the task that fires its deadlines: what listeners need. The
+    /// receiver yields `None` once every connection task has ended.
+    pub fn start(
+        config: mqtt_session::broker::BrokerConfig,
+        users: crate::users::Users,
+        authorizer: Option<Box<dyn mqtt_session::broker::Authorizer>>,
+        limits: Arc<ReadLimits>,
+    ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
+        let mut broker = mqtt_session::broker::Broker::new(config);
+        if let Some(a) = authorizer {
+            broker.set_authorizer(a);
+        }
+        let core = crate::hub::Core::new(broker, users);
+        let timer = tokio::spawn(core.clone().run_timer());
+        let (alive, all_done) = mpsc::channel::<()>(1);
+        let shared = Self {
+            core,
+            limits,
+            next_id: Arc::new(AtomicU64::new(1)),
+            _alive: alive,
+        };
+        (shared, timer, all_done)
+    }
+
     fn conn_id(&self) -> ConnectionId {
         ConnectionId(self.next_id.fetch_add(1, Ordering::Relaxed))
     }

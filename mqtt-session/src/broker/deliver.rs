@@ -16,6 +16,7 @@ use crate::time::Instant;
 
 use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
 
+use super::auth::ClientInfo;
 use super::config::Qos0Overflow;
 use super::event::{BrokerEvent, Undelivered};
 use super::owned;
@@ -63,6 +64,18 @@ impl Broker {
             |k| sessions.get(&k).is_some_and(|s| s.connection.is_some()),
             &mut targets,
         );
+        if self.authorizer.checks_receipt() {
+            let (sessions, authorizer) = (&self.sessions, &self.authorizer);
+            targets.retain(|t| {
+                sessions.get(&t.session).is_some_and(|s| {
+                    let who = ClientInfo {
+                        client_id: &s.client_id,
+                        username: s.username.as_ref(),
+                    };
+                    authorizer.may_receive(&who, &msg.topic)
+                })
+            });
+        }
         let n = targets.len();
         for t in targets.drain(..) {
             let mut p = msg.clone();

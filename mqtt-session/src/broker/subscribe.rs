@@ -192,9 +192,19 @@ impl Broker {
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
+        let checks = self.authorizer.checks_receipt();
         // They wait behind what the session already has waiting, and go out as the write
         // budget and the Receive Maximum allow.
         for m in found {
+            if checks {
+                let who = ClientInfo {
+                    client_id: &session.client_id,
+                    username: session.username.as_ref(),
+                };
+                if !self.authorizer.may_receive(&who, &m.publish.topic) {
+                    continue;
+                }
+            }
             let mut p = m.publish;
             p.retain = true;
             p.properties.subscription_identifiers = id.into_iter().collect();

@@ -487,6 +487,58 @@ fn the_authorizer_refuses_per_topic() {
     );
 }
 
+/// Each user reads only its own subtree, whatever it subscribes to.
+struct OwnSubtree;
+
+impl Authorizer for OwnSubtree {
+    fn may_receive(&self, c: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        c.username
+            .is_some_and(|u| topic.starts_with(&format!("{}/", u.as_str())))
+    }
+    fn checks_receipt(&self) -> bool {
+        true
+    }
+}
+
+/// The authorisation hook per delivery: a subscriber to `#` receives only what it may
+/// read, live messages and retained ones alike; a QoS 1 publisher whose message nobody may
+/// read is told 0x10 No matching subscribers.
+#[test]
+fn the_authorizer_filters_each_delivery() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.broker.set_authorizer(Box::new(OwnSubtree));
+    let mut c = Connect::new(V5, MqttString::from_static("a"));
+    c.username = Some(MqttString::from_static("alice"));
+    h.connect_with("a", c);
+    h.connect("p", V5, true);
+    for (topic, payload) in [("bob/door", "locked"), ("alice/door", "open")] {
+        let mut p = Publish::new(TopicName::new(topic.to_string()).unwrap(), payload);
+        p.retain = true;
+        h.send("p", Packet::Publish(p));
+    }
+    h.subscribe("a", 1, &[("#", QoS::AtLeastOnce)]);
+    h.publish("p", "bob/light", "on", QoS::AtLeastOnce, 1);
+    h.publish("p", "alice/light", "off", QoS::AtLeastOnce, 2);
+    let t = h.transcript();
+    let tail: Vec<&String> = t
+        .iter()
+        .filter(|l| l.starts_with("a <- PUBLISH") || l.starts_with("p <- PUBACK"))
+        .collect();
+    assert_eq!(
+        tail,
+        lines(
+            "
+            a <- PUBLISH alice/door q0 retain 'open'
+            p <- PUBACK 1 0x10
+            a <- PUBLISH alice/light q1 id=1 'off'
+            p <- PUBACK 2
+            "
+        )
+        .iter()
+        .collect::<Vec<_>>()
+    );
+}
+
 /// [MQTT-3.3.2-3]: every PUBLISH a subscriber gets has a Topic Name matching one of its
 /// filters, in full even when the publisher used a Topic Alias; one subscriber speaks
 /// 3.1.1: 3.1.1 [MQTT-3.3.2-3].
