@@ -13,7 +13,7 @@ default 3), the brokers take turns in the order given (ours, mosquitto, ours, mo
 because a shared machine's speed drifts): each is started, waited for until it accepts a
 TCP connection, given every scenario (`--scenario`, repeatable; default all) under each
 protocol (`--protocol 3.1.1|5|both`, default 3.1.1), and then stopped. Arguments after `--`
-go to every `load` run (`-- --nodelay`, say). The `load` binary is found in
+go to every `load` run (`-- --nodelay all`, say). The `load` binary is found in
 $CARGO_TARGET_DIR/release, else benches/load/target/release, unless `--load PATH`.
 
 Each `load` line is printed as it comes, then the table: per scenario and protocol, each

@@ -20,8 +20,8 @@
 //! `--payload BYTES` (default 64, at least 12), `--v5` (MQTT 5; default 3.1.1),
 //! `--timeout SECONDS` (default 120), `--idle SECONDS` (default 10: stop early once every
 //! publisher is done and nothing has arrived for that long), `--messages N` (per publisher,
-//! instead of the scenario's count), `--nodelay` (TCP_NODELAY on every client; rumqttc's
-//! default, kept otherwise, leaves Nagle's algorithm on).
+//! instead of the scenario's count), `--nodelay all|subscribers|publishers` (TCP_NODELAY on
+//! those clients; rumqttc's default, kept otherwise, leaves Nagle's algorithm on).
 //!
 //! Subscribers subscribe first and wait for their SUBACK; publishers connect; then all
 //! publish at once. Sessions are clean. Each payload carries its publisher's index and a
@@ -110,7 +110,8 @@ struct Args {
     v5: bool,
     timeout: Duration,
     idle: Duration,
-    nodelay: bool,
+    /// TCP_NODELAY on the publishers, on the subscribers.
+    nodelay: (bool, bool),
 }
 
 impl Args {
@@ -125,7 +126,7 @@ impl Args {
             v5: false,
             timeout: Duration::from_secs(120),
             idle: Duration::from_secs(10),
-            nodelay: false,
+            nodelay: (false, false),
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -143,7 +144,18 @@ impl Args {
                 "--broker" => a.broker = value()?,
                 "--payload" => a.payload = number(&flag, &value()?)?,
                 "--v5" => a.v5 = true,
-                "--nodelay" => a.nodelay = true,
+                "--nodelay" => {
+                    a.nodelay = match value()?.as_str() {
+                        "all" => (true, true),
+                        "publishers" => (true, false),
+                        "subscribers" => (false, true),
+                        v => {
+                            return Err(format!(
+                                "--nodelay {v}: expected all, publishers or subscribers"
+                            ));
+                        }
+                    }
+                }
                 "--timeout" => a.timeout = Duration::from_secs(number(&flag, &value()?)?),
                 "--idle" => a.idle = Duration::from_secs(number(&flag, &value()?)?),
                 "--messages" => messages = Some(number(&flag, &value()?)?),
@@ -201,10 +213,14 @@ enum Loop {
 }
 
 /// A new client with a clean session; it connects when its loop is first polled.
-fn client(args: &Args, id: String) -> (Client, Loop) {
+fn client(args: &Args, id: String, subscriber: bool) -> (Client, Loop) {
     let max = args.payload + 1024;
     let mut net = rumqttc::NetworkOptions::new();
-    net.set_tcp_nodelay(args.nodelay);
+    net.set_tcp_nodelay(if subscriber {
+        args.nodelay.1
+    } else {
+        args.nodelay.0
+    });
     if args.v5 {
         let mut o = rumqttc::v5::MqttOptions::new(id, HOST, args.port);
         o.set_clean_start(true)
@@ -461,7 +477,7 @@ async fn run(args: &Args) -> Result<bool, String> {
 
     let mut subscribers: Vec<JoinHandle<Received>> = Vec::new();
     for i in 0..s.subscribers {
-        let (c, mut events) = client(args, format!("load-{tag}-sub-{i}"));
+        let (c, mut events) = client(args, format!("load-{tag}-sub-{i}"), true);
         events
             .until("CONNACK", |e| matches!(e, Seen::ConnAck))
             .await?;
@@ -480,7 +496,7 @@ async fn run(args: &Args) -> Result<bool, String> {
     let done = Arc::new(AtomicU64::new(0));
     let mut publishers = Vec::new();
     for p in 0..s.publishers {
-        let (c, mut events) = client(args, format!("load-{tag}-pub-{p}"));
+        let (c, mut events) = client(args, format!("load-{tag}-pub-{p}"), false);
         events
             .until("CONNACK", |e| matches!(e, Seen::ConnAck))
             .await?;
@@ -592,7 +608,8 @@ fn main() -> ExitCode {
             }
             eprintln!(
                 "usage: load --scenario {} [--port PORT] [--broker LABEL] [--payload BYTES] \
-                 [--v5] [--timeout SECONDS] [--idle SECONDS] [--messages N] [--nodelay]",
+                 [--v5] [--timeout SECONDS] [--idle SECONDS] [--messages N] \
+                 [--nodelay all|publishers|subscribers]",
                 SCENARIOS.map(|s| s.name).join("|")
             );
             return ExitCode::from(2);
