@@ -21,7 +21,9 @@
 //! `--timeout SECONDS` (default 120), `--idle SECONDS` (default 10: stop early once every
 //! publisher is done and nothing has arrived for that long), `--messages N` (per publisher,
 //! instead of the scenario's count), `--nodelay all|subscribers|publishers` (TCP_NODELAY on
-//! those clients; rumqttc's default, kept otherwise, leaves Nagle's algorithm on).
+//! those clients; rumqttc's default, kept otherwise, leaves Nagle's algorithm on),
+//! `--inflight N` (a publisher's unacknowledged QoS 1 messages at most; rumqttc's default is
+//! 100 under 3.1.1 and the broker's Receive Maximum under 5).
 //!
 //! Subscribers subscribe first and wait for their SUBACK; publishers connect; then all
 //! publish at once. Sessions are clean. Each payload carries its publisher's index and a
@@ -112,6 +114,7 @@ struct Args {
     idle: Duration,
     /// TCP_NODELAY on the publishers, on the subscribers.
     nodelay: (bool, bool),
+    inflight: Option<u16>,
 }
 
 impl Args {
@@ -127,6 +130,7 @@ impl Args {
             timeout: Duration::from_secs(120),
             idle: Duration::from_secs(10),
             nodelay: (false, false),
+            inflight: None,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -158,6 +162,7 @@ impl Args {
                 }
                 "--timeout" => a.timeout = Duration::from_secs(number(&flag, &value()?)?),
                 "--idle" => a.idle = Duration::from_secs(number(&flag, &value()?)?),
+                "--inflight" => a.inflight = Some(number(&flag, &value()?)?),
                 "--messages" => messages = Some(number(&flag, &value()?)?),
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other}")),
@@ -166,6 +171,9 @@ impl Args {
         a.scenario = scenario.ok_or("--scenario is required")?;
         if let Some(m) = messages {
             a.scenario.messages = m;
+        }
+        if a.inflight == Some(0) {
+            return Err("--inflight must be at least 1".into());
         }
         if a.payload < HEADER {
             return Err(format!("--payload must be at least {HEADER}"));
@@ -226,11 +234,17 @@ fn client(args: &Args, id: String, subscriber: bool) -> (Client, Loop) {
         o.set_clean_start(true)
             .set_max_packet_size(Some(max as u32))
             .set_network_options(net);
+        if let Some(n) = args.inflight {
+            o.set_outgoing_inflight_upper_limit(n);
+        }
         let (c, l) = rumqttc::v5::AsyncClient::new(o, REQUEST_CAPACITY);
         (Client::V5(c), Loop::V5(Box::new(l)))
     } else {
         let mut o = rumqttc::MqttOptions::new(id, HOST, args.port);
         o.set_clean_session(true).set_max_packet_size(max, max);
+        if let Some(n) = args.inflight {
+            o.set_inflight(n);
+        }
         let (c, mut l) = rumqttc::AsyncClient::new(o, REQUEST_CAPACITY);
         l.set_network_options(net);
         (Client::V4(c), Loop::V4(Box::new(l)))
@@ -609,7 +623,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: load --scenario {} [--port PORT] [--broker LABEL] [--payload BYTES] \
                  [--v5] [--timeout SECONDS] [--idle SECONDS] [--messages N] \
-                 [--nodelay all|publishers|subscribers]",
+                 [--nodelay all|publishers|subscribers] [--inflight N]",
                 SCENARIOS.map(|s| s.name).join("|")
             );
             return ExitCode::from(2);
