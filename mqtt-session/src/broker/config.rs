@@ -177,6 +177,14 @@ pub struct BrokerConfig {
     /// over a few packets it had already read before it pauses, and those must still find
     /// room.
     pub pause_publishers_at: usize,
+    /// The most QoS 1/2 PUBLISH the broker leaves unacknowledged per client, when the
+    /// client's Receive Maximum allows more. Keep it below `pause_publishers_at`: a
+    /// subscriber whose publishers are paused then still has messages queued to send as its
+    /// acknowledgements arrive. A client that leaves Nagle's algorithm on (rumqttc, for one)
+    /// sends a PUBACK only once the broker's TCP acknowledgement of the previous one comes,
+    /// and that comes at once only with data; with nothing left to send, each round waits
+    /// for the delayed acknowledgement (40 ms on Linux).
+    pub max_in_flight: u16,
 }
 
 /// Which QoS 0 message a congested connection loses when its queue is full.
@@ -224,6 +232,7 @@ impl Default for BrokerConfig {
             max_queued_qos0: 1000,
             qos0_overflow: Qos0Overflow::DropNewest,
             pause_publishers_at: 256,
+            max_in_flight: 128,
         }
     }
 }

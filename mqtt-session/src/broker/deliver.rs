@@ -289,7 +289,7 @@ impl Broker {
             if c.flow.unwritten >= budget {
                 break conn;
             }
-            let receive_maximum = c.receive_maximum;
+            let receive_maximum = c.receive_maximum.min(self.config.max_in_flight.max(1));
             if let Some(next) = session.outbound.next_to_send(receive_maximum) {
                 self.send_next(now, key, conn, next);
                 continue;

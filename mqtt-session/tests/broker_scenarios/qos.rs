@@ -161,6 +161,49 @@ fn receive_maximum_towards_the_client() {
     );
 }
 
+/// The broker leaves at most `max_in_flight` QoS 1/2 PUBLISH unacknowledged even when the
+/// client's Receive Maximum allows more (a 3.1.1 client has none), so that a subscriber
+/// whose publishers are paused still has messages queued as its PUBACKs arrive.
+#[test]
+fn the_broker_keeps_its_own_in_flight_window() {
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_in_flight = 2;
+        c
+    });
+    h.connect("s", V5, true);
+    h.connect("s3", V311, true);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.subscribe("s3", 1, &[("t", QoS::AtLeastOnce)]);
+    h.transcript();
+    for (i, m) in ["1", "2", "3"].iter().enumerate() {
+        h.publish("p", "t", m, QoS::AtLeastOnce, i as u16 + 1);
+    }
+    h.send("s", Packet::PubAck(ack(1)));
+    h.send("s3", Packet::PubAck(ack(2)));
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.starts_with("s ") || l.starts_with("s3 "))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s <- PUBLISH t q1 id=1 '1'
+            s3 <- PUBLISH t q1 id=1 '1'
+            s <- PUBLISH t q1 id=2 '2'
+            s3 <- PUBLISH t q1 id=2 '2'
+            s -> PUBACK 1
+            s <- PUBLISH t q1 id=3 '3'
+            s3 -> PUBACK 2
+            s3 <- PUBLISH t q1 id=3 '3'
+            "
+        )
+    );
+}
+
 /// [MQTT-4.4.0-1], [MQTT-3.3.1-1], [MQTT-4.6.0-1] (the broker's side of it): on resume,
 /// unacknowledged PUBLISH go again with DUP in their order and with their identifiers, and
 /// a PUBREL that was not completed goes again.
