@@ -298,3 +298,65 @@ async fn a_mosquitto_acl_file_is_enforced() {
     assert!(anon.received().await.is_empty());
     assert!(anon3.received().await.is_empty());
 }
+
+/// Guessing is slow: after `failures_allowed` failed logins from one address, it is
+/// refused with 0x9F for a pause, even with the right password, and the pause doubles
+/// with each further failure; once it is over, the right password works and clears the
+/// count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_make_an_address_pause() {
+    let dir = scratch("backoff");
+    let file = dir.join("passwd");
+    let f = file.to_str().unwrap();
+    users::passwd_command(&[f.into(), "alice".into(), "apple".into()]).unwrap();
+    let mut users = users::Users::load(Some(f), None).unwrap();
+    users.throttle.failures_allowed = 3;
+    users.throttle.first_pause = Duration::from_millis(600);
+    let addr = start(users, None).await;
+    let login = |pw: &'static str| async move {
+        let (_, ack) = Client::connect(addr, V5, "g", Some(("alice", pw))).await;
+        ack.reason_code
+    };
+    for _ in 0..3 {
+        assert_eq!(login("guess").await, ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+    }
+    assert_eq!(login("apple").await, ReasonCode::CONNECTION_RATE_EXCEEDED);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(login("guess").await, ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+    // The fourth failure doubles the pause: still refused after the first one's length.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(login("apple").await, ReasonCode::CONNECTION_RATE_EXCEEDED);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(login("apple").await, ReasonCode::SUCCESS);
+    assert_eq!(login("guess").await, ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+    assert_eq!(
+        login("apple").await,
+        ReasonCode::SUCCESS,
+        "a success cleared the count"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// At most `connects_per_second` CONNECTs from one address in any second (0x9F beyond),
+/// loopback exempt; the next second it may connect again.
+#[test]
+fn a_source_address_may_connect_only_so_fast() {
+    use mqtt_session::time::Instant;
+    let mut t = users::Throttle::default();
+    t.connects_per_second = 3;
+    let remote: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let t0 = Instant::from_secs(10);
+    for i in 0..3 {
+        assert_eq!(t.admit(remote, t0 + Duration::from_millis(i * 100)), Ok(()));
+    }
+    let late = t0 + Duration::from_millis(900);
+    assert_eq!(
+        t.admit(remote, late),
+        Err(ReasonCode::CONNECTION_RATE_EXCEEDED)
+    );
+    for _ in 0..10 {
+        assert_eq!(t.admit(local, late), Ok(()));
+    }
+    assert_eq!(t.admit(remote, t0 + Duration::from_secs(1)), Ok(()));
+}

@@ -172,7 +172,7 @@ impl State {
         drain(
             &mut self.broker,
             &mut self.links,
-            &self.users,
+            &mut self.users,
             &mut self.drops,
             &self.clock,
         );
@@ -184,7 +184,7 @@ impl State {
 fn drain(
     broker: &mut Broker,
     links: &mut HashMap<ConnectionId, Link>,
-    users: &Users,
+    users: &mut Users,
     drops: &mut HashMap<MqttString, u64>,
     clock: &Clock,
 ) {
@@ -215,7 +215,7 @@ fn drain(
                 // This broker keeps its state in memory only.
                 BrokerAction::Persist(_) => {}
                 BrokerAction::Event(e) => {
-                    if let Some(d) = log_event(&e, links, users, drops) {
+                    if let Some(d) = log_event(&e, links, users, drops, clock.now()) {
                         decisions.push(d);
                     }
                 }
@@ -240,8 +240,9 @@ type Decision = (ConnectionId, Result<(), ReasonCode>);
 fn log_event(
     e: &BrokerEvent,
     links: &HashMap<ConnectionId, Link>,
-    users: &Users,
+    users: &mut Users,
     drops: &mut HashMap<MqttString, u64>,
+    now: Instant,
 ) -> Option<Decision> {
     let peer = |c: &ConnectionId| {
         links
@@ -250,7 +251,8 @@ fn log_event(
     };
     match e {
         BrokerEvent::ConnectRequest(r) => {
-            let d = users.decide(r);
+            let from = links.get(&r.connection).map(|l| l.peer.ip());
+            let d = users.decide(r, from, now);
             if let Err(rc) = d {
                 info!(
                     "{} refused {:?} from {}: {rc}",

@@ -58,6 +58,10 @@ usage: broker [OPTIONS]
                            lines); only these credentials are accepted
   --acl FILE               ACL file (mosquitto's acl_file format): who may publish,
                            subscribe and read where
+  --max-connect-rate N     CONNECTs per source address per second (default: 50; 0: no
+                           limit; loopback is not limited); beyond it CONNACK 0x9F
+  --max-login-failures N   failed logins from one address before it must pause, 1 s and
+                           doubling up to 60 s with each further failure (default: 5)
   --allow-anonymous BOOL   accept clients without a user name (default: false with
                            --users or a listener beyond loopback, else true)
   --log-level LEVEL        error, warn, info (default) or debug
@@ -80,6 +84,8 @@ struct Args {
     packet_timeout: Option<u64>,
     users: Option<String>,
     acl: Option<String>,
+    max_connect_rate: Option<u32>,
+    max_login_failures: Option<u32>,
     allow_anonymous: Option<bool>,
     log_level: Option<log::Level>,
     help: bool,
@@ -129,6 +135,20 @@ impl Args {
                 }
                 "--users" => a.users = Some(value()?),
                 "--acl" => a.acl = Some(value()?),
+                "--max-connect-rate" => {
+                    let v = value()?;
+                    a.max_connect_rate = Some(
+                        v.parse()
+                            .map_err(|_| format!("--max-connect-rate {v}: not a number"))?,
+                    );
+                }
+                "--max-login-failures" => {
+                    let v = value()?;
+                    a.max_login_failures = Some(
+                        v.parse()
+                            .map_err(|_| format!("--max-login-failures {v}: not a number"))?,
+                    );
+                }
                 "--allow-anonymous" => {
                     a.allow_anonymous = Some(match value()?.as_str() {
                         "true" => true,
@@ -228,7 +248,13 @@ async fn run(args: Args) -> Result<(), String> {
              (--allow-anonymous true to accept them)"
         );
     }
-    let users = Users::load(args.users.as_deref(), allow_anonymous)?;
+    let mut users = Users::load(args.users.as_deref(), allow_anonymous)?;
+    if let Some(n) = args.max_connect_rate {
+        users.throttle.connects_per_second = n;
+    }
+    if let Some(n) = args.max_login_failures {
+        users.throttle.failures_allowed = n;
+    }
     let config = {
         let mut c = BrokerConfig::default();
         c.connect_policy = ConnectPolicy::AskDriver;

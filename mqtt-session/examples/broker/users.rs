@@ -9,12 +9,15 @@
 //! costs the same as a known one.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use mqtt_codec::ReasonCode;
 use mqtt_session::broker::ConnectRequest;
+use mqtt_session::time::Instant;
 use ring::{digest, pbkdf2, rand};
 use subtle::ConstantTimeEq;
 
@@ -150,12 +153,14 @@ pub fn passwd_command(args: &[String]) -> Result<(), String> {
     std::fs::write(file, out.join("\n") + "\n").map_err(|e| format!("{file}: {e}"))
 }
 
-/// The credentials the broker accepts.
+/// The credentials the broker accepts, and how fast each source address may try them.
 #[derive(Debug, Default)]
 pub struct Users {
     /// `None`: no password file, any credentials pass.
     secrets: Option<HashMap<String, Secret>>,
     allow_anonymous: bool,
+    /// Connect rate and login failures per source address.
+    pub throttle: Throttle,
 }
 
 impl Users {
@@ -166,12 +171,14 @@ impl Users {
             return Ok(Self {
                 secrets: None,
                 allow_anonymous: allow_anonymous.unwrap_or(true),
+                throttle: Throttle::default(),
             });
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("--users {path}: {e}"))?;
         Ok(Self {
             secrets: Some(Self::parse(&text, path)?),
             allow_anonymous: allow_anonymous.unwrap_or(false),
+            throttle: Throttle::default(),
         })
     }
 
@@ -198,8 +205,27 @@ impl Users {
         Ok(secrets)
     }
 
-    /// The decision for a CONNECT: `Ok` to accept, or the reason code refusing it.
-    pub fn decide(&self, r: &ConnectRequest) -> Result<(), ReasonCode> {
+    /// The decision for a CONNECT from `from` at `now`: `Ok` to accept, or the reason code
+    /// refusing it. The source address's rate and past failures come first (0x9F), then
+    /// the credentials; the outcome counts for the address.
+    pub fn decide(
+        &mut self,
+        r: &ConnectRequest,
+        from: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), ReasonCode> {
+        if let Some(ip) = from {
+            self.throttle.admit(ip, now)?;
+        }
+        let d = self.check(r);
+        if let Some(ip) = from {
+            self.throttle.outcome(ip, d.is_ok(), now);
+        }
+        d
+    }
+
+    /// The credentials alone.
+    fn check(&self, r: &ConnectRequest) -> Result<(), ReasonCode> {
         if r.authentication_method.is_some() {
             // No enhanced authentication method is implemented here ([MQTT-4.12.0-1]).
             return Err(ReasonCode::BAD_AUTHENTICATION_METHOD);
@@ -239,4 +265,97 @@ fn unknown_user_secret() -> &'static Secret {
         salt: vec![0; SALT_LEN],
         hash: vec![0; digest::SHA512_OUTPUT_LEN],
     })
+}
+
+/// Per source address: how fast it may connect, and a pause that grows with each failed
+/// login, so that guessing passwords is slow. Loopback addresses are not rate-limited
+/// (local tools open many connections at once), but they pause after failures like any.
+#[derive(Debug)]
+pub struct Throttle {
+    /// CONNECTs per source address in any one second (0: no limit).
+    pub connects_per_second: u32,
+    /// Failed logins from one address before it must pause (0: never).
+    pub failures_allowed: u32,
+    /// The first pause; each further failure doubles it, up to `max_pause`.
+    pub first_pause: Duration,
+    /// The longest pause.
+    pub max_pause: Duration,
+    sources: HashMap<IpAddr, Source>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Source {
+    /// The start of the current one-second window and the CONNECTs in it.
+    window: (Instant, u32),
+    /// Failed logins since the last success.
+    failures: u32,
+    /// Refused until then.
+    paused_until: Option<Instant>,
+}
+
+/// Addresses remembered at most; beyond it those with nothing to remember are forgotten.
+const MAX_SOURCES: usize = 100_000;
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            connects_per_second: 50,
+            failures_allowed: 5,
+            first_pause: Duration::from_secs(1),
+            max_pause: Duration::from_secs(60),
+            sources: HashMap::new(),
+        }
+    }
+}
+
+impl Throttle {
+    /// Whether a CONNECT from `ip` may be looked at now; 0x9F Connection rate exceeded if
+    /// not.
+    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), ReasonCode> {
+        if self.sources.len() >= MAX_SOURCES {
+            self.sources
+                .retain(|_, s| s.failures > 0 || s.paused_until.is_some_and(|t| t > now));
+        }
+        let s = self.sources.entry(ip).or_insert(Source {
+            window: (now, 0),
+            failures: 0,
+            paused_until: None,
+        });
+        if s.paused_until.is_some_and(|t| t > now) {
+            return Err(ReasonCode::CONNECTION_RATE_EXCEEDED);
+        }
+        if now - s.window.0 >= Duration::from_secs(1) {
+            s.window = (now, 0);
+        }
+        s.window.1 += 1;
+        if self.connects_per_second > 0
+            && !ip.is_loopback()
+            && s.window.1 > self.connects_per_second
+        {
+            return Err(ReasonCode::CONNECTION_RATE_EXCEEDED);
+        }
+        Ok(())
+    }
+
+    /// The outcome of a login from `ip`: a success clears its failures; a failure beyond
+    /// `failures_allowed` pauses it, twice as long each time.
+    pub fn outcome(&mut self, ip: IpAddr, ok: bool, now: Instant) {
+        let Some(s) = self.sources.get_mut(&ip) else {
+            return;
+        };
+        if ok {
+            s.failures = 0;
+            s.paused_until = None;
+            return;
+        }
+        s.failures = s.failures.saturating_add(1);
+        if self.failures_allowed > 0 && s.failures >= self.failures_allowed {
+            let doublings = (s.failures - self.failures_allowed).min(16);
+            let pause = self
+                .first_pause
+                .saturating_mul(1 << doublings)
+                .min(self.max_pause);
+            s.paused_until = Some(now + pause);
+        }
+    }
 }
