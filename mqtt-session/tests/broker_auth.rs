@@ -360,3 +360,168 @@ fn a_source_address_may_connect_only_so_fast() {
     }
     assert_eq!(t.admit(remote, t0 + Duration::from_secs(1)), Ok(()));
 }
+
+/// A throwaway PKI: a CA, a server certificate for `localhost` and a client certificate,
+/// both signed by it, as PEM.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "test CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let leaf = |name: &str, purpose: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
+        p.distinguished_name.push(DnType::CommonName, name);
+        p.extended_key_usages = vec![purpose];
+        let cert = p.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    Pki {
+        ca: ca_cert.pem(),
+        server: leaf("localhost", ExtendedKeyUsagePurpose::ServerAuth),
+        client: leaf("device-1", ExtendedKeyUsagePurpose::ClientAuth),
+    }
+}
+
+/// Starts the example broker's `kind` listener on a free loopback port, credentials open.
+async fn start_listener(kind: net::Kind) -> SocketAddr {
+    log::set_level(log::Level::Error);
+    let mut config = BrokerConfig::default();
+    config.connect_policy = ConnectPolicy::AskDriver;
+    let users = users::Users::load(None, None).unwrap();
+    let limits = std::sync::Arc::new(net::ReadLimits::new(64 * 1024, 1 << 20, 64 << 20));
+    let (shared, _timer, _done) = net::Shared::start(config, users, None, limits);
+    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    tokio::spawn(net::listen(tcp, kind, shared));
+    addr
+}
+
+/// A TLS client trusting `pki`'s CA, presenting its client certificate if `with_cert`.
+async fn tls_connect(
+    addr: SocketAddr,
+    pki: &Pki,
+    with_cert: bool,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+        .unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = if with_cert {
+        let chain = vec![CertificateDer::from_pem_slice(pki.client.0.as_bytes()).unwrap()];
+        let key = PrivateKeyDer::from_pem_slice(pki.client.1.as_bytes()).unwrap();
+        builder.with_client_auth_cert(chain, key).unwrap()
+    } else {
+        builder.with_no_client_auth()
+    };
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = TcpStream::connect(addr).await?;
+    connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// Sends a v5 CONNECT over `stream` and returns the CONNACK, or `None` if the broker
+/// closed or refused the stream first.
+async fn connack_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> Option<ConnAck> {
+    let connect = Connect::new(V5, MqttString::from_static("tls"));
+    let bytes = Packet::Connect(Box::new(connect)).to_bytes(V5).unwrap();
+    stream.write_all(&bytes).await.ok()?;
+    let mut buf = BytesMut::new();
+    let cx = DecodeContext::new(V5);
+    loop {
+        if let Some(Packet::ConnAck(a)) = Packet::decode(&mut buf, &cx).ok()? {
+            return Some(*a);
+        }
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut buf));
+        match read.await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return None,
+        }
+    }
+}
+
+/// Mutual TLS (`--cafile`): a client with a certificate from the CA connects; one without a
+/// certificate gets no MQTT session at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_requires_a_client_certificate() {
+    let pki = pki();
+    let (cert, key) = &pki.server;
+    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
+    let addr = start_listener(net::Kind::Tls(acceptor.unwrap())).await;
+
+    let mut s = tls_connect(addr, &pki, true).await.unwrap();
+    let ack = connack_over(&mut s)
+        .await
+        .expect("a CONNACK for a certified client");
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+
+    // TLS 1.3 may finish the client's side of the handshake before the server refuses it.
+    match tls_connect(addr, &pki, false).await {
+        Err(_) => {}
+        Ok(mut s) => assert!(
+            connack_over(&mut s).await.is_none(),
+            "served without a certificate"
+        ),
+    }
+}
+
+/// MQTT over WebSocket over TLS (`--wss`): the `mqtt` subprotocol is selected and a v5
+/// client connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_secure_websocket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+    let pki = pki();
+    let (cert, key) = &pki.server;
+    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), None).unwrap();
+    let addr = start_listener(net::Kind::SecureWebSocket(acceptor)).await;
+    let tls = tls_connect(addr, &pki, false).await.unwrap();
+    let mut req = "wss://localhost/mqtt".into_client_request().unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+    let (mut ws, resp) = tokio_tungstenite::client_async(req, tls).await.unwrap();
+    let protocol = resp.headers().get("Sec-WebSocket-Protocol");
+    assert_eq!(protocol.and_then(|v| v.to_str().ok()), Some("mqtt"));
+    let connect = Connect::new(V5, MqttString::from_static("wss"));
+    let bytes = Packet::Connect(Box::new(connect)).to_bytes(V5).unwrap();
+    ws.send(Message::Binary(bytes.to_vec().into()))
+        .await
+        .unwrap();
+    let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let Message::Binary(b) = frame else {
+        panic!("expected a binary frame, got {frame:?}");
+    };
+    let cx = DecodeContext::new(V5);
+    match Packet::decode_exact(Bytes::from(b.to_vec()), &cx).unwrap() {
+        Packet::ConnAck(a) => assert_eq!(a.reason_code, ReasonCode::SUCCESS),
+        other => panic!("expected CONNACK, got {other:?}"),
+    }
+}

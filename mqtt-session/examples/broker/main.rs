@@ -27,9 +27,6 @@ use mqtt_codec::MAX_PACKET_SIZE;
 use mqtt_session::broker::{Authorizer, BrokerConfig, ConnectPolicy};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use net::{Input, Kind, ReadLimits, Shared};
 
@@ -43,11 +40,15 @@ use users::Users;
 const USAGE: &str = "\
 usage: broker [OPTIONS]
 
-  --bind ADDR              listen for MQTT over TCP on ADDR (repeatable; default 127.0.0.1:1883)
-  --tls ADDR               also listen for MQTT over TLS on ADDR (needs --cert and --key)
-  --cert FILE              PEM certificate chain for --tls
-  --key FILE               PEM private key for --tls
-  --ws ADDR                also listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
+  --bind ADDR              listen for MQTT over TCP on ADDR (repeatable; default
+                           127.0.0.1:1883 when no listener at all is given)
+  --tls ADDR               listen for MQTT over TLS on ADDR (needs --cert and --key);
+                           alone, it is the only listener: no plain text
+  --cert FILE              PEM certificate chain for --tls and --wss
+  --key FILE               PEM private key for --tls and --wss
+  --cafile FILE            PEM CA: TLS clients must present a certificate it signed
+  --ws ADDR                listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
+  --wss ADDR               listen for MQTT over WebSocket over TLS on ADDR
   --max-packet-size BYTES  largest packet accepted from a client (default: 1048576, 1 MiB;
                            announced in the v5 CONNACK)
   --max-connect-size BYTES largest CONNECT, and packet before it (default: 65536)
@@ -78,6 +79,8 @@ struct Args {
     cert: Option<String>,
     key: Option<String>,
     ws: Option<String>,
+    wss: Option<String>,
+    cafile: Option<String>,
     max_packet_size: Option<u32>,
     max_connect_size: Option<u32>,
     max_in_transit: Option<usize>,
@@ -102,6 +105,8 @@ impl Args {
                 "--cert" => a.cert = Some(value()?),
                 "--key" => a.key = Some(value()?),
                 "--ws" => a.ws = Some(value()?),
+                "--wss" => a.wss = Some(value()?),
+                "--cafile" => a.cafile = Some(value()?),
                 "--max-packet-size" => {
                     let v = value()?;
                     let n: u32 = v
@@ -161,31 +166,29 @@ impl Args {
                 other => return Err(format!("unknown option {other}")),
             }
         }
-        if a.tls.is_some() != (a.cert.is_some() && a.key.is_some()) {
-            return Err("--tls needs --cert and --key (and they need --tls)".into());
+        let secure = a.tls.is_some() || a.wss.is_some();
+        if secure != (a.cert.is_some() && a.key.is_some()) {
+            return Err("--tls and --wss need --cert and --key (and they need one of them)".into());
         }
-        if a.binds.is_empty() {
+        if a.cafile.is_some() && !secure {
+            return Err("--cafile needs --tls or --wss".into());
+        }
+        // No listener asked for: plain MQTT on this machine only. Any listener asked for
+        // (TLS alone, say) is all there is.
+        if a.binds.is_empty() && !secure && a.ws.is_none() {
             a.binds.push("127.0.0.1:1883".into());
         }
         Ok(a)
     }
 }
 
-fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, String> {
+/// The TLS acceptor for `--tls` and `--wss`: the certificate chain and key from PEM files,
+/// and with `--cafile`, client certificates required and checked against that CA.
+fn tls_acceptor(cert: &str, key: &str, cafile: Option<&str>) -> Result<TlsAcceptor, String> {
     let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
-    let pem = read(cert)?;
-    let certs = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{cert}: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(&read(key)?).map_err(|e| format!("{key}: {e}"))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("{cert}: {e}"))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    let ca = cafile.map(read).transpose()?;
+    net::tls_acceptor(&read(cert)?, &read(key)?, ca.as_deref())
+        .map_err(|e| format!("--cert {cert} / --key {key} / --cafile: {e}"))
 }
 
 async fn bind(addr: &str, what: &str) -> Result<TcpListener, String> {
@@ -238,6 +241,7 @@ async fn run(args: Args) -> Result<(), String> {
         .iter()
         .chain(&args.tls)
         .chain(&args.ws)
+        .chain(&args.wss)
         .any(|a| !is_loopback(a));
     let allow_anonymous = args
         .allow_anonymous
@@ -283,12 +287,20 @@ async fn run(args: Args) -> Result<(), String> {
     for addr in &args.binds {
         listeners.push((bind(addr, "mqtt").await?, Kind::Tcp));
     }
-    if let (Some(addr), Some(cert), Some(key)) = (&args.tls, &args.cert, &args.key) {
-        let acceptor = tls_acceptor(cert, key)?;
-        listeners.push((bind(addr, "mqtt over TLS").await?, Kind::Tls(acceptor)));
+    let acceptor = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key, args.cafile.as_deref())?),
+        _ => None,
+    };
+    if let (Some(addr), Some(acceptor)) = (&args.tls, &acceptor) {
+        let l = bind(addr, "mqtt over TLS").await?;
+        listeners.push((l, Kind::Tls(acceptor.clone())));
     }
     if let Some(addr) = &args.ws {
         listeners.push((bind(addr, "mqtt over WebSocket").await?, Kind::WebSocket));
+    }
+    if let (Some(addr), Some(acceptor)) = (&args.wss, &acceptor) {
+        let l = bind(addr, "mqtt over secure WebSocket").await?;
+        listeners.push((l, Kind::SecureWebSocket(acceptor.clone())));
     }
     let accepting: Vec<_> = listeners
         .into_iter()

@@ -241,6 +241,49 @@ pub enum Kind {
     Tcp,
     Tls(TlsAcceptor),
     WebSocket,
+    /// WebSocket over TLS (`wss://`).
+    SecureWebSocket(TlsAcceptor),
+}
+
+/// A TLS acceptor from a PEM certificate chain and key. With `client_ca` (PEM), every client
+/// must present a certificate that chains to it (mutual TLS); without, none is asked for.
+pub fn tls_acceptor(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    client_ca: Option<&[u8]>,
+) -> Result<TlsAcceptor, String> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("key: {e}"))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_slice_iter(pem) {
+                let ca = ca.map_err(|e| format!("client CA: {e}"))?;
+                roots.add(ca).map_err(|e| format!("client CA: {e}"))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| format!("client CA: {e}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Accepts connections forever. When accepting fails (out of file descriptors, say) it
@@ -302,6 +345,26 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                         }
                         Ok(Err(e)) => debug!("WebSocket handshake with {peer} failed: {e}"),
                         Err(_) => debug!("WebSocket handshake with {peer} timed out"),
+                    }
+                });
+            }
+            Kind::SecureWebSocket(acceptor) => {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    // Both handshakes within one timeout: TLS, then the WebSocket upgrade.
+                    let handshakes = async {
+                        let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+                        tokio_tungstenite::accept_hdr_async(tls, choose_mqtt_subprotocol)
+                            .await
+                            .map_err(|e| e.to_string())
+                    };
+                    match timeout(Box::pin(handshakes)).await {
+                        Ok(Ok(ws)) => {
+                            let (w, r) = ws.split();
+                            serve(WsRx(r), WsTx(w), peer, shared).await;
+                        }
+                        Ok(Err(e)) => debug!("secure WebSocket handshake with {peer} failed: {e}"),
+                        Err(_) => debug!("secure WebSocket handshake with {peer} timed out"),
                     }
                 });
             }
@@ -398,15 +461,15 @@ impl<W: AsyncWrite + Unpin> Tx for StreamTx<W> {
     }
 }
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-struct WsRx(futures_util::stream::SplitStream<Ws>);
-struct WsTx(futures_util::stream::SplitSink<Ws, Message>);
+type Ws<S> = tokio_tungstenite::WebSocketStream<S>;
+struct WsRx<S>(futures_util::stream::SplitStream<Ws<S>>);
+struct WsTx<S>(futures_util::stream::SplitSink<Ws<S>, Message>);
 
 fn io_error(e: impl std::error::Error + Send + Sync + 'static) -> std::io::Error {
     std::io::Error::other(e)
 }
 
-impl Rx for WsRx {
+impl<S: AsyncRead + AsyncWrite + Unpin> Rx for WsRx<S> {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         loop {
             match self.0.next().await {
@@ -427,7 +490,7 @@ impl Rx for WsRx {
     }
 }
 
-impl Tx for WsTx {
+impl<S: AsyncRead + AsyncWrite + Unpin> Tx for WsTx<S> {
     async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         let msg = Message::Binary(bytes.to_vec().into());
         self.0.send(msg).await.map_err(io_error)
