@@ -47,9 +47,13 @@ async fn start(users: users::Users, acl: Option<acl::Acl>) -> SocketAddr {
     addr
 }
 
-/// A client on a raw TCP connection.
+/// A byte stream a client can run over: TCP, or TLS over it.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Io for T {}
+
+/// A client on a raw connection.
 struct Client {
-    stream: TcpStream,
+    stream: Box<dyn Io>,
     buf: BytesMut,
     version: ProtocolVersion,
     /// Payloads of messages that arrived while waiting for something else.
@@ -65,6 +69,16 @@ impl Client {
         login: Option<(&str, &str)>,
     ) -> (Self, ConnAck) {
         let stream = TcpStream::connect(addr).await.unwrap();
+        Self::over(Box::new(stream), version, id, login).await
+    }
+
+    /// Connects over `stream` and returns the client with its CONNACK.
+    async fn over(
+        stream: Box<dyn Io>,
+        version: ProtocolVersion,
+        id: &str,
+        login: Option<(&str, &str)>,
+    ) -> (Self, ConnAck) {
         let mut c = Self {
             stream,
             buf: BytesMut::new(),
@@ -395,12 +409,21 @@ fn pki() -> Pki {
 
 /// Starts the example broker's `kind` listener on a free loopback port, credentials open.
 async fn start_listener(kind: net::Kind) -> SocketAddr {
+    start_listener_with(kind, users::Users::load(None, None).unwrap(), None).await
+}
+
+/// [`start_listener`] with credentials and an ACL.
+async fn start_listener_with(
+    kind: net::Kind,
+    users: users::Users,
+    acl: Option<acl::Acl>,
+) -> SocketAddr {
     log::set_level(log::Level::Error);
     let mut config = BrokerConfig::default();
     config.connect_policy = ConnectPolicy::AskDriver;
-    let users = users::Users::load(None, None).unwrap();
     let limits = std::sync::Arc::new(net::ReadLimits::new(64 * 1024, 1 << 20, 64 << 20));
-    let (shared, _timer, _done) = net::Shared::start(config, users, None, limits);
+    let acl = acl.map(|a| Box::new(a) as Box<dyn Authorizer>);
+    let (shared, _timer, _done) = net::Shared::start(config, users, acl, limits);
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = tcp.local_addr().unwrap();
     tokio::spawn(net::listen(tcp, kind, shared));
@@ -524,4 +547,34 @@ async fn mqtt_over_secure_websocket() {
         Packet::ConnAck(a) => assert_eq!(a.reason_code, ReasonCode::SUCCESS),
         other => panic!("expected CONNACK, got {other:?}"),
     }
+}
+
+/// `--use-identity-as-username`: a client with a certificate is its Common Name, needs no
+/// password, and cannot claim another user name: the ACL sees `device-1` although the
+/// CONNECT said `admin`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_names_the_user() {
+    let pki = pki();
+    let (cert, key) = &pki.server;
+    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
+    let dir = scratch("identity");
+    let file = dir.join("passwd");
+    let f = file.to_str().unwrap();
+    users::passwd_command(&[f.into(), "admin".into(), "root-pw".into()]).unwrap();
+    let mut users = users::Users::load(Some(f), None).unwrap();
+    users.use_identity_as_username = true;
+    let acl = acl::Acl::parse("pattern readwrite %u/#\nuser admin\ntopic readwrite #\n");
+    let kind = net::Kind::Tls(acceptor.unwrap());
+    let addr = start_listener_with(kind, users, Some(acl.unwrap())).await;
+
+    let tls = tls_connect(addr, &pki, true).await.unwrap();
+    let (mut c, ack) = Client::over(Box::new(tls), V5, "dev", Some(("admin", ""))).await;
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS, "no password needed");
+    assert_eq!(
+        c.publish("admin/reboot", "now").await,
+        ReasonCode::NOT_AUTHORIZED
+    );
+    let own = c.publish("device-1/temp", "21").await;
+    assert_eq!(own, ReasonCode::NO_MATCHING_SUBSCRIBERS);
+    let _ = std::fs::remove_dir_all(dir);
 }

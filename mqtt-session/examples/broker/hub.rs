@@ -24,6 +24,8 @@ use crate::users::Users;
 struct Link {
     outbox: Arc<Outbox>,
     peer: SocketAddr,
+    /// The Common Name of its TLS client certificate.
+    identity: Option<String>,
 }
 
 impl Drop for Link {
@@ -134,9 +136,19 @@ impl State {
         let now = self.clock.now();
         let broker = &mut self.broker;
         match input {
-            Input::Opened { conn, peer, outbox } => {
+            Input::Opened {
+                conn,
+                peer,
+                outbox,
+                identity,
+            } => {
                 debug!("{conn} connection from {peer}");
-                self.links.insert(conn, Link { outbox, peer });
+                let link = Link {
+                    outbox,
+                    peer,
+                    identity,
+                };
+                self.links.insert(conn, link);
                 broker.handle_opened(now, conn);
             }
             Input::Packet(conn, p) => broker.handle_packet(now, conn, p),
@@ -227,14 +239,16 @@ fn drain(
         let now = clock.now();
         for (conn, decision) in decisions {
             let _ = match decision {
-                Ok(()) => broker.accept(now, conn, None),
+                Ok(None) => broker.accept(now, conn, None),
+                Ok(Some(name)) => broker.accept_as(now, conn, Some(name)),
                 Err(rc) => broker.reject(now, conn, rc),
             };
         }
     }
 }
 
-type Decision = (ConnectionId, Result<(), ReasonCode>);
+/// A CONNECT's answer: accept (under another user name, if given) or refuse.
+type Decision = (ConnectionId, Result<Option<MqttString>, ReasonCode>);
 
 /// Logs an event; for a CONNECT waiting for a decision, returns the decision.
 fn log_event(
@@ -251,8 +265,10 @@ fn log_event(
     };
     match e {
         BrokerEvent::ConnectRequest(r) => {
-            let from = links.get(&r.connection).map(|l| l.peer.ip());
-            let d = users.decide(r, from, now);
+            let link = links.get(&r.connection);
+            let from = link.map(|l| l.peer.ip());
+            let identity = link.and_then(|l| l.identity.as_deref());
+            let d = users.decide(r, from, identity, now);
             if let Err(rc) = d {
                 info!(
                     "{} refused {:?} from {}: {rc}",

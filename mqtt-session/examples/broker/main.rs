@@ -47,6 +47,9 @@ usage: broker [OPTIONS]
   --cert FILE              PEM certificate chain for --tls and --wss
   --key FILE               PEM private key for --tls and --wss
   --cafile FILE            PEM CA: TLS clients must present a certificate it signed
+  --use-identity-as-username
+                           with --cafile: a TLS client is its certificate's Common Name
+                           (no password needed; the CONNECT's user name is replaced)
   --ws ADDR                listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
   --wss ADDR               listen for MQTT over WebSocket over TLS on ADDR
   --max-packet-size BYTES  largest packet accepted from a client (default: 1048576, 1 MiB;
@@ -81,6 +84,7 @@ struct Args {
     ws: Option<String>,
     wss: Option<String>,
     cafile: Option<String>,
+    use_identity_as_username: bool,
     max_packet_size: Option<u32>,
     max_connect_size: Option<u32>,
     max_in_transit: Option<usize>,
@@ -107,6 +111,7 @@ impl Args {
                 "--ws" => a.ws = Some(value()?),
                 "--wss" => a.wss = Some(value()?),
                 "--cafile" => a.cafile = Some(value()?),
+                "--use-identity-as-username" => a.use_identity_as_username = true,
                 "--max-packet-size" => {
                     let v = value()?;
                     let n: u32 = v
@@ -172,6 +177,9 @@ impl Args {
         }
         if a.cafile.is_some() && !secure {
             return Err("--cafile needs --tls or --wss".into());
+        }
+        if a.use_identity_as_username && a.cafile.is_none() {
+            return Err("--use-identity-as-username needs --cafile".into());
         }
         // No listener asked for: plain MQTT on this machine only. Any listener asked for
         // (TLS alone, say) is all there is.
@@ -259,6 +267,7 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(n) = args.max_login_failures {
         users.throttle.failures_allowed = n;
     }
+    users.use_identity_as_username = args.use_identity_as_username;
     let config = {
         let mut c = BrokerConfig::default();
         c.connect_policy = ConnectPolicy::AskDriver;

@@ -29,6 +29,8 @@ pub enum Input {
         conn: ConnectionId,
         peer: SocketAddr,
         outbox: Arc<Outbox>,
+        /// The Common Name of the client's TLS certificate, if it presented one.
+        identity: Option<String>,
     },
     Packet(ConnectionId, Packet),
     DecodeError(ConnectionId, DecodeError),
@@ -245,6 +247,15 @@ pub enum Kind {
     SecureWebSocket(TlsAcceptor),
 }
 
+/// The Common Name of the certificate a TLS client presented (verified against the CA of
+/// `--cafile`), if any.
+fn certificate_subject(tls: &tokio_rustls::rustls::ServerConnection) -> Option<String> {
+    let der = tls.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
 /// A TLS acceptor from a PEM certificate chain and key. With `client_ca` (PEM), every client
 /// must present a certificate that chains to it (mutual TLS); without, none is asked for.
 pub fn tls_acceptor(
@@ -318,7 +329,7 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
         match &kind {
             Kind::Tcp => {
                 let (r, w) = tcp.into_split();
-                let fut = serve(TcpRx::new(r), StreamTx(w), peer, shared);
+                let fut = serve(TcpRx::new(r), StreamTx(w), peer, shared, None);
                 tokio::spawn(fut);
             }
             Kind::Tls(acceptor) => {
@@ -326,8 +337,9 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                 tokio::spawn(async move {
                     match timeout(Box::pin(acceptor.accept(tcp))).await {
                         Ok(Ok(tls)) => {
+                            let identity = certificate_subject(tls.get_ref().1);
                             let (r, w) = tokio::io::split(tls);
-                            serve(StreamRx(r), StreamTx(w), peer, shared).await;
+                            serve(StreamRx(r), StreamTx(w), peer, shared, identity).await;
                         }
                         Ok(Err(e)) => debug!("TLS handshake with {peer} failed: {e}"),
                         Err(_) => debug!("TLS handshake with {peer} timed out"),
@@ -341,7 +353,7 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                     match timeout(Box::pin(handshake)).await {
                         Ok(Ok(ws)) => {
                             let (w, r) = ws.split();
-                            serve(WsRx(r), WsTx(w), peer, shared).await;
+                            serve(WsRx(r), WsTx(w), peer, shared, None).await;
                         }
                         Ok(Err(e)) => debug!("WebSocket handshake with {peer} failed: {e}"),
                         Err(_) => debug!("WebSocket handshake with {peer} timed out"),
@@ -354,14 +366,16 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                     // Both handshakes within one timeout: TLS, then the WebSocket upgrade.
                     let handshakes = async {
                         let tls = acceptor.accept(tcp).await.map_err(|e| e.to_string())?;
+                        let identity = certificate_subject(tls.get_ref().1);
                         tokio_tungstenite::accept_hdr_async(tls, choose_mqtt_subprotocol)
                             .await
+                            .map(|ws| (ws, identity))
                             .map_err(|e| e.to_string())
                     };
                     match timeout(Box::pin(handshakes)).await {
-                        Ok(Ok(ws)) => {
+                        Ok(Ok((ws, identity))) => {
                             let (w, r) = ws.split();
-                            serve(WsRx(r), WsTx(w), peer, shared).await;
+                            serve(WsRx(r), WsTx(w), peer, shared, identity).await;
                         }
                         Ok(Err(e)) => debug!("secure WebSocket handshake with {peer} failed: {e}"),
                         Err(_) => debug!("secure WebSocket handshake with {peer} timed out"),
@@ -503,13 +517,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tx for WsTx<S> {
 /// Runs one connection until either side closes it: a reader that decodes and hands each
 /// packet to the core (while the core does not pause it), and a writer that writes what the
 /// core queues and reports it written. Neither holds a buffer while idle.
-async fn serve(rx: impl Rx, tx: impl Tx, peer: SocketAddr, shared: Shared) {
+async fn serve(
+    rx: impl Rx,
+    tx: impl Tx,
+    peer: SocketAddr,
+    shared: Shared,
+    identity: Option<String>,
+) {
     let conn = shared.conn_id();
     let outbox = Arc::new(Outbox::default());
     let opened = Input::Opened {
         conn,
         peer,
         outbox: outbox.clone(),
+        identity,
     };
     if shared.core.input(opened).is_err() {
         return;

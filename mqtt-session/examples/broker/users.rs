@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use mqtt_codec::ReasonCode;
+use mqtt_codec::{MqttString, ReasonCode};
 use mqtt_session::broker::ConnectRequest;
 use mqtt_session::time::Instant;
 use ring::{digest, pbkdf2, rand};
@@ -161,6 +161,9 @@ pub struct Users {
     allow_anonymous: bool,
     /// Connect rate and login failures per source address.
     pub throttle: Throttle,
+    /// A client that presented a TLS certificate is that certificate's Common Name: it
+    /// needs no password, and whatever user name its CONNECT claims is replaced.
+    pub use_identity_as_username: bool,
 }
 
 impl Users {
@@ -172,6 +175,7 @@ impl Users {
                 secrets: None,
                 allow_anonymous: allow_anonymous.unwrap_or(true),
                 throttle: Throttle::default(),
+                use_identity_as_username: false,
             });
         };
         let text = std::fs::read_to_string(path).map_err(|e| format!("--users {path}: {e}"))?;
@@ -179,6 +183,7 @@ impl Users {
             secrets: Some(Self::parse(&text, path)?),
             allow_anonymous: allow_anonymous.unwrap_or(false),
             throttle: Throttle::default(),
+            use_identity_as_username: false,
         })
     }
 
@@ -205,19 +210,26 @@ impl Users {
         Ok(secrets)
     }
 
-    /// The decision for a CONNECT from `from` at `now`: `Ok` to accept, or the reason code
+    /// The decision for a CONNECT from `from` at `now`, whose TLS certificate (if any) names
+    /// `identity`: `Ok` to accept (`Some` user name: under that name), or the reason code
     /// refusing it. The source address's rate and past failures come first (0x9F), then
     /// the credentials; the outcome counts for the address.
     pub fn decide(
         &mut self,
         r: &ConnectRequest,
         from: Option<IpAddr>,
+        identity: Option<&str>,
         now: Instant,
-    ) -> Result<(), ReasonCode> {
+    ) -> Result<Option<MqttString>, ReasonCode> {
         if let Some(ip) = from {
             self.throttle.admit(ip, now)?;
         }
-        let d = self.check(r);
+        let d = match identity {
+            Some(name) if self.use_identity_as_username => MqttString::new(name.to_string())
+                .map(Some)
+                .map_err(|_| ReasonCode::NOT_AUTHORIZED),
+            _ => self.check(r).map(|()| None),
+        };
         if let Some(ip) = from {
             self.throttle.outcome(ip, d.is_ok(), now);
         }

@@ -495,6 +495,29 @@ impl Broker {
         self.decide_accept(now, conn, auth_data)
     }
 
+    /// Accepts `conn`'s pending CONNECT as [`accept`](Self::accept) does, with `username` as
+    /// its User Name from then on, whatever the CONNECT carried: for an identity the driver
+    /// established another way, such as the subject of a TLS client certificate. The
+    /// authoriser sees it, and the session keeps it.
+    pub fn accept_as(
+        &mut self,
+        now: Instant,
+        conn: ConnectionId,
+        username: Option<MqttString>,
+    ) -> Result<(), DecisionError> {
+        let c = self
+            .connections
+            .get_mut(&conn)
+            .ok_or(DecisionError::UnknownConnection)?;
+        match &mut c.stage {
+            Stage::Connecting(p) if p.turn == connection::Turn::Driver => {
+                p.connect.username = username;
+                self.decide_accept(now, conn, None)
+            }
+            _ => Err(DecisionError::NothingPending),
+        }
+    }
+
     /// Refuses what `conn` waits for with `reason_code` (0x80 or above): a CONNECT gets a
     /// CONNACK with it (3.1.1: the nearest return code, such as 4 for 0x86 Bad User Name or
     /// Password), at any point of its authentication exchange, even while the client's AUTH

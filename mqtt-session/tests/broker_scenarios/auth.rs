@@ -320,3 +320,46 @@ fn authentication_can_be_rejected_at_any_point() {
         Err(DecisionError::UnknownConnection)
     );
 }
+
+/// Each client may publish only under its own user name.
+struct OwnUserName;
+
+impl mqtt_session::broker::Authorizer for OwnUserName {
+    fn may_publish(&self, c: &mqtt_session::broker::ClientInfo<'_>, topic: &TopicName) -> bool {
+        c.username
+            .is_some_and(|u| topic.starts_with(&format!("{}/", u.as_str())))
+    }
+}
+
+/// `accept_as`: the driver accepts a CONNECT under an identity it established itself (a
+/// TLS client certificate, say): the user name the CONNECT claimed is replaced, for the
+/// authoriser and the session alike. Without a pending CONNECT it is misuse.
+#[test]
+fn the_driver_may_accept_under_an_identity_of_its_own() {
+    let mut h = asking();
+    h.broker.set_authorizer(Box::new(OwnUserName));
+    let c = h.connect_with("d", with_credentials(V5, "d", "admin", ""));
+    let now = h.now;
+    h.broker
+        .accept_as(now, c, Some(MqttString::from_static("device-1")))
+        .unwrap();
+    assert_eq!(
+        h.broker.accept_as(now, c, None),
+        Err(DecisionError::NothingPending)
+    );
+    h.drain();
+    h.transcript();
+    h.publish("d", "admin/reboot", "now", QoS::AtLeastOnce, 1);
+    h.publish("d", "device-1/temp", "21", QoS::AtLeastOnce, 2);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            d -> PUBLISH admin/reboot q1 id=1 'now'
+            d <- PUBACK 1 0x87 reason='not authorized'
+            d -> PUBLISH device-1/temp q1 id=2 '21'
+            d <- PUBACK 2 0x10
+            "
+        )
+    );
+}
