@@ -69,6 +69,7 @@ pub mod broker;
 pub mod client;
 mod collections;
 pub mod event;
+mod fit;
 mod inflight;
 mod packet_ids;
 mod rules;

@@ -208,26 +208,7 @@ impl Connection {
         if !strip && let Some(len) = fitting(&packet) {
             return Some((packet, len));
         }
-        match &mut packet {
-            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
-                a.properties = Default::default();
-            }
-            Packet::SubAck(a) => a.properties = Default::default(),
-            Packet::UnsubAck(a) => a.properties = Default::default(),
-            Packet::ConnAck(a) => {
-                a.properties.reason_string = None;
-                a.properties.user_properties.clear();
-            }
-            Packet::Disconnect(d) => {
-                d.properties.reason_string = None;
-                d.properties.user_properties.clear();
-            }
-            Packet::Auth(a) => {
-                a.properties.reason_string = None;
-                a.properties.user_properties.clear();
-            }
-            _ => {}
-        }
+        crate::fit::drop_optional_properties(&mut packet);
         let len = fitting(&packet)?;
         Some((packet, len))
     }

@@ -442,20 +442,7 @@ impl Client {
         let version = self.protocol();
         let fits = |p: &Packet| p.encoded_len(version).map_or(true, |n| n <= max);
         if !fits(&packet) {
-            match &mut packet {
-                Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
-                    a.properties = Default::default();
-                }
-                Packet::Disconnect(d) => {
-                    d.properties.reason_string = None;
-                    d.properties.user_properties.clear();
-                }
-                Packet::Auth(a) => {
-                    a.properties.reason_string = None;
-                    a.properties.user_properties.clear();
-                }
-                _ => {}
-            }
+            crate::fit::drop_optional_properties(&mut packet);
             if !fits(&packet) {
                 return;
             }

@@ -1,0 +1,31 @@
+//! Fitting a packet to what its receiver accepts, for both ends.
+
+use mqtt_codec::Packet;
+
+/// Drops the parts of `packet` a sender may leave out: the Reason String and User
+/// Properties of acknowledgements, CONNACK, DISCONNECT and AUTH (all the properties of an
+/// acknowledgement are those). Used when a packet would exceed the receiver's Maximum
+/// Packet Size ([MQTT-3.1.2-24], [MQTT-3.2.2-15] and the per-packet rules such as
+/// [MQTT-3.4.2-2]), or when a client asked for no problem information ([MQTT-3.1.2-29]).
+pub(crate) fn drop_optional_properties(packet: &mut Packet) {
+    match packet {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            a.properties = Default::default();
+        }
+        Packet::SubAck(a) => a.properties = Default::default(),
+        Packet::UnsubAck(a) => a.properties = Default::default(),
+        Packet::ConnAck(a) => {
+            a.properties.reason_string = None;
+            a.properties.user_properties.clear();
+        }
+        Packet::Disconnect(d) => {
+            d.properties.reason_string = None;
+            d.properties.user_properties.clear();
+        }
+        Packet::Auth(a) => {
+            a.properties.reason_string = None;
+            a.properties.user_properties.clear();
+        }
+        _ => {}
+    }
+}
