@@ -608,9 +608,11 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
             partial.since = Some(tokio::time::Instant::now());
         }
         let deadline = partial.since.map(|t| t + limits.partial_timeout);
+        // Boxed, and only while a packet is arriving: an idle connection's task holds no
+        // timer.
         let late = async {
             match deadline {
-                Some(at) => tokio::time::sleep_until(at).await,
+                Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
                 None => std::future::pending().await,
             }
         };
