@@ -480,3 +480,32 @@ fn remaining_length_boundaries_round_trip() {
         }
     }
 }
+
+/// MQTT 3.1 has no Session Present: the CONNACK's flags byte is reserved there, so setting
+/// it is an encode error under 3.1 and not under 3.1.1 (3.1.1 [MQTT-3.2.2-2]).
+#[test]
+fn session_present_is_not_in_mqtt_3_1() {
+    let ack = Packet::ConnAck(Box::new(mqtt_codec::ConnAck {
+        session_present: true,
+        ..Default::default()
+    }));
+    assert_eq!(
+        ack.to_bytes(ProtocolVersion::V3_1).unwrap_err(),
+        EncodeError::NotInVersion {
+            packet: PacketType::ConnAck,
+            field: "Session Present",
+            version: ProtocolVersion::V3_1,
+        }
+    );
+    assert_eq!(
+        &ack.to_bytes(ProtocolVersion::V3_1_1).unwrap()[..],
+        [0x20, 2, 1, 0]
+    );
+    // Read back strictly too: Malformed under 3.1.
+    let bytes = Bytes::from_static(&[0x20, 2, 1, 0]);
+    let cx = DecodeContext::new(ProtocolVersion::V3_1);
+    let err = Packet::decode_exact(bytes.clone(), &cx).unwrap_err();
+    assert_eq!(err.reason_code(), mqtt_codec::ReasonCode::MALFORMED_PACKET);
+    let cx = DecodeContext::new(ProtocolVersion::V3_1_1);
+    assert!(Packet::decode_exact(bytes, &cx).is_ok());
+}

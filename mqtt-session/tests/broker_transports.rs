@@ -313,3 +313,35 @@ async fn the_blocking_example_round_trips_every_qos() {
     })
     .await;
 }
+
+/// The WebSocket subprotocol answered is one the client offered, as it wrote it: `mqtt`
+/// ([MQTT-6.0.0-3], [MQTT-6.0.0-4]) before `mqttv3.1` (old Paho JavaScript clients offer
+/// only that), and `MQTT` is answered `MQTT`, not a token the client did not offer.
+#[tokio::test]
+async fn the_websocket_subprotocol_answered_is_one_offered() {
+    bounded(async {
+        let (_, ws) = start().await;
+        for (offer, expected) in [
+            ("mqttv3.1", Some("mqttv3.1")),
+            ("MQTT", Some("MQTT")),
+            ("mqttv3.1, mqtt", Some("mqtt")),
+            ("chat", None),
+        ] {
+            let tcp = TcpStream::connect(ws).await.unwrap();
+            let mut req = format!("ws://{ws}/mqtt").into_client_request().unwrap();
+            req.headers_mut()
+                .insert("Sec-WebSocket-Protocol", HeaderValue::from_static(offer));
+            let answered = match tokio_tungstenite::client_async(req, tcp).await {
+                Ok((_, resp)) => resp
+                    .headers()
+                    .get("Sec-WebSocket-Protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(String::from),
+                // tungstenite refuses a server that selects none of the offered ones.
+                Err(_) => None,
+            };
+            assert_eq!(answered.as_deref(), expected, "offered {offer:?}");
+        }
+    })
+    .await;
+}

@@ -300,6 +300,11 @@ impl ConnAck {
                 "CONNACK flags bits 7-1 are reserved and must be 0 (section 3.2.2.1)",
             ));
         }
+        if flags != 0 && r.version == ProtocolVersion::V3_1 {
+            return Err(
+                r.malformed("the CONNACK flags byte is reserved in MQTT 3.1 (no Session Present)")
+            );
+        }
         let session_present = flags & 0x01 != 0;
         let code = r.u8()?;
         let reason_code = if r.is_v5() {
@@ -341,6 +346,14 @@ impl ConnAck {
             return Err(EncodeError::InvalidValue {
                 packet: P,
                 rule: "[MQTT-3.2.2-6] Session Present with a non-zero reason code",
+            });
+        }
+        if self.session_present && version == ProtocolVersion::V3_1 {
+            // The Connect Acknowledge Flags are reserved in MQTT 3.1 (section 3.2).
+            return Err(EncodeError::NotInVersion {
+                packet: P,
+                field: "Session Present",
+                version,
             });
         }
         if version.is_v5() {

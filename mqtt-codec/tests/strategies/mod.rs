@@ -700,7 +700,11 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
             .prop_map(|c| Packet::Connect(Box::new(c)))
             .boxed(),
         connack(v5)
-            .prop_map(|c| Packet::ConnAck(Box::new(c)))
+            .prop_map(move |mut c| {
+                // The Connect Acknowledge Flags are reserved in MQTT 3.1.
+                c.session_present &= version != ProtocolVersion::V3_1;
+                Packet::ConnAck(Box::new(c))
+            })
             .boxed(),
         publish(v5).prop_map(Packet::Publish).boxed(),
         pub_response(v5, PUBACK_CODES)

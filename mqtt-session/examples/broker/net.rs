@@ -391,19 +391,25 @@ async fn timeout<F: std::future::Future>(f: F) -> Result<F::Output, tokio::time:
     tokio::time::timeout(std::time::Duration::from_secs(10), f).await
 }
 
-/// [MQTT-6.0.0-3], [MQTT-6.0.0-4]: the client offers `mqtt` and the server selects it.
+/// [MQTT-6.0.0-3], [MQTT-6.0.0-4]: the client offers `mqtt` and the server selects it. Older
+/// clients (Paho JavaScript) offer `mqttv3.1`, which is selected when `mqtt` is not offered;
+/// the answer is the token as the client wrote it, since a server may only select what was
+/// offered (RFC 6455, section 4.2.2).
 #[allow(clippy::result_large_err)] // the signature tungstenite asks for
 fn choose_mqtt_subprotocol(req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
-    let offered = req
+    let offered: Vec<&str> = req
         .headers()
         .get_all("Sec-WebSocket-Protocol")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("mqtt"));
-    if offered {
-        resp.headers_mut()
-            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        .map(str::trim)
+        .collect();
+    let pick = |name: &str| offered.iter().find(|p| p.eq_ignore_ascii_case(name));
+    if let Some(token) = pick("mqtt").or_else(|| pick("mqttv3.1"))
+        && let Ok(value) = HeaderValue::from_str(token)
+    {
+        resp.headers_mut().insert("Sec-WebSocket-Protocol", value);
     }
     Ok(resp)
 }

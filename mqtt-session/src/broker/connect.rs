@@ -474,18 +474,24 @@ impl Broker {
 
         // [MQTT-3.1.2-4] .. [MQTT-3.1.2-6] (3.1.1 [MQTT-3.1.2-4], [MQTT-3.1.2-6]).
         let existing = self.by_client_id.get(&client_id).copied();
+        if let Some(key) = existing {
+            // [MQTT-3.1.3-9], [MQTT-3.1.2-8]: a new connection for the client identifier
+            // came before the Will Delay ran out, so the will waiting for it is not sent,
+            // with Clean Start 1 too (the session ends, but the connection came in time; so
+            // mosquitto and the Eclipse reference broker read it too).
+            self.deadlines.cancel(Deadline::WillDelay(key));
+            if let Some(s) = self.sessions.get_mut(&key)
+                && s.connection.is_none()
+                && s.will.take().is_some()
+                && s.durable()
+            {
+                let id = s.client_id.clone();
+                self.persist(StoreOp::RemoveWill(id));
+            }
+        }
         let resumed = match existing {
             Some(key) if !connect.clean_start => {
-                // [MQTT-3.1.3-9] a will waiting for its delay is not sent.
                 self.deadlines.cancel(Deadline::SessionExpiry(key));
-                self.deadlines.cancel(Deadline::WillDelay(key));
-                if let Some(s) = self.sessions.get_mut(&key)
-                    && s.will.take().is_some()
-                    && s.durable()
-                {
-                    let id = s.client_id.clone();
-                    self.persist(StoreOp::RemoveWill(id));
-                }
                 Some(key)
             }
             Some(key) => {
@@ -613,14 +619,20 @@ impl Broker {
         if let Some(d) = c.silence_allowed() {
             self.deadlines.set(Deadline::KeepAlive(conn), now + d);
         }
-        self.send(
-            conn,
-            Packet::ConnAck(Box::new(ConnAck {
-                session_present,
-                reason_code: ReasonCode::SUCCESS,
-                properties: props,
-            })),
-        );
+        let connack = Packet::ConnAck(Box::new(ConnAck {
+            // The Connect Acknowledge Flags are all reserved in MQTT 3.1.
+            session_present: session_present && connect.protocol != ProtocolVersion::V3_1,
+            reason_code: ReasonCode::SUCCESS,
+            properties: props,
+        }));
+        let Some((connack, len)) = c.fit(connack) else {
+            // [MQTT-3.1.2-24] forbids sending a CONNACK larger than the client's Maximum
+            // Packet Size, and [MQTT-3.2.0-1] anything else before it: the connection
+            // closes, with no will, since the client never got to be connected.
+            let why = Disconnected::new(CloseCause::Local, Some(ReasonCode::PACKET_TOO_LARGE));
+            return self.end_connection(now, conn, why, WillOnClose::Discard, true);
+        };
+        c.hand_out(&mut self.actions, conn, connack, len);
         self.emit(BrokerEvent::Connected(ClientConnected {
             connection: conn,
             client_id,

@@ -318,8 +318,9 @@ impl Broker {
     }
 
     /// PUBACK, PUBREC or PUBCOMP from the client, for a message the broker sent. An
-    /// acknowledgement matching nothing is ignored, except a PUBREC, which gets a PUBREL with
-    /// 0x92 under v5.
+    /// acknowledgement matching nothing is ignored, except a successful PUBREC, which gets a
+    /// PUBREL with 0x92 under v5 ([MQTT-4.3.3-4]); after a failing PUBREC no PUBREL is due
+    /// (section 4.3.3), so one matching nothing is ignored too.
     pub(super) fn on_client_ack(&mut self, now: Instant, conn: ConnectionId, packet: Packet) {
         let Some((key, v5)) = self.connected_session(conn) else {
             return;
@@ -347,7 +348,7 @@ impl Broker {
                 // [MQTT-4.4.0-2], [MQTT-4.8.2-6] refused: done, and sent to nobody else.
                 Ok(PubRecOutcome::Failed(e)) => Some(e),
                 Err(_) => {
-                    if v5 {
+                    if v5 && !a.reason_code.is_error() {
                         let rel = refusal(
                             a.packet_id,
                             (

@@ -169,6 +169,67 @@ fn empty_client_id_without_clean_session_is_refused_under_311() {
     assert_eq!(h.broker.session_count(), 0);
 }
 
+/// MQTT 3.1 has no Session Present: its CONNACK's first byte is reserved (section 3.2 of
+/// the 3.1 specification), so a resumed 3.1 session is not announced, where a 3.1.1 one is
+/// (3.1.1 [MQTT-3.2.2-2]).
+#[test]
+fn a_3_1_connack_never_sets_the_reserved_flags() {
+    let mut h = Harness::new(BrokerConfig::default());
+    for (name, version) in [("old", ProtocolVersion::V3_1), ("new", V311)] {
+        h.connect(name, version, false);
+        h.sever(name);
+        h.connect(name, version, false);
+    }
+    let acks: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.contains("CONNACK"))
+        .collect();
+    assert_eq!(
+        acks,
+        lines(
+            "
+            old <- CONNACK 0x00 sp=0
+            old <- CONNACK 0x00 sp=0
+            new <- CONNACK 0x00 sp=0
+            new <- CONNACK 0x00 sp=1
+            "
+        )
+    );
+}
+
+/// [MQTT-3.1.2-24], [MQTT-3.2.0-1]: a client whose Maximum Packet Size is too small for
+/// the CONNACK gets no CONNACK and, since nothing may come before one, nothing at all: the
+/// connection is closed, without a will.
+#[test]
+fn a_connack_too_large_for_the_client_closes_the_connection() {
+    let mut h = Harness::new(BrokerConfig::default());
+    let mut c = Connect::new(ProtocolVersion::V5, MqttString::from_static("tiny"));
+    c.properties.maximum_packet_size = std::num::NonZeroU32::new(4);
+    c.will = Some(Will {
+        topic: TopicName::from_static("gone"),
+        payload: Bytes::from_static(b"x"),
+        qos: QoS::AtMostOnce,
+        retain: false,
+        properties: Default::default(),
+    });
+    h.connect_with("tiny", c);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            tiny -> CONNECT 5.0 id=tiny clean=1 will=gone
+            tiny <- [closed]
+            "
+        )
+    );
+    assert!(
+        !h.take_events()
+            .iter()
+            .any(|e| matches!(e, mqtt_session::broker::BrokerEvent::WillPublished { .. }))
+    );
+}
+
 /// [MQTT-3.1.4-3]: a second connection with the same client id takes the session over; a
 /// v5 client being replaced gets DISCONNECT 0x8E Session taken over. 3.1.1 [MQTT-3.1.4-2]:
 /// the old 3.1.1 connection is simply closed.

@@ -161,6 +161,35 @@ fn receive_maximum_towards_the_client() {
     );
 }
 
+/// Section 4.3.3: a PUBREC with a failure reason code ends the exchange, so one that
+/// matches no message gets no PUBREL; a successful one that matches nothing gets PUBREL
+/// 0x92 Packet Identifier not found.
+#[test]
+fn a_failing_pubrec_for_an_unknown_identifier_is_not_answered() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("s", V5, true);
+    h.transcript();
+    let mut failed = ack(41);
+    failed.reason_code = ReasonCode::UNSPECIFIED_ERROR;
+    h.send("s", Packet::PubRec(failed));
+    h.send("s", Packet::PubRec(ack(42)));
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .map(|l| l.split(" reason=").next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            s -> PUBREC 41 0x80
+            s -> PUBREC 42
+            s <- PUBREL 42 0x92
+            "
+        )
+    );
+}
+
 /// The broker leaves at most `max_in_flight` QoS 1/2 PUBLISH unacknowledged even when the
 /// client's Receive Maximum allows more (a 3.1.1 client has none), so that a subscriber
 /// whose publishers are paused still has messages queued as its PUBACKs arrive.
