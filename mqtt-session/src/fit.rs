@@ -29,3 +29,18 @@ pub(crate) fn drop_optional_properties(packet: &mut Packet) {
         _ => {}
     }
 }
+
+/// Drops the Reason String of `packet`, if it can carry one.
+pub(crate) fn drop_reason_string(packet: &mut Packet) {
+    match packet {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            a.properties.reason_string = None;
+        }
+        Packet::SubAck(a) => a.properties.reason_string = None,
+        Packet::UnsubAck(a) => a.properties.reason_string = None,
+        Packet::ConnAck(a) => a.properties.reason_string = None,
+        Packet::Disconnect(d) => d.properties.reason_string = None,
+        Packet::Auth(a) => a.properties.reason_string = None,
+        _ => {}
+    }
+}

@@ -62,6 +62,17 @@ usage: broker [OPTIONS]
                            lines); only these credentials are accepted
   --acl FILE               ACL file (mosquitto's acl_file format): who may publish,
                            subscribe and read where
+  --max-keepalive SECS     longest keep-alive a client may ask for: v5 clients asking for
+                           more (or none) get it as Server Keep Alive, 3.1.1 ones are
+                           refused (default: no limit)
+  --receive-maximum N      QoS 2 messages a client may have unreleased (default: 65535)
+  --max-inflight N         QoS 1/2 messages sent to a client and not yet acknowledged
+                           (default: 128, or the client's Receive Maximum if lower)
+  --max-topic-alias N      Topic Alias Maximum offered to v5 clients (default: 10)
+  --outbound-topic-aliases give topics aliases in PUBLISH towards v5 clients that allow it
+  --no-reason-strings      send no Reason Strings
+  --reject-control-characters
+                           refuse client ids, topics and filters with control characters
   --max-connect-rate N     CONNECTs per source address per second (default: 50; 0: no
                            limit; loopback is not limited); beyond it CONNACK 0x9F
   --max-login-failures N   failed logins from one address before it must pause, 1 s and
@@ -92,6 +103,13 @@ struct Args {
     users: Option<String>,
     acl: Option<String>,
     max_connect_rate: Option<u32>,
+    max_keepalive: Option<u16>,
+    receive_maximum: Option<u16>,
+    max_inflight: Option<u16>,
+    max_topic_alias: Option<u16>,
+    outbound_topic_aliases: bool,
+    no_reason_strings: bool,
+    reject_control_characters: bool,
     max_login_failures: Option<u32>,
     allow_anonymous: Option<bool>,
     log_level: Option<log::Level>,
@@ -145,6 +163,15 @@ impl Args {
                 }
                 "--users" => a.users = Some(value()?),
                 "--acl" => a.acl = Some(value()?),
+                "--max-keepalive" => a.max_keepalive = Some(number(&flag, &value()?)?),
+                "--receive-maximum" => {
+                    a.receive_maximum = Some(number::<u16>(&flag, &value()?)?.max(1));
+                }
+                "--max-inflight" => a.max_inflight = Some(number::<u16>(&flag, &value()?)?.max(1)),
+                "--max-topic-alias" => a.max_topic_alias = Some(number(&flag, &value()?)?),
+                "--outbound-topic-aliases" => a.outbound_topic_aliases = true,
+                "--no-reason-strings" => a.no_reason_strings = true,
+                "--reject-control-characters" => a.reject_control_characters = true,
                 "--max-connect-rate" => {
                     let v = value()?;
                     a.max_connect_rate = Some(
@@ -275,6 +302,18 @@ async fn run(args: Args) -> Result<(), String> {
         if let Some(n) = args.max_connect_size {
             c.maximum_connect_size = n;
         }
+        c.max_keep_alive = args.max_keepalive;
+        if let Some(n) = args.receive_maximum {
+            c.receive_maximum = n;
+        }
+        if let Some(n) = args.max_inflight {
+            c.max_in_flight = n;
+        }
+        // mosquitto's default: clients that send aliases without reading the CONNACK work.
+        c.topic_alias_maximum = args.max_topic_alias.unwrap_or(10);
+        c.outbound_topic_aliases = args.outbound_topic_aliases;
+        c.reason_strings = !args.no_reason_strings;
+        c.reject_control_characters = args.reject_control_characters;
         c
     };
     let mut limits = ReadLimits::new(
@@ -327,6 +366,13 @@ async fn run(args: Args) -> Result<(), String> {
     // Connection tasks write what is left and end; give them a moment.
     let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
     Ok(())
+}
+
+/// `value` of `flag` as a number.
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag} {value}: not a number in range"))
 }
 
 /// Whether a listen address (`host:port`) is this machine only.

@@ -93,6 +93,19 @@ pub struct BrokerConfig {
     /// Impose this keep-alive (seconds) on v5 clients (Server Keep Alive). 3.1.1 clients
     /// keep their own.
     pub server_keep_alive: Option<u16>,
+    /// The longest keep-alive (seconds) a client may ask for (mosquitto's `max_keepalive`):
+    /// a v5 client asking for more, or for none (0), is given this one as Server Keep Alive;
+    /// a 3.1.1 or 3.1 client cannot be told, so it is refused (CONNACK return code 2, as
+    /// mosquitto does). `None`: any.
+    pub max_keep_alive: Option<u16>,
+    /// Whether refusals and disconnects carry a Reason String (v5). Off, none is sent, to
+    /// any client, whatever it asked for.
+    pub reason_strings: bool,
+    /// Refuse client identifiers, topic names and topic filters holding control characters
+    /// (U+0001 to U+001F, U+007F to U+009F), which section 1.5.4 says SHOULD NOT be sent and a
+    /// receiver MAY refuse: CONNACK 0x85, PUBACK/PUBREC 0x90 (a QoS 0 PUBLISH is dropped),
+    /// SUBACK 0x8F.
+    pub reject_control_characters: bool,
     /// The longest Session Expiry Interval granted (seconds). A 3.1.1 session with Clean
     /// Session 0 asks for "never" (`u32::MAX`) and gets this.
     pub maximum_session_expiry: u32,
@@ -213,6 +226,9 @@ impl Default for BrokerConfig {
             topic_alias_maximum: 0,
             outbound_topic_aliases: false,
             server_keep_alive: None,
+            max_keep_alive: None,
+            reason_strings: true,
+            reject_control_characters: false,
             maximum_session_expiry: u32::MAX,
             max_queued_messages: 1000,
             connect_timeout: Duration::from_secs(10),

@@ -14,7 +14,7 @@ use super::config::ConnectPolicy;
 use super::connection::{Aliases, PendingConnect, Stage, Turn, WillOnClose};
 use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
 use super::owned;
-use super::router::too_deep;
+use super::router::{has_control_characters, too_deep};
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
 use super::timers::Deadline;
@@ -139,6 +139,19 @@ impl Broker {
         }
         if c.client_id.is_empty() && !self.config.allow_empty_client_id {
             return Some((invalid_id, "a Client Identifier is required"));
+        }
+        if self.config.reject_control_characters && has_control_characters(&c.client_id) {
+            return Some((invalid_id, "the Client Identifier holds control characters"));
+        }
+        if let Some(max) = self.config.max_keep_alive
+            && !v5
+            && (c.keep_alive == 0 || c.keep_alive > max)
+        {
+            // 3.1.1 cannot be told a Server Keep Alive.
+            return Some((
+                invalid_id,
+                "the keep-alive is longer than the broker allows",
+            ));
         }
         if c.client_id.is_empty() && !v5 && !c.clean_start {
             return Some((
@@ -547,8 +560,9 @@ impl Broker {
         }
 
         let cfg = &self.config;
-        let keep_alive = match cfg.server_keep_alive {
-            Some(ka) if v5 => ka,
+        let keep_alive = match (cfg.server_keep_alive, cfg.max_keep_alive) {
+            (Some(ka), _) if v5 => ka,
+            (None, Some(max)) if v5 && (connect.keep_alive == 0 || connect.keep_alive > max) => max,
             _ => connect.keep_alive,
         };
         let Some(c) = self.connections.get_mut(&conn) else {
@@ -608,7 +622,7 @@ impl Broker {
             if !cfg.shared_subscription_available {
                 props.shared_subscription_available = Some(false);
             }
-            if cfg.server_keep_alive.is_some() {
+            if cfg.server_keep_alive.is_some() || keep_alive != connect.keep_alive {
                 props.server_keep_alive = Some(keep_alive);
             }
             if c.auth_method.is_some() {

@@ -92,6 +92,9 @@ pub(crate) struct Connection {
     pub(crate) expiry_was_zero: bool,
     /// Flow control: what the driver has of this connection's output, and who waits for it.
     pub(crate) flow: Flow,
+    /// Whether packets to this client may carry a Reason String
+    /// ([`BrokerConfig::reason_strings`](super::BrokerConfig::reason_strings)).
+    pub(crate) reason_strings: bool,
     /// A CONNACK with success has gone out: the stage of what the broker sends, which the
     /// rules table checks at [`hand_out`] (`stage` may run ahead of it while a CONNECT is
     /// completed).
@@ -153,6 +156,7 @@ impl Connection {
                 brake_off: false,
             },
             connack_sent: false,
+            reason_strings: true,
         }
     }
 
@@ -195,6 +199,9 @@ impl Connection {
     /// such as [MQTT-3.4.2-2]), or if the client asked for no problem information and the
     /// packet is not a CONNACK, DISCONNECT or PUBLISH ([MQTT-3.1.2-29]).
     pub(crate) fn fit(&self, mut packet: Packet) -> Option<(Packet, usize)> {
+        if !self.reason_strings {
+            crate::fit::drop_reason_string(&mut packet);
+        }
         let version = self.version;
         let max = self.maximum_packet_size as usize;
         let fitting = |p: &Packet| p.encoded_len(version).ok().filter(|&n| n <= max);

@@ -270,8 +270,9 @@ impl Broker {
     /// A transport was accepted: `conn` has [`BrokerConfig::connect_timeout`] to send
     /// CONNECT and complete it (the driver's decision and any AUTH exchange included).
     pub fn handle_opened(&mut self, now: Instant, conn: ConnectionId) {
-        self.connections
-            .insert(conn, Box::new(Connection::new(now)));
+        let mut c = Box::new(Connection::new(now));
+        c.reason_strings = self.config.reason_strings;
+        self.connections.insert(conn, c);
         self.deadlines.set(
             Deadline::ConnectTimeout(conn),
             now + self.config.connect_timeout,

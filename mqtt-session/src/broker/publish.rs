@@ -9,7 +9,7 @@ use super::auth::ClientInfo;
 use super::event::Limit;
 use super::owned;
 use super::retained::{OverQuota, RetainChange};
-use super::router::too_deep;
+use super::router::{has_control_characters, too_deep};
 use super::session::SessionKey;
 use super::store::StoreOp;
 use super::{Broker, ConnectionId};
@@ -161,6 +161,12 @@ impl Broker {
         v5: bool,
         p: &Publish,
     ) -> Admission {
+        if self.config.reject_control_characters && has_control_characters(&p.topic) {
+            return Admission::Refused((
+                ReasonCode::TOPIC_NAME_INVALID,
+                "the topic holds control characters",
+            ));
+        }
         if too_deep(p.topic.as_str(), self.config.max_topic_levels) {
             self.limit_reached(Some(conn), Limit::TopicLevels);
             return Admission::Refused((

@@ -112,6 +112,12 @@ pub(crate) fn too_deep(topic: &str, max: usize) -> bool {
     topic.bytes().filter(|&b| b == b'/').count() >= max
 }
 
+/// Whether `s` holds a control character (U+0001 to U+001F, U+007F to U+009F; U+0000 the
+/// codec already refuses).
+pub(crate) fn has_control_characters(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use mqtt_codec::{QoS, TopicFilter};
 
 use super::auth::ClientInfo;
 use super::event::Limit;
-use super::router::too_deep;
+use super::router::{has_control_characters, too_deep};
 use super::session::{Pending, SessionKey, SubValue};
 use super::store::StoreOp;
 use super::{Broker, ConnectionId};
@@ -132,6 +132,12 @@ impl Broker {
             let client_id = Some(session.client_id.clone());
             self.limit_reached_by(Some(conn), client_id, limit);
             return Err((rc, why));
+        }
+        if self.config.reject_control_characters && has_control_characters(filter) {
+            return Err((
+                ReasonCode::TOPIC_FILTER_INVALID,
+                "the topic filter holds control characters",
+            ));
         }
         if filter.has_wildcards() && !self.config.wildcard_subscription_available {
             return Err((

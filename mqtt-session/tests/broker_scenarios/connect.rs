@@ -489,3 +489,93 @@ fn a_broker_may_refuse_empty_client_ids() {
     );
     assert_eq!(h.broker.session_count(), 0);
 }
+
+/// `max_keep_alive` (mosquitto's `max_keepalive`): a v5 client asking for a longer
+/// keep-alive, or none, is given the maximum as Server Keep Alive ([MQTT-3.2.2-21]); one
+/// within it keeps its own; a 3.1.1 client cannot be told, so it is refused with return code
+/// 2 and closed.
+#[test]
+fn the_longest_keep_alive_is_bounded() {
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_keep_alive = Some(60);
+        c
+    });
+    for (name, version, ka) in [
+        ("none", ProtocolVersion::V5, 0),
+        ("short", ProtocolVersion::V5, 30),
+        ("long", ProtocolVersion::V5, 100),
+        ("old", V311, 100),
+        ("old-ok", V311, 60),
+    ] {
+        let mut c = Connect::new(version, MqttString::new(name.to_string()).unwrap());
+        c.keep_alive = ka;
+        h.connect_with(name, c);
+    }
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.contains("<-"))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            none <- CONNACK 0x00 sp=0 keep_alive=60
+            short <- CONNACK 0x00 sp=0
+            long <- CONNACK 0x00 sp=0 keep_alive=60
+            old <- CONNACK 0x85 sp=0
+            old <- [closed]
+            old-ok <- CONNACK 0x00 sp=0
+            "
+        )
+    );
+}
+
+/// Section 1.5.4: control characters SHOULD NOT be sent and a receiver MAY refuse them;
+/// with `reject_control_characters` the broker does: in a client identifier (CONNACK 0x85),
+/// a topic name (PUBACK 0x90) and a topic filter (SUBACK 0x8F). With `reason_strings` off
+/// no refusal explains itself.
+#[test]
+fn control_characters_can_be_refused_and_reason_strings_turned_off() {
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.reject_control_characters = true;
+        c.reason_strings = false;
+        c
+    });
+    h.connect_with(
+        "bell",
+        Connect::new(
+            ProtocolVersion::V5,
+            MqttString::new("ring\u{7}".to_string()).unwrap(),
+        ),
+    );
+    h.connect("c", ProtocolVersion::V5, true);
+    h.publish("c", "tab\there", "x", QoS::AtLeastOnce, 1);
+    h.subscribe(
+        "c",
+        2,
+        &[
+            ("esc\u{1b}/#", QoS::AtMostOnce),
+            ("fine/#", QoS::AtMostOnce),
+        ],
+    );
+    let got: Vec<String> = h
+        .transcript()
+        .into_iter()
+        .filter(|l| l.contains("<-"))
+        .collect();
+    assert_eq!(
+        got,
+        lines(
+            "
+            bell <- CONNACK 0x85 sp=0
+            bell <- [closed]
+            c <- CONNACK 0x00 sp=0
+            c <- PUBACK 1 0x90
+            c <- SUBACK 2 0x8F,0x00
+            "
+        )
+    );
+}
