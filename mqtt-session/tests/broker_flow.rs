@@ -530,3 +530,72 @@ async fn kept_messages_do_not_pin_read_buffers() {
     })
     .await;
 }
+
+/// [MQTT-3.14.4-3], 3.1.1 [MQTT-3.1.2-10]: a will is discarded after a normal DISCONNECT,
+/// also when the client reconnects at once and its new CONNECT reaches the core before the
+/// old connection's DISCONNECT does. Made certain here: the client publishes to a
+/// subscriber that does not read, so the broker has stopped reading it (backpressure) when
+/// it sends DISCONNECT, closes and connects again. Before the takeover, the old connection
+/// hands over what it had received, the DISCONNECT among it. Under 3.1.1 and 5.0, five
+/// times each, the will never arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_will_after_a_normal_disconnect_and_an_immediate_reconnect() {
+    let _serial = one_at_a_time().await;
+    bounded(60, async {
+        let config = {
+            let mut c = BrokerConfig::default();
+            c.write_budget = 64;
+            c.pause_publishers_at = 2;
+            c
+        };
+        let (addr, _core) = start(config).await;
+        let mut watcher = Client::connect(addr, "watcher").await;
+        watcher.subscribe("wills/#", QoS::AtMostOnce).await;
+        // Subscribes, then never reads again.
+        let mut stuck = Client::connect(addr, "stuck").await;
+        stuck.subscribe("load", QoS::AtMostOnce).await;
+        for version in [V311, ProtocolVersion::V5] {
+            for _ in 0..5 {
+                let mut s = TcpStream::connect(addr).await.unwrap();
+                let mut k = Connect::new(version, MqttString::from_static("quick"));
+                k.keep_alive = 0;
+                k.will = Some(Will {
+                    topic: TopicName::from_static("wills/quick"),
+                    payload: Bytes::from_static(b"gone"),
+                    qos: QoS::AtMostOnce,
+                    retain: false,
+                    properties: Default::default(),
+                });
+                s.write_all(&Packet::Connect(Box::new(k)).to_bytes(version).unwrap())
+                    .await
+                    .unwrap();
+                let mut buf = BytesMut::new();
+                let cx = DecodeContext::new(version);
+                loop {
+                    match Packet::decode(&mut buf, &cx).unwrap() {
+                        Some(Packet::ConnAck(_)) => break,
+                        Some(other) => panic!("expected CONNACK, got {other:?}"),
+                        None => assert!(s.read_buf(&mut buf).await.unwrap() > 0, "closed"),
+                    }
+                }
+                // Enough to the stuck subscriber that the broker stops reading this client.
+                let load =
+                    Packet::Publish(Publish::new(TopicName::from_static("load"), vec![0; 200]));
+                for _ in 0..20 {
+                    s.write_all(&load.to_bytes(version).unwrap()).await.unwrap();
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let bye = Packet::Disconnect(Disconnect::default());
+                s.write_all(&bye.to_bytes(version).unwrap()).await.unwrap();
+                drop(s);
+            }
+        }
+        watcher.send(Packet::PingReq).await;
+        match watcher.recv().await {
+            Some(Packet::PingResp) => {}
+            Some(Packet::Publish(p)) => panic!("a will was published: {p:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    })
+    .await;
+}

@@ -60,6 +60,9 @@ struct State {
     timer_at: Option<Instant>,
     /// The one place the broker's time comes from.
     clock: Clock,
+    /// CONNECTs accepted for a client still connected elsewhere, waiting for that
+    /// connection to hand over what it had received (see `Outbox::request_drain`).
+    deferred: HashMap<ConnectionId, Vec<Decision>>,
     stopped: bool,
 }
 
@@ -73,6 +76,7 @@ impl Core {
                 drops: HashMap::new(),
                 timer_at: None,
                 clock: Clock::new(),
+                deferred: HashMap::new(),
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -160,6 +164,12 @@ impl State {
             Input::Closed(conn) => {
                 self.links.remove(&conn);
                 broker.handle_closed(now, conn);
+                let ready = self.deferred.remove(&conn).unwrap_or_default();
+                return self.drain_with(ready);
+            }
+            Input::Drained(conn) => {
+                let ready = self.deferred.remove(&conn).unwrap_or_default();
+                return self.drain_with(ready);
             }
             Input::Disconnect(conn, rc, why) => {
                 info!("{conn} closed by the broker: {why}");
@@ -181,12 +191,19 @@ impl State {
     }
 
     fn drain(&mut self) {
+        self.drain_with(Vec::new());
+    }
+
+    /// [`drain`](Self::drain), with decisions that were waiting to be carried out.
+    fn drain_with(&mut self, ready: Vec<Decision>) {
         drain(
             &mut self.broker,
             &mut self.links,
             &mut self.users,
             &mut self.drops,
             &self.clock,
+            &mut self.deferred,
+            ready,
         );
     }
 }
@@ -199,9 +216,11 @@ fn drain(
     users: &mut Users,
     drops: &mut HashMap<MqttString, u64>,
     clock: &Clock,
+    deferred: &mut HashMap<ConnectionId, Vec<Decision>>,
+    ready: Vec<Decision>,
 ) {
+    let mut decisions = ready;
     loop {
-        let mut decisions = Vec::new();
         while let Some(action) = broker.poll_action() {
             match action {
                 // A task that has ended reports it (Input::Closed).
@@ -217,6 +236,7 @@ fn drain(
                 // Dropping the link lets the writer write what is queued, then close.
                 BrokerAction::Close(conn) => {
                     links.remove(&conn);
+                    decisions.extend(deferred.remove(&conn).unwrap_or_default());
                 }
                 BrokerAction::PauseReading(conn) | BrokerAction::ResumeReading(conn) => {
                     if let Some(l) = links.get(&conn) {
@@ -237,18 +257,35 @@ fn drain(
             return;
         }
         let now = clock.now();
-        for (conn, decision) in decisions {
-            let _ = match decision {
-                Ok(None) => broker.accept(now, conn, None),
-                Ok(Some(name)) => broker.accept_as(now, conn, Some(name)),
-                Err(rc) => broker.reject(now, conn, rc),
+        for d in std::mem::take(&mut decisions) {
+            // A client still connected elsewhere: what that connection has received (a
+            // DISCONNECT, say) is handled first, then this one takes over (or not).
+            let old = broker
+                .connection_of(d.client_id.as_str())
+                .filter(|old| *old != d.conn && d.verdict.is_ok());
+            if let Some(old) = old
+                && let Some(link) = links.get(&old)
+            {
+                link.outbox.request_drain();
+                deferred.entry(old).or_default().push(d);
+                continue;
+            }
+            let _ = match d.verdict {
+                Ok(None) => broker.accept(now, d.conn, None),
+                Ok(Some(name)) => broker.accept_as(now, d.conn, Some(name)),
+                Err(rc) => broker.reject(now, d.conn, rc),
             };
         }
     }
 }
 
 /// A CONNECT's answer: accept (under another user name, if given) or refuse.
-type Decision = (ConnectionId, Result<Option<MqttString>, ReasonCode>);
+struct Decision {
+    conn: ConnectionId,
+    /// The client identifier the CONNECT asked for (empty: one to be assigned).
+    client_id: MqttString,
+    verdict: Result<Option<MqttString>, ReasonCode>,
+}
 
 /// Logs an event; for a CONNECT waiting for a decision, returns the decision.
 fn log_event(
@@ -277,10 +314,18 @@ fn log_event(
                     peer(&r.connection)
                 );
             }
-            return Some((r.connection, d));
+            return Some(Decision {
+                conn: r.connection,
+                client_id: r.client_id.clone(),
+                verdict: d,
+            });
         }
         BrokerEvent::AuthRequest(r) => {
-            return Some((r.connection, Err(ReasonCode::BAD_AUTHENTICATION_METHOD)));
+            return Some(Decision {
+                conn: r.connection,
+                client_id: MqttString::empty(),
+                verdict: Err(ReasonCode::BAD_AUTHENTICATION_METHOD),
+            });
         }
         BrokerEvent::Connected(c) => info!(
             "{} client {:?} connected from {} (MQTT {}, keep-alive {}s{}{})",

@@ -37,6 +37,8 @@ pub enum Input {
     /// Bytes of packets the core sent were written to the transport.
     Written(ConnectionId, usize),
     Closed(ConnectionId),
+    /// Everything the connection had received when asked to drain has been handed over.
+    Drained(ConnectionId),
     /// The driver closes a connection for a limit of its own (v5: DISCONNECT with the
     /// reason code first).
     Disconnect(ConnectionId, ReasonCode, &'static str),
@@ -63,6 +65,8 @@ struct OutboxState {
     queue: VecDeque<(ProtocolVersion, Packet)>,
     paused: bool,
     closing: bool,
+    /// The core wants what this connection has already received before it goes on.
+    drain: bool,
 }
 
 impl Outbox {
@@ -93,6 +97,18 @@ impl Outbox {
             self.closing.notify_waiters();
             self.closing.notify_one();
         }
+    }
+
+    /// Asks the reader to hand over everything already received, then say so
+    /// ([`Input::Drained`]): a new connection for the same client waits for it, so that a
+    /// DISCONNECT the old one received is handled before the takeover.
+    pub fn request_drain(&self) {
+        self.state().drain = true;
+        self.to_reader.notify_one();
+    }
+
+    fn take_drain_request(&self) -> bool {
+        std::mem::take(&mut self.state().drain)
     }
 
     fn paused(&self) -> bool {
@@ -417,6 +433,12 @@ fn choose_mqtt_subprotocol(req: &Request, mut resp: Response) -> Result<Response
 /// The reading half of a transport: appends what arrives to `buf`; 0 at the end.
 trait Rx {
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize>;
+
+    /// Appends what has already arrived without waiting (0: nothing, or not supported).
+    fn read_now(&mut self, buf: &mut BytesMut) -> usize {
+        let _ = buf;
+        0
+    }
 }
 
 /// The writing half of a transport.
@@ -454,6 +476,11 @@ impl TcpRx {
 }
 
 impl Rx for TcpRx {
+    fn read_now(&mut self, buf: &mut BytesMut) -> usize {
+        buf.reserve(self.chunk);
+        self.half.try_read_buf(buf).unwrap_or(0)
+    }
+
     async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
         loop {
             self.half.readable().await?;
@@ -574,6 +601,30 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
     'conn: loop {
         if outbox.is_closing() {
             break;
+        }
+        if outbox.take_drain_request() {
+            // Everything received so far, whether paused or not, then say so.
+            while rx.read_now(&mut inbuf) > 0 {}
+            loop {
+                match Packet::decode_stream(&mut inbuf, &cx) {
+                    Ok(Decoded::Packet(p)) => {
+                        partial.done(budget);
+                        if shared.core.input(Input::Packet(conn, p)).is_err() {
+                            break 'conn;
+                        }
+                    }
+                    Ok(Decoded::Incomplete { .. }) => break,
+                    Err(e) => {
+                        let _ = shared.core.input(Input::DecodeError(conn, e));
+                        let _ = shared.core.input(Input::Drained(conn));
+                        break 'conn;
+                    }
+                }
+            }
+            if shared.core.input(Input::Drained(conn)).is_err() {
+                break;
+            }
+            continue;
         }
         // Packet by packet, as long as the core does not pause this connection.
         let mut needed = 0;

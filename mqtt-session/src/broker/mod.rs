@@ -234,6 +234,12 @@ impl Broker {
         self.connections.get(&conn)?.client_id.as_ref()
     }
 
+    /// The connection `client_id` is connected on, if it is.
+    pub fn connection_of(&self, client_id: &str) -> Option<ConnectionId> {
+        let id = MqttString::new(client_id).ok()?;
+        self.sessions.get(self.by_client_id.get(&id)?)?.connection
+    }
+
     /// Whether a session exists for `client_id`.
     pub fn has_session(&self, client_id: &str) -> bool {
         MqttString::new(client_id).is_ok_and(|id| self.by_client_id.contains_key(&id))
