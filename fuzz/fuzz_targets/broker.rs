@@ -22,11 +22,12 @@ use mqtt_codec::{
     Publish, QoS, QosPid, ReasonCode, Subscribe, SubscriptionOptions, TopicFilter, TopicName,
 };
 use mqtt_session::broker::{
-    Broker, BrokerAction, BrokerConfig, BrokerEvent, ConnectPolicy, ConnectionId,
+    Authorizer, Broker, BrokerAction, BrokerConfig, BrokerEvent, ClientInfo, ConnectPolicy,
+    ConnectionId,
 };
 
 const CONNS: u64 = 4;
-const TOPICS: [&str; 3] = ["a/b", "a/c", "$x/y"];
+const TOPICS: [&str; 4] = ["a/b", "a/c", "$x/y", "x/\u{1}"];
 const FILTERS: [&str; 4] = ["a/+", "#", "$share/g/a/#", "a/b"];
 
 /// What the target knows about one connection, to check the broker against.
@@ -187,6 +188,25 @@ impl Target {
     }
 }
 
+/// An authoriser that refuses by simple rules, so that refusals of every kind happen:
+/// publishing under `x`, subscribing to `#`, and receiving on topics of odd length.
+struct Picky;
+
+impl Authorizer for Picky {
+    fn may_publish(&self, _: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        !topic.starts_with('x')
+    }
+    fn may_subscribe(&self, _: &ClientInfo<'_>, filter: &TopicFilter) -> bool {
+        filter.as_str() != "#"
+    }
+    fn may_receive(&self, _: &ClientInfo<'_>, topic: &TopicName) -> bool {
+        topic.len().is_multiple_of(2)
+    }
+    fn checks_receipt(&self) -> bool {
+        true
+    }
+}
+
 /// A packet identifier from a byte (never 0).
 fn pid(n: u8) -> PacketId {
     PacketId::new(u16::from(n) + 1).expect("1 to 256")
@@ -219,12 +239,25 @@ fuzz_target!(|data: &[u8]| {
             c.max_queued_qos0 = 4;
             c.pause_publishers_at = 2;
             c.write_timeout = Duration::from_secs(20);
+            // Bit 1 of the first byte turns on the rest of the knobs (bit 2: an authoriser).
+            if first & 2 != 0 {
+                c.max_keep_alive = Some(10);
+                c.server_keep_alive = None;
+                c.reason_strings = false;
+                c.reject_control_characters = true;
+                c.max_in_flight = 1;
+            }
             c
         }
     };
+    let picky = first & 4 != 0;
     let now = Instant::ZERO;
+    let mut broker = Broker::new(config);
+    if picky {
+        broker.set_authorizer(Box::new(Picky));
+    }
     let mut t = Target {
-        broker: Broker::new(config),
+        broker,
         now,
         conns: HashMap::new(),
         pending: Vec::new(),
@@ -300,7 +333,7 @@ fuzz_target!(|data: &[u8]| {
             }
             4 => {
                 let mut p = Publish::new(
-                    TopicName::from_static(TOPICS[usize::from(arg) % 3]),
+                    TopicName::from_static(TOPICS[usize::from(arg) % TOPICS.len()]),
                     vec![b'x'; usize::from(arg >> 2)],
                 );
                 let qos = QoS::from_u8((arg >> 3) % 3).unwrap_or_default();

@@ -437,7 +437,15 @@ impl World {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    // 128 cases by default; PROPTEST_CASES asks for more (or fewer), as proptest's own
+    // default does.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(128),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn persistent_sessions_never_lose_qos1_or_qos2_messages(
