@@ -11,6 +11,9 @@ mod log;
 #[path = "../examples/broker/acl.rs"]
 mod acl;
 #[allow(dead_code)]
+#[path = "../examples/broker/conf.rs"]
+mod conf;
+#[allow(dead_code)]
 #[path = "../examples/broker/hub.rs"]
 mod hub;
 #[allow(dead_code)]
@@ -576,5 +579,134 @@ async fn a_client_certificate_names_the_user() {
     );
     let own = c.publish("device-1/temp", "21").await;
     assert_eq!(own, ReasonCode::NO_MATCHING_SUBSCRIBERS);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The example broker binary, which `cargo test` builds next to the test binaries.
+fn example_broker() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let path = debug.join("examples").join("broker");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo test builds it",
+        path.display()
+    );
+    path
+}
+
+/// Kills the broker process when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `-c mosquitto.conf`: the common subset of mosquitto's configuration file, read into the
+/// same flags; an unsupported key is an error naming the file, the line and the key.
+#[test]
+fn a_mosquitto_conf_becomes_flags() {
+    let dir = scratch("conf-flags");
+    let file = dir.join("mosquitto.conf");
+    std::fs::write(
+        &file,
+        "# mosquitto.conf\nper_listener_settings false\nlistener 1883\nlistener 8883 127.0.0.1\n\
+         certfile /c.pem\nkeyfile /k.pem\nlistener 9001\nprotocol websockets\n\
+         allow_anonymous false\npassword_file /p\nacl_file /a\nmax_inflight_messages 0\n\
+         max_keepalive 120\nretain_available false\npersistence false\nlog_type debug\n",
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let args = conf::args_from_conf(f).unwrap();
+    let expected = [
+        "--cert",
+        "/c.pem",
+        "--key",
+        "/k.pem",
+        "--allow-anonymous",
+        "false",
+        "--users",
+        "/p",
+        "--acl",
+        "/a",
+        "--max-inflight",
+        "65535",
+        "--max-keepalive",
+        "120",
+        "--no-retain",
+        "--log-level",
+        "debug",
+        "--bind",
+        "0.0.0.0:1883",
+        "--tls",
+        "127.0.0.1:8883",
+        "--ws",
+        "0.0.0.0:9001",
+    ];
+    assert_eq!(args, expected);
+    std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();
+    let err = conf::args_from_conf(f).unwrap_err();
+    assert!(err.contains(":2: unsupported key `sys_interval`"), "{err}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// An operator's mosquitto.conf, with a password file made by `mosquitto_passwd` and an ACL
+/// file, starts the example broker unchanged, and its permissions hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_broker_runs_a_mosquitto_conf() {
+    let dir = scratch("conf-run");
+    let (passwd, acl, conf) = (
+        dir.join("passwd"),
+        dir.join("acl"),
+        dir.join("mosquitto.conf"),
+    );
+    mosquitto_passwd(&["-c", "-b", passwd.to_str().unwrap(), "alice", "apple"]);
+    std::fs::write(&acl, "user alice\ntopic readwrite alice/#\n").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+             acl_file {}\nlog_type error\n",
+            passwd.display(),
+            acl.display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(example_broker())
+        .args(["-c", conf.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _running = Running(child);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broker did not listen"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, ack) = Client::connect(addr, V5, "n", None).await;
+    assert_eq!(ack.reason_code, ReasonCode::NOT_AUTHORIZED, "anonymous");
+    let (_, ack) = Client::connect(addr, V5, "w", Some(("alice", "pear"))).await;
+    assert_eq!(ack.reason_code, ReasonCode::BAD_USER_NAME_OR_PASSWORD);
+    let (mut alice, ack) = Client::connect(addr, V5, "a", Some(("alice", "apple"))).await;
+    assert_eq!(ack.reason_code, ReasonCode::SUCCESS);
+    let own = alice.publish("alice/x", "1").await;
+    assert_eq!(own, ReasonCode::NO_MATCHING_SUBSCRIBERS);
+    assert_eq!(
+        alice.publish("bob/x", "2").await,
+        ReasonCode::NOT_AUTHORIZED
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

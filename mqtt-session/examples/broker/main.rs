@@ -15,6 +15,7 @@
 #[macro_use]
 mod log;
 mod acl;
+mod conf;
 mod hub;
 mod net;
 mod users;
@@ -40,6 +41,11 @@ use users::Users;
 const USAGE: &str = "\
 usage: broker [OPTIONS]
 
+  -c, --config FILE        read the common subset of mosquitto.conf (listener, protocol,
+                           certfile, keyfile, cafile, allow_anonymous, password_file,
+                           acl_file, max_packet_size, max_queued_messages,
+                           max_inflight_messages, max_keepalive, retain_available, ...);
+                           flags after it override the file
   --bind ADDR              listen for MQTT over TCP on ADDR (repeatable; default
                            127.0.0.1:1883 when no listener at all is given)
   --tls ADDR               listen for MQTT over TLS on ADDR (needs --cert and --key);
@@ -68,6 +74,8 @@ usage: broker [OPTIONS]
   --receive-maximum N      QoS 2 messages a client may have unreleased (default: 65535)
   --max-inflight N         QoS 1/2 messages sent to a client and not yet acknowledged
                            (default: 128, or the client's Receive Maximum if lower)
+  --max-queued-messages N  QoS 1/2 messages held per session (default: 1000)
+  --no-retain              no retained messages (Retain Available 0)
   --max-topic-alias N      Topic Alias Maximum offered to v5 clients (default: 10)
   --outbound-topic-aliases give topics aliases in PUBLISH towards v5 clients that allow it
   --no-reason-strings      send no Reason Strings
@@ -109,6 +117,8 @@ struct Args {
     max_topic_alias: Option<u16>,
     outbound_topic_aliases: bool,
     no_reason_strings: bool,
+    max_queued_messages: Option<usize>,
+    no_retain: bool,
     reject_control_characters: bool,
     max_login_failures: Option<u32>,
     allow_anonymous: Option<bool>,
@@ -123,11 +133,11 @@ impl Args {
             let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
             match flag.as_str() {
                 "--bind" => a.binds.push(value()?),
-                "--tls" => a.tls = Some(value()?),
+                "--tls" => one_listener(&mut a.tls, &flag, value()?)?,
                 "--cert" => a.cert = Some(value()?),
                 "--key" => a.key = Some(value()?),
-                "--ws" => a.ws = Some(value()?),
-                "--wss" => a.wss = Some(value()?),
+                "--ws" => one_listener(&mut a.ws, &flag, value()?)?,
+                "--wss" => one_listener(&mut a.wss, &flag, value()?)?,
                 "--cafile" => a.cafile = Some(value()?),
                 "--use-identity-as-username" => a.use_identity_as_username = true,
                 "--max-packet-size" => {
@@ -171,6 +181,10 @@ impl Args {
                 "--max-topic-alias" => a.max_topic_alias = Some(number(&flag, &value()?)?),
                 "--outbound-topic-aliases" => a.outbound_topic_aliases = true,
                 "--no-reason-strings" => a.no_reason_strings = true,
+                "--max-queued-messages" => {
+                    a.max_queued_messages = Some(number(&flag, &value()?)?);
+                }
+                "--no-retain" => a.no_retain = true,
                 "--reject-control-characters" => a.reject_control_characters = true,
                 "--max-connect-rate" => {
                     let v = value()?;
@@ -247,6 +261,13 @@ async fn main() -> ExitCode {
             }
         };
     }
+    let argv = match expand_config(argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("broker: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let args = match Args::parse(argv.into_iter()) {
         Ok(a) if a.help => {
             println!("{USAGE}");
@@ -314,6 +335,10 @@ async fn run(args: Args) -> Result<(), String> {
         c.outbound_topic_aliases = args.outbound_topic_aliases;
         c.reason_strings = !args.no_reason_strings;
         c.reject_control_characters = args.reject_control_characters;
+        if let Some(n) = args.max_queued_messages {
+            c.max_queued_messages = n;
+        }
+        c.retain_available = !args.no_retain;
         c
     };
     let mut limits = ReadLimits::new(
@@ -365,6 +390,30 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = timer.await;
     // Connection tasks write what is left and end; give them a moment.
     let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
+    Ok(())
+}
+
+/// `-c FILE` (or `--config FILE`) replaced by the flags the file stands for.
+fn expand_config(argv: Vec<String>) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut it = argv.into_iter();
+    while let Some(a) = it.next() {
+        if a == "-c" || a == "--config" {
+            let path = it.next().ok_or_else(|| format!("{a} needs a file"))?;
+            out.extend(conf::args_from_conf(&path)?);
+        } else {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}
+
+/// Sets the address of a listener of which there can be one.
+fn one_listener(slot: &mut Option<String>, flag: &str, addr: String) -> Result<(), String> {
+    if slot.is_some() {
+        return Err(format!("{flag}: one such listener is supported"));
+    }
+    *slot = Some(addr);
     Ok(())
 }
 

@@ -1,0 +1,168 @@
+//! `-c FILE`: the common subset of `mosquitto.conf`, turned into this broker's flags.
+//!
+//! Supported keys: `listener PORT [ADDRESS]` (all interfaces, IPv4, without an address) and
+//! after it `protocol mqtt|websockets`, `certfile`, `keyfile`, `cafile`,
+//! `require_certificate`, `use_identity_as_username`; `port` and `bind_address` (the old
+//! default listener); `allow_anonymous`, `password_file`, `acl_file`, `max_packet_size`,
+//! `max_queued_messages`, `max_inflight_messages`, `max_keepalive`, `retain_available`,
+//! `persistence false`, `log_type`, and the logging keys `log_dest`, `log_timestamp`,
+//! `connection_messages`, `per_listener_settings false`, which change nothing here. Any
+//! other key is an error naming the file, the line and the key. Flags given after `-c`
+//! override the file.
+
+/// One `listener` block.
+#[derive(Debug, Default)]
+struct Listener {
+    address: String,
+    websockets: bool,
+    tls: bool,
+}
+
+/// The flags `path` stands for.
+pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("-c {path}: {e}"))?;
+    let mut args: Vec<String> = Vec::new();
+    let mut listeners: Vec<Listener> = Vec::new();
+    let (mut port, mut bind_address) = (None::<String>, None::<String>);
+    let push = |args: &mut Vec<String>, flag: &str, value: &str| {
+        args.push(flag.to_string());
+        args.push(value.to_string());
+    };
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let at = format!("{path}:{}", n + 1);
+        let mut words = line.split_whitespace();
+        let key = words.next().unwrap_or_default();
+        let rest: Vec<&str> = words.collect();
+        let one = || match rest.as_slice() {
+            [v] => Ok(*v),
+            _ => Err(format!("{at}: {key} takes one value")),
+        };
+        let boolean = || match one()? {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(format!("{at}: {key} {v}: expected true or false")),
+        };
+        let in_listener = |what: &str| {
+            if listeners.is_empty() {
+                Err(format!("{at}: {what} needs a `listener` line before it"))
+            } else {
+                Ok(())
+            }
+        };
+        match key {
+            "listener" => {
+                let address = match rest.as_slice() {
+                    [p] => format!("0.0.0.0:{p}"),
+                    [p, a] => format!("{a}:{p}"),
+                    _ => return Err(format!("{at}: listener takes a port and an address")),
+                };
+                listeners.push(Listener {
+                    address,
+                    ..Listener::default()
+                });
+            }
+            "protocol" => {
+                in_listener(key)?;
+                let websockets = match one()? {
+                    "mqtt" => false,
+                    "websockets" => true,
+                    v => return Err(format!("{at}: protocol {v}: expected mqtt or websockets")),
+                };
+                if let Some(l) = listeners.last_mut() {
+                    l.websockets = websockets;
+                }
+            }
+            "certfile" | "keyfile" => {
+                in_listener(key)?;
+                let flag = if key == "certfile" { "--cert" } else { "--key" };
+                push(&mut args, flag, one()?);
+                if let Some(l) = listeners.last_mut() {
+                    l.tls = true;
+                }
+            }
+            "cafile" => {
+                in_listener(key)?;
+                push(&mut args, "--cafile", one()?);
+            }
+            // Our --cafile always requires a certificate.
+            "require_certificate" => {
+                if !boolean()? {
+                    return Err(format!(
+                        "{at}: require_certificate false with a cafile is not supported"
+                    ));
+                }
+            }
+            "use_identity_as_username" => {
+                if boolean()? {
+                    args.push("--use-identity-as-username".into());
+                }
+            }
+            "port" => port = Some(one()?.to_string()),
+            "bind_address" => bind_address = Some(one()?.to_string()),
+            "allow_anonymous" => push(&mut args, "--allow-anonymous", &boolean()?.to_string()),
+            "password_file" => push(&mut args, "--users", one()?),
+            "acl_file" => push(&mut args, "--acl", one()?),
+            "max_packet_size" => push(&mut args, "--max-packet-size", one()?),
+            "max_queued_messages" => push(&mut args, "--max-queued-messages", one()?),
+            "max_inflight_messages" => {
+                // 0 is mosquitto's "no limit".
+                let n = one()?;
+                push(
+                    &mut args,
+                    "--max-inflight",
+                    if n == "0" { "65535" } else { n },
+                );
+            }
+            "max_keepalive" => push(&mut args, "--max-keepalive", one()?),
+            "retain_available" => {
+                if !boolean()? {
+                    args.push("--no-retain".into());
+                }
+            }
+            "persistence" => {
+                if boolean()? {
+                    return Err(format!("{at}: persistence true: not supported yet"));
+                }
+            }
+            "log_type" => {
+                let level = match one()? {
+                    "debug" | "all" => "debug",
+                    "error" | "none" => "error",
+                    "warning" => "warn",
+                    "notice" | "information" | "subscribe" | "unsubscribe" => "info",
+                    v => return Err(format!("{at}: log_type {v}: not a log type")),
+                };
+                push(&mut args, "--log-level", level);
+            }
+            "log_dest" | "log_timestamp" | "connection_messages" => {}
+            "per_listener_settings" => {
+                if boolean()? {
+                    return Err(format!("{at}: per_listener_settings true is not supported"));
+                }
+            }
+            other => return Err(format!("{at}: unsupported key `{other}`")),
+        }
+    }
+    if listeners.is_empty() && (port.is_some() || bind_address.is_some()) {
+        let address = bind_address.unwrap_or_else(|| "0.0.0.0".into());
+        let port = port.unwrap_or_else(|| "1883".into());
+        listeners.push(Listener {
+            address: format!("{address}:{port}"),
+            ..Listener::default()
+        });
+    }
+    for l in listeners {
+        let flag = match (l.tls, l.websockets) {
+            (false, false) => "--bind",
+            (true, false) => "--tls",
+            (false, true) => "--ws",
+            (true, true) => "--wss",
+        };
+        push(&mut args, flag, &l.address);
+    }
+    Ok(args)
+}
