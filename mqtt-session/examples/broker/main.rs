@@ -81,6 +81,8 @@ usage: broker [OPTIONS]
   --no-reason-strings      send no Reason Strings
   --reject-control-characters
                            refuse client ids, topics and filters with control characters
+  --client-id-policy P     any (default), printable (no control characters or spaces), or
+                           portable (1 to 23 of 0-9, a-z, A-Z); others get CONNACK 0x85
   --max-connect-rate N     CONNECTs per source address per second (default: 50; 0: no
                            limit; loopback is not limited); beyond it CONNACK 0x9F
   --max-login-failures N   failed logins from one address before it must pause, 1 s and
@@ -120,6 +122,7 @@ struct Args {
     max_queued_messages: Option<usize>,
     no_retain: bool,
     reject_control_characters: bool,
+    client_id_policy: Option<mqtt_session::broker::ClientIdPolicy>,
     max_login_failures: Option<u32>,
     allow_anonymous: Option<bool>,
     log_level: Option<log::Level>,
@@ -186,6 +189,19 @@ impl Args {
                 }
                 "--no-retain" => a.no_retain = true,
                 "--reject-control-characters" => a.reject_control_characters = true,
+                "--client-id-policy" => {
+                    use mqtt_session::broker::ClientIdPolicy;
+                    a.client_id_policy = Some(match value()?.as_str() {
+                        "any" => ClientIdPolicy::Any,
+                        "printable" => ClientIdPolicy::Printable,
+                        "portable" => ClientIdPolicy::Portable,
+                        v => {
+                            return Err(format!(
+                                "--client-id-policy {v}: any, printable or portable"
+                            ));
+                        }
+                    });
+                }
                 "--max-connect-rate" => {
                     let v = value()?;
                     a.max_connect_rate = Some(
@@ -335,6 +351,9 @@ async fn run(args: Args) -> Result<(), String> {
         c.outbound_topic_aliases = args.outbound_topic_aliases;
         c.reason_strings = !args.no_reason_strings;
         c.reject_control_characters = args.reject_control_characters;
+        if let Some(p) = args.client_id_policy {
+            c.client_id_policy = p;
+        }
         if let Some(n) = args.max_queued_messages {
             c.max_queued_messages = n;
         }

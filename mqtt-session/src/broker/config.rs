@@ -5,6 +5,30 @@ use core::time::Duration;
 
 use mqtt_codec::{DecodeContext, MAX_PACKET_SIZE, ProtocolVersion, QoS};
 
+/// Which client identifiers the broker accepts (beyond what the protocol itself refuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientIdPolicy {
+    /// Any the protocol allows (the default).
+    Any,
+    /// Only printable ones: no control characters and no white space.
+    Printable,
+    /// Only what every server must accept ([MQTT-3.1.3-5]): 1 to 23 bytes of `0-9`, `a-z`
+    /// and `A-Z`, for a fleet that must be able to move to any broker.
+    Portable,
+}
+
+impl ClientIdPolicy {
+    /// Whether `id` (not empty) passes.
+    pub fn allows(self, id: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Printable => !id.chars().any(|c| c.is_control() || c.is_whitespace()),
+            Self::Portable => id.len() <= 23 && id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        }
+    }
+}
+
 /// Who decides whether a CONNECT is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectPolicy {
@@ -156,6 +180,10 @@ pub struct BrokerConfig {
     /// Whether an empty Client Identifier gets an assigned one ([MQTT-3.1.3-6]); if not it
     /// is refused with 0x85 Client Identifier not valid.
     pub allow_empty_client_id: bool,
+    /// Which client identifiers are accepted; a refused one gets CONNACK 0x85 (3.1.1:
+    /// return code 2). An empty one (to be assigned) is governed by
+    /// `allow_empty_client_id` alone.
+    pub client_id_policy: ClientIdPolicy,
     /// The prefix of assigned Client Identifiers (followed by a number).
     pub assigned_client_id_prefix: String,
     /// Flow control towards each connection: bytes of packets the broker hands out for a
@@ -242,6 +270,7 @@ impl Default for BrokerConfig {
             max_retained_bytes: 256 << 20,
             max_topic_levels: 128,
             allow_empty_client_id: true,
+            client_id_policy: ClientIdPolicy::Any,
             assigned_client_id_prefix: "auto-".into(),
             write_budget: 64 * 1024,
             write_timeout: Duration::from_secs(30),

@@ -140,6 +140,9 @@ impl Broker {
         if c.client_id.is_empty() && !self.config.allow_empty_client_id {
             return Some((invalid_id, "a Client Identifier is required"));
         }
+        if !c.client_id.is_empty() && !self.config.client_id_policy.allows(&c.client_id) {
+            return Some((invalid_id, "the Client Identifier is not allowed here"));
+        }
         if self.config.reject_control_characters && has_control_characters(&c.client_id) {
             return Some((invalid_id, "the Client Identifier holds control characters"));
         }

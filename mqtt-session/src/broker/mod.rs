@@ -90,7 +90,7 @@ use mqtt_codec::{
 };
 
 pub use auth::{AllowAll, Authorizer, ClientInfo};
-pub use config::{BrokerConfig, ConnectPolicy, ConnectRate, Qos0Overflow};
+pub use config::{BrokerConfig, ClientIdPolicy, ConnectPolicy, ConnectRate, Qos0Overflow};
 pub use event::{
     AuthRequest, BrokerAction, BrokerEvent, ClientConnected, ClientDisconnected, ConnectRequest,
     ConnectionId, Limit, SessionEnd, Undelivered,

@@ -579,3 +579,59 @@ fn control_characters_can_be_refused_and_reason_strings_turned_off() {
         )
     );
 }
+
+/// `client_id_policy`: `Portable` accepts only what every server must ([MQTT-3.1.3-5]: 1 to
+/// 23 bytes of 0-9, a-z, A-Z), `Printable` refuses white space and control characters;
+/// a refusal is CONNACK 0x85 (3.1.1: return code 2), and an empty identifier still gets
+/// one assigned.
+#[test]
+fn a_client_identifier_policy_refuses_with_0x85() {
+    use mqtt_session::broker::ClientIdPolicy;
+    for (policy, accepted, refused) in [
+        (ClientIdPolicy::Portable, "sensor42", "sensor-42"),
+        (
+            ClientIdPolicy::Portable,
+            "a23charactersareallowed",
+            "a24charactersarenotokay4",
+        ),
+        (ClientIdPolicy::Printable, "sensor-42/α", "sensor 42"),
+    ] {
+        let mut h = Harness::new({
+            let mut c = BrokerConfig::default();
+            c.client_id_policy = policy;
+            c
+        });
+        for (name, version) in [("v5", ProtocolVersion::V5), ("v3", V311)] {
+            let ok = Connect::new(version, MqttString::new(accepted.to_string()).unwrap());
+            h.connect_with(&format!("{name}-ok"), ok);
+            let no = Connect::new(version, MqttString::new(refused.to_string()).unwrap());
+            h.connect_with(&format!("{name}-no"), no);
+        }
+        h.connect_with(
+            "empty",
+            Connect::new(ProtocolVersion::V5, MqttString::empty()),
+        );
+        let acks: Vec<String> = h
+            .transcript()
+            .into_iter()
+            .filter(|l| l.contains("CONNACK"))
+            .map(|l| {
+                let l = l.split(" assigned=").next().unwrap_or_default();
+                l.split(" reason=").next().unwrap_or_default().to_string()
+            })
+            .collect();
+        assert_eq!(
+            acks,
+            lines(
+                "
+                v5-ok <- CONNACK 0x00 sp=0
+                v5-no <- CONNACK 0x85 sp=0
+                v3-ok <- CONNACK 0x00 sp=0
+                v3-no <- CONNACK 0x85 sp=0
+                empty <- CONNACK 0x00 sp=0
+                "
+            ),
+            "{policy:?}"
+        );
+    }
+}
