@@ -85,6 +85,9 @@ struct World {
     subscribed: Vec<BTreeMap<usize, (usize, QoS)>>,
     /// Per client: messages received, in order (payload, QoS).
     received: Vec<Vec<(u64, QoS)>>,
+    /// Per client, the payloads of the QoS 1/2 PUBLISH packets it put on the wire, in
+    /// order, retransmissions included: what the broker may have received, in that order.
+    transmitted: Vec<Vec<u64>>,
     sub_qos: [[QoS; 3]; CLIENTS],
     lost_session: bool,
 }
@@ -135,6 +138,7 @@ impl World {
             pending: vec![HashMap::new(); CLIENTS],
             subscribed: vec![BTreeMap::new(); CLIENTS],
             received: vec![Vec::new(); CLIENTS],
+            transmitted: vec![Vec::new(); CLIENTS],
             sub_qos,
             lost_session: false,
         }
@@ -285,6 +289,12 @@ impl World {
     fn client_action(&mut self, i: usize, a: client::Action) {
         match a {
             client::Action::Send(p) => {
+                if let Packet::Publish(m) = &p
+                    && m.qos() != QoS::AtMostOnce
+                    && let Ok(payload) = std::str::from_utf8(&m.payload).unwrap_or("").parse()
+                {
+                    self.transmitted[i].push(payload);
+                }
                 let version = self.clients[i].protocol();
                 let bytes = p.to_bytes(version).expect("client packet encodes");
                 if let Some(l) = &mut self.links[i] {
@@ -417,18 +427,36 @@ impl World {
             }
         }
         // Per subscriber: first receipts of each publisher's messages on one topic at one
-        // QoS come in the order they were sent.
+        // QoS follow the order in which the broker received them ([MQTT-4.6.0-6]). The
+        // broker receives a message again when its publisher sends it again for want of an
+        // acknowledgement, and may then route it to a subscription made meanwhile, so the
+        // order to follow is the publisher's transmissions, retransmissions included: the
+        // first receipts must be a subsequence of them. (A message first received at QoS 0
+        // and later at QoS 1 is a duplicate the second time.)
         for sub in 0..CLIENTS {
             let mut seen = std::collections::HashSet::new();
-            let mut last: HashMap<(usize, usize, QoS), u64> = HashMap::new();
+            let mut firsts: HashMap<(usize, usize, QoS), Vec<u64>> = HashMap::new();
             for (payload, q) in &self.received[sub] {
-                if *q == QoS::AtMostOnce || !seen.insert(*payload) {
+                if !seen.insert(*payload) || *q == QoS::AtMostOnce {
                     continue;
                 }
                 let s = &self.sent[payload];
-                let key = (s.from, s.topic, s.qos);
-                if let Some(prev) = last.insert(key, *payload) {
-                    prop_assert!(prev < *payload, "c{sub}: {payload} after {prev}");
+                firsts
+                    .entry((s.from, s.topic, s.qos))
+                    .or_default()
+                    .push(*payload);
+            }
+            for ((from, topic, qos), got) in firsts {
+                let mut wire = self.transmitted[from].iter().filter(|p| {
+                    let s = &self.sent[*p];
+                    s.topic == topic && s.qos == qos
+                });
+                for payload in &got {
+                    prop_assert!(
+                        wire.any(|p| p == payload),
+                        "c{sub}: first receipts {got:?} do not follow c{from}'s transmissions {:?}",
+                        self.transmitted[from]
+                    );
                 }
             }
         }
