@@ -530,8 +530,12 @@ impl World {
 }
 
 proptest! {
+    // 256 cases by default; PROPTEST_CASES asks for another count.
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
