@@ -81,6 +81,12 @@ struct Client {
 
 impl Client {
     async fn connect(addr: SocketAddr, id: &str) -> Self {
+        Self::connect_as(addr, id, true).await
+    }
+
+    /// Connects with Clean Session as `clean` says (false: the session outlives the
+    /// connection).
+    async fn connect_as(addr: SocketAddr, id: &str, clean: bool) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         let mut c = Self {
             stream,
@@ -88,6 +94,7 @@ impl Client {
         };
         let mut k = Connect::new(V311, MqttString::new(id.to_string()).unwrap());
         k.keep_alive = 0;
+        k.clean_start = clean;
         c.send(Packet::Connect(Box::new(k))).await;
         assert!(matches!(c.recv().await, Some(Packet::ConnAck(a)) if a.reason_code.0 == 0));
         c
@@ -525,6 +532,53 @@ async fn kept_messages_do_not_pin_read_buffers() {
                     got += 1;
                 }
                 other => panic!("expected retained messages, got {other:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+/// The same for QoS 1 messages held for a session whose client is away: 200 of 16 bytes,
+/// each read with a 900 KB PUBLISH nobody subscribed to, are copied out of their read
+/// buffers (once each, when the session keeps them); the client gets all 200 on its return.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_messages_do_not_pin_read_buffers() {
+    let _serial = one_at_a_time().await;
+    bounded(60, async {
+        let (addr, _core) = start(BrokerConfig::default()).await;
+        let mut away = Client::connect_as(addr, "away", false).await;
+        away.subscribe("held/#", QoS::AtLeastOnce).await;
+        drop(away);
+        let mut publisher = Client::connect(addr, "pinning").await;
+        publisher.ping().await;
+        let before = live_bytes();
+        for i in 0..200u16 {
+            let mut held =
+                Publish::new(TopicName::new(format!("held/{i}")).unwrap(), vec![b'h'; 16]);
+            held.qos_pid = QosPid::AtLeastOnce(PacketId::new(i + 1).unwrap());
+            let mut both = Packet::Publish(held).to_bytes(V311).unwrap().to_vec();
+            both.extend(publish("void", vec![0; 900_000], false));
+            publisher.stream.write_all(&both).await.unwrap();
+        }
+        publisher.ping().await;
+        let held = live_bytes() - before;
+        assert!(
+            held < 8 << 20,
+            "the broker holds {held} bytes for 200 queued messages"
+        );
+
+        let mut back = Client::connect_as(addr, "away", false).await;
+        let mut got = 0;
+        while got < 200 {
+            match back.recv().await {
+                Some(Packet::Publish(p)) => {
+                    assert_eq!(&p.payload[..], &[b'h'; 16]);
+                    if let Some(id) = p.qos_pid.packet_id() {
+                        back.send(Packet::PubAck(PubResponse::new(id))).await;
+                    }
+                    got += 1;
+                }
+                other => panic!("expected the queued messages, got {other:?}"),
             }
         }
     })

@@ -11,15 +11,18 @@
 //! [`Outbound`]: crate::inflight::Outbound
 //! [`pump`]: Broker::pump
 
+use alloc::vec::Vec;
+
 use crate::collections::VecDeque;
 use crate::time::Instant;
 
-use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, TopicName};
+use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, SubscriptionId, TopicName};
 
 use super::auth::ClientInfo;
 use super::config::Qos0Overflow;
 use super::event::{BrokerEvent, Undelivered};
 use super::owned;
+use super::router::Target;
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
@@ -49,6 +52,7 @@ impl Broker {
         publisher: Option<ConnectionId>,
         msg: &Publish,
         qos: QoS,
+        kept: bool,
     ) -> usize {
         let expires_at = msg
             .properties
@@ -77,15 +81,12 @@ impl Broker {
             });
         }
         let n = targets.len();
+        // The message copied out of its read buffer (see `owned.rs`), made once, when the
+        // first subscriber keeps it, and shared by all that do; `kept`: `msg` owns its
+        // bytes already.
+        let mut owned = kept.then(|| msg.clone());
         for t in targets.drain(..) {
-            let mut p = msg.clone();
-            p.dup = false;
-            p.qos_pid = QosPid::AtMostOnce;
-            // [MQTT-3.3.1-12], [MQTT-3.3.1-13]; 3.1.1 [MQTT-3.3.1-9].
-            p.retain = msg.retain && t.retain_as_published;
-            p.properties.topic_alias = None;
-            p.properties.subscription_identifiers = t.ids;
-            let behind = self.deliver(now, t.session, p, t.qos, expires_at);
+            let behind = self.deliver(now, t, msg, &mut owned, expires_at);
             if let (Some(publisher), Some(subscriber)) = (publisher, behind) {
                 self.brake(now, publisher, subscriber);
             }
@@ -100,16 +101,21 @@ impl Broker {
     /// packet identifier) and sent as the client's Receive Maximum and the write budget
     /// allow.
     ///
+    /// The copy for target `t` is made from `msg` when it goes out at once, and from
+    /// `owned` (`msg` copied out of its read buffer, made here at first need) when the
+    /// session keeps it.
+    ///
     /// Returns the session's connection if the client is now `pause_publishers_at` or more
     /// messages behind (see [`brake`](Self::brake)).
-    pub(super) fn deliver(
+    fn deliver(
         &mut self,
         now: Instant,
-        key: SessionKey,
-        mut p: Publish,
-        qos: QoS,
+        t: Target,
+        msg: &Publish,
+        owned: &mut Option<Publish>,
         expires_at: Option<Instant>,
     ) -> Option<ConnectionId> {
+        let (key, qos) = (t.session, t.qos);
         let max_queued = self.config.max_queued_messages;
         let pause_at = self.config.pause_publishers_at;
         let session = self.sessions.get_mut(&key)?;
@@ -120,6 +126,7 @@ impl Broker {
                 .get(&conn)
                 .is_some_and(|c| c.flow.unwritten < self.config.write_budget);
             if room && session.pending.is_empty() {
+                let mut p = for_subscriber(msg, t.retain_as_published, t.ids);
                 if let Some(t) = expires_at {
                     p.properties.message_expiry_interval = Some(secs_left(now, t));
                 }
@@ -127,8 +134,10 @@ impl Broker {
                 self.send_publish(key, conn, p);
                 return behind.then_some(conn);
             }
+            let p = for_subscriber(kept(msg, owned), t.retain_as_published, t.ids);
             return self.queue_qos0(now, key, conn, p, expires_at);
         }
+        let p = for_subscriber(kept(msg, owned), t.retain_as_published, t.ids);
         // Retained messages waiting for this subscriber may be on the same topic: they go
         // first ([MQTT-4.6.0-6]).
         if session
@@ -165,7 +174,8 @@ impl Broker {
         });
     }
 
-    /// Queues a QoS 0 message for a connected session whose connection is behind, within
+    /// Queues a QoS 0 message (one that owns its bytes) for a connected session whose
+    /// connection is behind, within
     /// `max_queued_qos0` and its overflow policy; returns `conn` if the client is now
     /// `pause_publishers_at` or more messages behind.
     fn queue_qos0(
@@ -179,8 +189,7 @@ impl Broker {
         let (max, policy) = (self.config.max_queued_qos0, self.config.qos0_overflow);
         let session = self.sessions.get_mut(&key)?;
         let entry = Pending {
-            // It waits: copied out of the read buffer (see `owned.rs`).
-            publish: owned::publish(&p).unwrap_or(p),
+            publish: p,
             qos: QoS::AtMostOnce,
             expires_at,
             retained: false,
@@ -447,4 +456,22 @@ impl Broker {
             }
         }
     }
+}
+
+/// The copy of routed message `msg` one subscriber gets: not a duplicate, no packet
+/// identifier or Topic Alias yet, RETAIN as its subscription asks ([MQTT-3.3.1-12],
+/// [MQTT-3.3.1-13]; 3.1.1 [MQTT-3.3.1-9]), and its subscriptions' identifiers.
+fn for_subscriber(msg: &Publish, retain_as_published: bool, ids: Vec<SubscriptionId>) -> Publish {
+    let mut p = msg.clone();
+    p.dup = false;
+    p.qos_pid = QosPid::AtMostOnce;
+    p.retain = msg.retain && retain_as_published;
+    p.properties.topic_alias = None;
+    p.properties.subscription_identifiers = ids;
+    p
+}
+
+/// `msg` as it is kept: the copy in `owned`, made from `msg` at first need.
+fn kept<'a>(msg: &Publish, owned: &'a mut Option<Publish>) -> &'a Publish {
+    owned.get_or_insert_with(|| owned::publish(msg).unwrap_or_else(|| msg.clone()))
 }

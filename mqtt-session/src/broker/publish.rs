@@ -111,9 +111,10 @@ impl Broker {
                 );
             }
         }
-        // What will be kept (retained, or held in sessions until acknowledged) is copied
-        // out of the read buffer once, here; a QoS 0 message delivered at once is not.
-        if p.retain || p.qos() != QoS::AtMostOnce {
+        // A retained message is kept: copied out of the read buffer once, here, and that
+        // copy routed too. Otherwise routing copies it when a subscriber keeps it.
+        let kept = p.retain;
+        if kept {
             p = owned::publish(&p).unwrap_or(p);
         }
         let admitted = match self.admit_publish(now, conn, key, v5, &p) {
@@ -125,13 +126,14 @@ impl Broker {
         match p.qos_pid {
             QosPid::AtMostOnce => {
                 if admitted.is_ok() {
-                    self.route(now, Some(key), Some(conn), &p, qos);
+                    self.route(now, Some(key), Some(conn), &p, qos, kept);
                 }
             }
             QosPid::AtLeastOnce(id) => {
                 // [MQTT-4.3.2-4] ownership is taken (the message is in the subscribers'
                 // sessions) before the PUBACK.
-                let routed = admitted.map(|()| self.route(now, Some(key), Some(conn), &p, qos));
+                let routed =
+                    admitted.map(|()| self.route(now, Some(key), Some(conn), &p, qos, kept));
                 let a = match routed {
                     // 3.1.1 cannot refuse: a positive acknowledgement ([MQTT-3.3.5-2] 3.1.1).
                     _ if !v5 => ack(id, ReasonCode::SUCCESS),
@@ -269,7 +271,7 @@ impl Broker {
             return self.send(conn, Packet::PubRec(refusal(id, r)));
         }
         let routed = if admitted.is_ok() {
-            self.route(now, Some(key), Some(conn), &p, QoS::ExactlyOnce)
+            self.route(now, Some(key), Some(conn), &p, QoS::ExactlyOnce, p.retain)
         } else {
             0
         };

@@ -105,7 +105,8 @@ impl Broker {
             // Over the retained limits the will is still published, only not retained.
             let _ = self.store_retained(now, None, key, &p, qos);
             // The session's connection is gone: no publisher to slow down.
-            self.route(now, Some(key), None, &p, qos);
+            // The will was copied out of its CONNECT's read buffer when it was stored.
+            self.route(now, Some(key), None, &p, qos, true);
             self.emit(BrokerEvent::WillPublished {
                 client_id,
                 topic: w.topic,
