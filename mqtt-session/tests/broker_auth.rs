@@ -710,3 +710,29 @@ async fn the_example_broker_runs_a_mosquitto_conf() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The per-address table is bounded: full of addresses that each failed a login, a new
+/// address is let through untracked rather than remembered; once the failures are older
+/// than the longest pause, a sweep (at most once a second) makes room again.
+#[test]
+fn the_per_address_table_stays_bounded() {
+    use mqtt_session::time::Instant;
+    let mut t = users::Throttle::default();
+    let t0 = Instant::from_secs(10);
+    let ip = |i: u32| std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+    for i in 0..users::MAX_SOURCES as u32 {
+        assert_eq!(t.admit(ip(i), t0), Ok(()));
+        t.outcome(ip(i), false, t0);
+    }
+    assert_eq!(t.tracked(), users::MAX_SOURCES);
+    let newcomer = ip(users::MAX_SOURCES as u32);
+    assert_eq!(t.admit(newcomer, t0), Ok(()));
+    assert_eq!(t.tracked(), users::MAX_SOURCES);
+    let later = t0 + t.max_pause + Duration::from_secs(1);
+    assert_eq!(t.admit(newcomer, later), Ok(()));
+    assert_eq!(
+        t.tracked(),
+        1,
+        "the stale failures were forgotten, the newcomer tracked"
+    );
+}

@@ -293,6 +293,8 @@ pub struct Throttle {
     /// The longest pause.
     pub max_pause: Duration,
     sources: HashMap<IpAddr, Source>,
+    /// When the full table was last swept.
+    last_sweep: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -306,7 +308,7 @@ struct Source {
 }
 
 /// Addresses remembered at most; beyond it those with nothing to remember are forgotten.
-const MAX_SOURCES: usize = 100_000;
+pub const MAX_SOURCES: usize = 100_000;
 
 impl Default for Throttle {
     fn default() -> Self {
@@ -316,6 +318,7 @@ impl Default for Throttle {
             first_pause: Duration::from_secs(1),
             max_pause: Duration::from_secs(60),
             sources: HashMap::new(),
+            last_sweep: None,
         }
     }
 }
@@ -324,9 +327,25 @@ impl Throttle {
     /// Whether a CONNECT from `ip` may be looked at now; 0x9F Connection rate exceeded if
     /// not.
     pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), ReasonCode> {
-        if self.sources.len() >= MAX_SOURCES {
-            self.sources
-                .retain(|_, s| s.failures > 0 || s.paused_until.is_some_and(|t| t > now));
+        if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
+            // Full: forget the addresses with nothing to remember, neither a pause nor a
+            // failure in the last `max_pause` (at most once a second, so that a flood of
+            // new addresses does not sweep on every CONNECT). Still full, a new address
+            // goes untracked: the table stays bounded.
+            if self
+                .last_sweep
+                .is_none_or(|t| now - t >= Duration::from_secs(1))
+            {
+                self.last_sweep = Some(now);
+                let memory = self.max_pause;
+                self.sources.retain(|_, s| {
+                    s.paused_until.is_some_and(|t| t > now)
+                        || (s.failures > 0 && now - s.window.0 < memory)
+                });
+            }
+            if self.sources.len() >= MAX_SOURCES {
+                return Ok(());
+            }
         }
         let s = self.sources.entry(ip).or_insert(Source {
             window: (now, 0),
@@ -347,6 +366,12 @@ impl Throttle {
             return Err(ReasonCode::CONNECTION_RATE_EXCEEDED);
         }
         Ok(())
+    }
+
+    /// How many addresses are remembered.
+    #[allow(dead_code)] // read by the tests
+    pub fn tracked(&self) -> usize {
+        self.sources.len()
     }
 
     /// The outcome of a login from `ip`: a success clears its failures; a failure beyond
