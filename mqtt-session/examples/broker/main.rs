@@ -144,35 +144,19 @@ impl Args {
                 "--cafile" => a.cafile = Some(value()?),
                 "--use-identity-as-username" => a.use_identity_as_username = true,
                 "--max-packet-size" => {
-                    let v = value()?;
-                    let n: u32 = v
-                        .parse()
-                        .map_err(|_| format!("--max-packet-size {v}: not a number"))?;
+                    let n: u32 = number(&flag, &value()?)?;
                     if n < 2 {
                         return Err("--max-packet-size must be at least 2".into());
                     }
                     a.max_packet_size = Some(n.min(MAX_PACKET_SIZE));
                 }
                 "--max-connect-size" => {
-                    let v = value()?;
-                    let n: u32 = v
-                        .parse()
-                        .map_err(|_| format!("--max-connect-size {v}: not a number"))?;
+                    let n: u32 = number(&flag, &value()?)?;
                     a.max_connect_size = Some(n.clamp(2, MAX_PACKET_SIZE));
                 }
-                "--max-in-transit" => {
-                    let v = value()?;
-                    let n: usize = v
-                        .parse()
-                        .map_err(|_| format!("--max-in-transit {v}: not a number"))?;
-                    a.max_in_transit = Some(n);
-                }
+                "--max-in-transit" => a.max_in_transit = Some(number(&flag, &value()?)?),
                 "--packet-timeout" => {
-                    let v = value()?;
-                    let n: u64 = v
-                        .parse()
-                        .map_err(|_| format!("--packet-timeout {v}: not a number of seconds"))?;
-                    a.packet_timeout = Some(n.max(1));
+                    a.packet_timeout = Some(number::<u64>(&flag, &value()?)?.max(1));
                 }
                 "--users" => a.users = Some(value()?),
                 "--acl" => a.acl = Some(value()?),
@@ -202,19 +186,9 @@ impl Args {
                         }
                     });
                 }
-                "--max-connect-rate" => {
-                    let v = value()?;
-                    a.max_connect_rate = Some(
-                        v.parse()
-                            .map_err(|_| format!("--max-connect-rate {v}: not a number"))?,
-                    );
-                }
+                "--max-connect-rate" => a.max_connect_rate = Some(number(&flag, &value()?)?),
                 "--max-login-failures" => {
-                    let v = value()?;
-                    a.max_login_failures = Some(
-                        v.parse()
-                            .map_err(|_| format!("--max-login-failures {v}: not a number"))?,
-                    );
+                    a.max_login_failures = Some(number(&flag, &value()?)?);
                 }
                 "--allow-anonymous" => {
                     a.allow_anonymous = Some(match value()?.as_str() {
