@@ -589,6 +589,38 @@ impl Partial {
     }
 }
 
+/// Decodes the whole packets at the start of `inbuf` and hands them to the core, while
+/// `go` says so. Returns how many more bytes the packet in progress needs (0 when `go`
+/// stopped it), or `None` once the connection is over: a decode error (the core answers
+/// and closes) or the core gone.
+fn hand_over(
+    inbuf: &mut BytesMut,
+    cx: &mut DecodeContext,
+    partial: &mut Partial,
+    conn: ConnectionId,
+    shared: &Shared,
+    go: impl Fn() -> bool,
+) -> Option<usize> {
+    while go() {
+        match Packet::decode_stream(inbuf, cx) {
+            Ok(Decoded::Packet(p)) => {
+                partial.done(&shared.limits.partial_budget);
+                if let Packet::Connect(c) = &p {
+                    cx.version = Some(c.protocol);
+                    cx.max_packet_size = shared.limits.max_packet_size;
+                }
+                shared.core.input(Input::Packet(conn, p)).ok()?;
+            }
+            Ok(Decoded::Incomplete { needed }) => return Some(needed),
+            Err(e) => {
+                let _ = shared.core.input(Input::DecodeError(conn, e));
+                return None;
+            }
+        }
+    }
+    Some(0)
+}
+
 /// Reads and decodes until the transport ends or the connection closes. A packet that has
 /// begun to arrive must finish within the partial-packet timeout, and one larger than
 /// [`SMALL_PACKET`] is read only once the shared budget holds its size.
@@ -598,59 +630,24 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
     let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(limits.max_connect_size);
     let mut inbuf = BytesMut::new();
     let mut partial = Partial::default();
-    'conn: loop {
+    loop {
         if outbox.is_closing() {
             break;
         }
         if outbox.take_drain_request() {
             // Everything received so far, whether paused or not, then say so.
             while rx.read_now(&mut inbuf) > 0 {}
-            loop {
-                match Packet::decode_stream(&mut inbuf, &cx) {
-                    Ok(Decoded::Packet(p)) => {
-                        partial.done(budget);
-                        if shared.core.input(Input::Packet(conn, p)).is_err() {
-                            break 'conn;
-                        }
-                    }
-                    Ok(Decoded::Incomplete { .. }) => break,
-                    Err(e) => {
-                        let _ = shared.core.input(Input::DecodeError(conn, e));
-                        let _ = shared.core.input(Input::Drained(conn));
-                        break 'conn;
-                    }
-                }
-            }
-            if shared.core.input(Input::Drained(conn)).is_err() {
+            let over = hand_over(&mut inbuf, &mut cx, &mut partial, conn, shared, || true);
+            if shared.core.input(Input::Drained(conn)).is_err() || over.is_none() {
                 break;
             }
             continue;
         }
         // Packet by packet, as long as the core does not pause this connection.
-        let mut needed = 0;
-        while !outbox.paused() {
-            match Packet::decode_stream(&mut inbuf, &cx) {
-                Ok(Decoded::Packet(p)) => {
-                    partial.done(budget);
-                    if let Packet::Connect(c) = &p {
-                        cx.version = Some(c.protocol);
-                        cx.max_packet_size = limits.max_packet_size;
-                    }
-                    if shared.core.input(Input::Packet(conn, p)).is_err() {
-                        break 'conn;
-                    }
-                }
-                Ok(Decoded::Incomplete { needed: n }) => {
-                    needed = n;
-                    break;
-                }
-                Err(e) => {
-                    // Nothing more is read; the core answers and closes.
-                    let _ = shared.core.input(Input::DecodeError(conn, e));
-                    break 'conn;
-                }
-            }
-        }
+        let go = || !outbox.paused();
+        let Some(needed) = hand_over(&mut inbuf, &mut cx, &mut partial, conn, shared, go) else {
+            break;
+        };
         if inbuf.is_empty() {
             // Decoded packets share the old allocation; an idle connection keeps none.
             inbuf = BytesMut::new();
