@@ -47,13 +47,10 @@ fn drain(b: &mut Broker, now: Instant) {
 /// A driver whose socket keeps up reports a packet written once it has it.
 fn written(b: &mut Broker, now: Instant, a: &BrokerAction) {
     if let BrokerAction::Send {
-        connection,
-        version,
-        packet,
+        connection, len, ..
     } = a
     {
-        let n = packet.encoded_len(*version).unwrap();
-        b.handle_written(now, *connection, n);
+        b.handle_written(now, *connection, *len);
     }
 }
 
@@ -113,13 +110,14 @@ fn publish_qos0_encoded(b: &mut Broker, now: Instant, msg: &Publish, buf: &mut B
             connection,
             version,
             packet,
+            len,
         } = &a
         {
             buf.clear();
             packet.encode(*version, buf).unwrap();
             n += u64::from(matches!(packet, Packet::Publish(_)));
             black_box(&buf[..]);
-            b.handle_written(now, *connection, buf.len());
+            b.handle_written(now, *connection, *len);
         }
     }
     n

@@ -133,6 +133,7 @@ impl Target {
                     connection,
                     version,
                     packet,
+                    len: counted,
                 } => {
                     let c = self
                         .conns
@@ -140,7 +141,15 @@ impl Target {
                         .expect("sent to an unknown connection");
                     assert!(c.open, "sent to {connection} after Close");
                     let bytes = packet.to_bytes(version).expect("broker packet encodes");
-                    let len = bytes.len();
+                    // Counted against the write budget: what goes on the wire (for a
+                    // PUBLISH at most that, room for a topic alias included), and nothing
+                    // for a PINGRESP the connection answered itself.
+                    match &packet {
+                        Packet::PingResp => assert_eq!(counted, 0),
+                        Packet::Publish(_) => assert!(bytes.len() <= counted),
+                        _ => assert_eq!(bytes.len(), counted),
+                    }
+                    let len = counted;
                     let back = Packet::decode_exact(bytes.freeze(), &DecodeContext::new(version))
                         .expect("broker packet decodes");
                     *self.unwritten.entry(connection).or_default() += len;

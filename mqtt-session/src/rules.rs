@@ -41,7 +41,7 @@ pub(crate) enum Stage {
 /// A peer broke a rule: the connection must be closed ([MQTT-4.13.1-1], 3.1.1
 /// [MQTT-4.8.0-1]), under v5 after a DISCONNECT (or CONNACK) carrying `reason_code`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Violation {
+pub struct Violation {
     /// The reason code to send: 0x81 Malformed Packet, 0x82 Protocol Error, or a more
     /// specific code such as 0x93 Receive Maximum exceeded or 0x94 Topic Alias invalid.
     pub reason_code: ReasonCode,

@@ -95,7 +95,8 @@ struct World {
 struct Link {
     conn: ConnectionId,
     to_broker: VecDeque<BytesMut>,
-    to_client: VecDeque<BytesMut>,
+    /// Encoded packets, and what each counts against the broker's write budget.
+    to_client: VecDeque<(BytesMut, usize)>,
     /// The broker asked to stop reading from this client.
     paused: bool,
 }
@@ -269,10 +270,10 @@ impl World {
                 if budget == 0 {
                     break;
                 }
-                if let Some(mut b) = l.to_client.pop_front() {
+                if let Some((mut b, counted)) = l.to_client.pop_front() {
                     moved = true;
                     budget -= 1;
-                    self.broker.handle_written(self.now, l.conn, b.len());
+                    self.broker.handle_written(self.now, l.conn, counted);
                     let cx = self.clients[i].config().decode_context();
                     match Packet::decode(&mut b, &cx) {
                         Ok(Some(p)) => self.clients[i].handle_packet(self.now, p),
@@ -343,6 +344,7 @@ impl World {
                 connection,
                 version,
                 packet,
+                len,
             } => {
                 let bytes = packet.to_bytes(version).expect("broker packet encodes");
                 if let Some(l) = self
@@ -351,7 +353,7 @@ impl World {
                     .flatten()
                     .find(|l| l.conn == connection)
                 {
-                    l.to_client.push_back(bytes);
+                    l.to_client.push_back((bytes, len));
                 }
             }
             broker::BrokerAction::Close(conn) => {

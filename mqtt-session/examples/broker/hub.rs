@@ -1,5 +1,7 @@
-//! The broker core behind a lock. Each connection task hands what it decodes to the core
-//! itself, under the lock, and the core's actions are carried out before the lock is let go:
+//! The session hub behind a lock. Each connection task runs its own `ServerConnection`
+//! (decoding, the rules per stage, keep-alive, topic aliases, PINGREQ) and hands the hub
+//! what it passes on, under the lock; the hub's actions are carried out before the lock is
+//! let go:
 //! packets for other connections go to their outboxes, pauses and resumes to their readers.
 //! Writers report what they wrote, which is what lets the core send more (its write
 //! budget). A timer task sleeps until the next deadline and is woken when it moves.
@@ -13,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use mqtt_codec::{MqttString, ReasonCode};
-use mqtt_session::broker::{Broker, BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId};
+use mqtt_session::broker::{BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId, Hub};
 use mqtt_session::time::{Clock, Instant};
 use tokio::sync::Notify;
 
@@ -51,7 +53,7 @@ struct Shared {
 }
 
 struct State {
-    broker: Broker,
+    broker: Hub,
     links: HashMap<ConnectionId, Link>,
     users: Users,
     /// Messages dropped per client (logged when the count reaches 1, 10, 100, ...).
@@ -67,7 +69,7 @@ struct State {
 }
 
 impl Core {
-    pub fn new(broker: Broker, users: Users) -> Self {
+    pub fn new(broker: Hub, users: Users, clock: Clock) -> Self {
         Self(Arc::new(Shared {
             state: Mutex::new(State {
                 broker,
@@ -75,7 +77,7 @@ impl Core {
                 users,
                 drops: HashMap::new(),
                 timer_at: None,
-                clock: Clock::new(),
+                clock,
                 deferred: HashMap::new(),
                 stopped: false,
             }),
@@ -102,7 +104,7 @@ impl Core {
 
     /// Reads the broker's state (counts, limits) under the lock (for tests).
     #[allow(dead_code)] // the example itself does not need it
-    pub fn inspect<R>(&self, f: impl FnOnce(&Broker) -> R) -> Option<R> {
+    pub fn inspect<R>(&self, f: impl FnOnce(&Hub) -> R) -> Option<R> {
         let s = self.0.state.lock().ok()?;
         Some(f(&s.broker))
     }
@@ -156,6 +158,11 @@ impl State {
                 broker.handle_opened(now, conn);
             }
             Input::Packet(conn, p) => broker.handle_packet(now, conn, p),
+            Input::Violation(conn, v) => {
+                debug!("{conn} broke a rule: {v}");
+                broker.handle_violation(now, conn, v);
+            }
+            Input::KeepAliveTimeout(conn) => broker.handle_keep_alive_timeout(now, conn),
             Input::Written(conn, n) => broker.handle_written(now, conn, n),
             Input::DecodeError(conn, e) => {
                 debug!("{conn} sent a bad packet: {e}");
@@ -211,7 +218,7 @@ impl State {
 /// Carries out every action: sends, closes, pauses and resumes, logs, and answers pending
 /// CONNECTs.
 fn drain(
-    broker: &mut Broker,
+    broker: &mut Hub,
     links: &mut HashMap<ConnectionId, Link>,
     users: &mut Users,
     drops: &mut HashMap<MqttString, u64>,
@@ -228,9 +235,10 @@ fn drain(
                     connection,
                     version,
                     packet,
+                    len,
                 } => {
                     if let Some(l) = links.get(&connection) {
-                        l.outbox.send(version, packet);
+                        l.outbox.send(version, packet, len);
                     }
                 }
                 // Dropping the link lets the writer write what is queued, then close.

@@ -1,7 +1,10 @@
 //! Transports: TCP, TLS and WebSocket listeners, and the task that runs one connection.
 //!
-//! A connection task decodes what arrives and hands each packet to the broker core; it
-//! encodes and writes what the core sends back; it ends when either side closes.
+//! A connection task runs the connection's `ServerConnection`: it decodes what arrives,
+//! lets the `ServerConnection` check it (and answer PINGREQ, and watch the keep-alive),
+//! and hands the rest to the session hub; it passes what the hub sends back through the
+//! `ServerConnection` (topic aliases), encodes and writes it; it ends when either side
+//! closes.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -12,7 +15,8 @@ use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::{
     BytesMut, DecodeContext, DecodeError, Decoded, Packet, ProtocolVersion, ReasonCode,
 };
-use mqtt_session::broker::ConnectionId;
+use mqtt_session::broker::{BrokerConfig, ConnectionId, Inbound, ServerConnection, Violation};
+use mqtt_session::time::Clock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedReadHalf;
@@ -33,6 +37,10 @@ pub enum Input {
         identity: Option<String>,
     },
     Packet(ConnectionId, Packet),
+    /// The connection's client broke a rule its `ServerConnection` checks.
+    Violation(ConnectionId, Violation),
+    /// The connection's client stayed silent beyond its keep-alive.
+    KeepAliveTimeout(ConnectionId),
     DecodeError(ConnectionId, DecodeError),
     /// Bytes of packets the core sent were written to the transport.
     Written(ConnectionId, usize),
@@ -62,7 +70,8 @@ pub struct Outbox {
 
 #[derive(Debug, Default)]
 struct OutboxState {
-    queue: VecDeque<(ProtocolVersion, Packet)>,
+    /// Packets, and what each counts against the hub's write budget.
+    queue: VecDeque<(ProtocolVersion, Packet, usize)>,
     paused: bool,
     closing: bool,
     /// The core wants what this connection has already received before it goes on.
@@ -75,8 +84,8 @@ impl Outbox {
     }
 
     /// Queues a packet to write.
-    pub fn send(&self, version: ProtocolVersion, packet: Packet) {
-        self.state().queue.push_back((version, packet));
+    pub fn send(&self, version: ProtocolVersion, packet: Packet, len: usize) {
+        self.state().queue.push_back((version, packet, len));
         self.to_writer.notify_one();
     }
 
@@ -128,7 +137,7 @@ impl Outbox {
     }
 
     /// Moves the queued packets into `into`; whether the connection is closing.
-    fn take(&self, into: &mut VecDeque<(ProtocolVersion, Packet)>) -> bool {
+    fn take(&self, into: &mut VecDeque<(ProtocolVersion, Packet, usize)>) -> bool {
         let mut s = self.state();
         std::mem::swap(&mut s.queue, into);
         s.closing
@@ -216,6 +225,10 @@ impl Budget {
 #[derive(Clone)]
 pub struct Shared {
     pub core: crate::hub::Core,
+    /// What each connection's `ServerConnection` is made with.
+    pub config: Arc<BrokerConfig>,
+    /// The one clock of the hub and every connection.
+    pub clock: Clock,
     pub limits: Arc<ReadLimits>,
     pub next_id: Arc<AtomicU64>,
     /// Held by every task; the broker waits for all of them to drop it when shutting down.
@@ -232,15 +245,19 @@ impl Shared {
         authorizer: Option<Box<dyn mqtt_session::broker::Authorizer>>,
         limits: Arc<ReadLimits>,
     ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
-        let mut broker = mqtt_session::broker::Broker::new(config);
+        let shared_config = Arc::new(config.clone());
+        let mut hub = mqtt_session::broker::Hub::new(config);
         if let Some(a) = authorizer {
-            broker.set_authorizer(a);
+            hub.set_authorizer(a);
         }
-        let core = crate::hub::Core::new(broker, users);
+        let clock = Clock::new();
+        let core = crate::hub::Core::new(hub, users, clock);
         let timer = tokio::spawn(core.clone().run_timer());
         let (alive, all_done) = mpsc::channel::<()>(1);
         let shared = Self {
             core,
+            config: shared_config,
+            clock,
             limits,
             next_id: Arc::new(AtomicU64::new(1)),
             _alive: alive,
@@ -568,9 +585,12 @@ async fn serve(
     if shared.core.input(opened).is_err() {
         return;
     }
+    // Shared by the reader and the writer of this one task: locked only briefly, never
+    // across an await, and never by another task.
+    let machine = Mutex::new(ServerConnection::new(shared.clock.now(), &shared.config));
     tokio::join!(
-        read(rx, conn, &outbox, &shared),
-        write(tx, conn, &outbox, &shared)
+        read(rx, conn, &outbox, &machine, &shared),
+        write(tx, conn, &outbox, &machine, &shared)
     );
 }
 
@@ -589,27 +609,61 @@ impl Partial {
     }
 }
 
-/// Decodes the whole packets at the start of `inbuf` and hands them to the core, while
-/// `go` says so. Returns how many more bytes the packet in progress needs (0 when `go`
-/// stopped it), or `None` once the connection is over: a decode error (the core answers
-/// and closes) or the core gone.
+/// One connection's `ServerConnection`, shared by its reader and writer.
+type Machine = Mutex<ServerConnection>;
+
+fn lock(machine: &Machine) -> std::sync::MutexGuard<'_, ServerConnection> {
+    machine.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How to decode the connection's next packet: as its `ServerConnection` says, within the
+/// driver's own read limits.
+fn decode_context(machine: &Machine, limits: &ReadLimits) -> DecodeContext {
+    let mut cx = lock(machine).decode_context();
+    let max = match cx.version {
+        None => limits.max_connect_size,
+        Some(_) => limits.max_packet_size,
+    };
+    cx.max_packet_size = cx.max_packet_size.min(max);
+    cx
+}
+
+/// Decodes the whole packets at the start of `inbuf`, has the `ServerConnection` check
+/// each, and hands the hub what it passes on, while `go` says so. Returns how many more
+/// bytes the packet in progress needs (0 when `go` stopped it), or `None` once the
+/// connection is over: a decode error or a broken rule (the hub answers and closes) or the
+/// hub gone.
 fn hand_over(
     inbuf: &mut BytesMut,
-    cx: &mut DecodeContext,
+    machine: &Machine,
     partial: &mut Partial,
     conn: ConnectionId,
+    outbox: &Outbox,
     shared: &Shared,
     go: impl Fn() -> bool,
 ) -> Option<usize> {
+    let mut cx = decode_context(machine, &shared.limits);
     while go() {
-        match Packet::decode_stream(inbuf, cx) {
+        match Packet::decode_stream(inbuf, &cx) {
             Ok(Decoded::Packet(p)) => {
                 partial.done(&shared.limits.partial_budget);
-                if let Packet::Connect(c) = &p {
-                    cx.version = Some(c.protocol);
-                    cx.max_packet_size = shared.limits.max_packet_size;
+                let connect = matches!(p, Packet::Connect(_));
+                let inbound = lock(machine).handle_packet(shared.clock.now(), p);
+                match inbound {
+                    Inbound::ToHub(p) => shared.core.input(Input::Packet(conn, p)).ok()?,
+                    // PINGRESP, written without the hub.
+                    Inbound::Reply(p) => {
+                        let version = lock(machine).protocol().unwrap_or(ProtocolVersion::V5);
+                        outbox.send(version, p, 0);
+                    }
+                    Inbound::Violation(v) => {
+                        let _ = shared.core.input(Input::Violation(conn, v));
+                        return None;
+                    }
                 }
-                shared.core.input(Input::Packet(conn, p)).ok()?;
+                if connect {
+                    cx = decode_context(machine, &shared.limits);
+                }
             }
             Ok(Decoded::Incomplete { needed }) => return Some(needed),
             Err(e) => {
@@ -621,15 +675,53 @@ fn hand_over(
     Some(0)
 }
 
+/// When the keep-alive of the connection is next to be checked, as a boxed timer (only
+/// while there is one: an idle connection without keep-alive holds none).
+struct KeepAlive {
+    at: Option<mqtt_session::time::Instant>,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl KeepAlive {
+    /// Arms the timer if the connection has a keep-alive and none is armed. It is checked
+    /// lazily: when it fires, the `ServerConnection` says whether the client was silent.
+    fn arm(&mut self, machine: &Machine, clock: &Clock) {
+        if self.at.is_some() {
+            return;
+        }
+        self.at = lock(machine).poll_timeout();
+        self.sleep = self.at.map(|at| {
+            let at = tokio::time::Instant::from_std(clock.to_std(at));
+            Box::pin(tokio::time::sleep_until(at))
+        });
+    }
+
+    async fn fired(&mut self) {
+        match &mut self.sleep {
+            Some(s) => s.as_mut().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Reads and decodes until the transport ends or the connection closes. A packet that has
 /// begun to arrive must finish within the partial-packet timeout, and one larger than
 /// [`SMALL_PACKET`] is read only once the shared budget holds its size.
-async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Shared) {
+async fn read(
+    mut rx: impl Rx,
+    conn: ConnectionId,
+    outbox: &Outbox,
+    machine: &Machine,
+    shared: &Shared,
+) {
     let limits = &*shared.limits;
     let budget = &limits.partial_budget;
-    let mut cx = DecodeContext::awaiting_connect().with_max_packet_size(limits.max_connect_size);
     let mut inbuf = BytesMut::new();
     let mut partial = Partial::default();
+    let mut keep_alive = KeepAlive {
+        at: None,
+        sleep: None,
+    };
     loop {
         if outbox.is_closing() {
             break;
@@ -637,7 +729,15 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
         if outbox.take_drain_request() {
             // Everything received so far, whether paused or not, then say so.
             while rx.read_now(&mut inbuf) > 0 {}
-            let over = hand_over(&mut inbuf, &mut cx, &mut partial, conn, shared, || true);
+            let over = hand_over(
+                &mut inbuf,
+                machine,
+                &mut partial,
+                conn,
+                outbox,
+                shared,
+                || true,
+            );
             if shared.core.input(Input::Drained(conn)).is_err() || over.is_none() {
                 break;
             }
@@ -645,7 +745,8 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
         }
         // Packet by packet, as long as the core does not pause this connection.
         let go = || !outbox.paused();
-        let Some(needed) = hand_over(&mut inbuf, &mut cx, &mut partial, conn, shared, go) else {
+        let Some(needed) = hand_over(&mut inbuf, machine, &mut partial, conn, outbox, shared, go)
+        else {
             break;
         };
         if inbuf.is_empty() {
@@ -658,6 +759,7 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
             outbox.to_reader.notified().await;
             continue;
         }
+        keep_alive.arm(machine, &shared.clock);
         if !inbuf.is_empty() && partial.since.is_none() {
             partial.since = Some(tokio::time::Instant::now());
         }
@@ -690,6 +792,8 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
             }
         }
         tokio::select! {
+            // What has arrived is read before the keep-alive is judged.
+            biased;
             r = rx.read_into(&mut inbuf) => match r {
                 Ok(0) | Err(_) => {
                     let _ = shared.core.input(Input::Closed(conn));
@@ -704,6 +808,14 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
                 let _ = shared.core.input(input);
                 break;
             }
+            _ = keep_alive.fired() => {
+                keep_alive.at = None;
+                // [MQTT-3.1.2-22] silent for one and a half times the keep-alive.
+                if lock(machine).handle_timeout(shared.clock.now()) {
+                    let _ = shared.core.input(Input::KeepAliveTimeout(conn));
+                    break;
+                }
+            }
         }
     }
     partial.done(budget);
@@ -711,7 +823,13 @@ async fn read(mut rx: impl Rx, conn: ConnectionId, outbox: &Outbox, shared: &Sha
 }
 
 /// Writes what the core queues until the connection closes.
-async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Shared) {
+async fn write(
+    mut tx: impl Tx,
+    conn: ConnectionId,
+    outbox: &Outbox,
+    machine: &Machine,
+    shared: &Shared,
+) {
     let mut batch = VecDeque::new();
     loop {
         let closing = outbox.take(&mut batch);
@@ -728,8 +846,19 @@ async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Sh
             continue;
         }
         let mut out = BytesMut::new();
-        for (version, packet) in batch.drain(..) {
-            encode(&mut out, version, &packet);
+        let mut counted = 0;
+        {
+            let mut m = lock(machine);
+            let connected = m.is_connected();
+            for (version, packet, len) in batch.drain(..) {
+                let packet = m.outgoing(packet);
+                encode(&mut out, version, &packet);
+                counted += len;
+            }
+            if !connected && m.is_connected() {
+                // The CONNACK is out: the reader arms the keep-alive.
+                outbox.to_reader.notify_one();
+            }
         }
         // A write that makes no progress is abandoned once the connection closes (the
         // core closes a client that stopped reading after its write timeout).
@@ -751,7 +880,8 @@ async fn write(mut tx: impl Tx, conn: ConnectionId, outbox: &Outbox, shared: &Sh
             let _ = shared.core.input(Input::Closed(conn));
             break;
         }
-        if shared.core.input(Input::Written(conn, out.len())).is_err() {
+        // (A PINGRESP alone counted nothing: the hub need not hear of it.)
+        if counted > 0 && shared.core.input(Input::Written(conn, counted)).is_err() {
             break;
         }
     }

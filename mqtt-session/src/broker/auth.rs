@@ -3,7 +3,7 @@
 //! Authentication (who may connect) is a pending decision the driver answers (see
 //! [`ConnectPolicy`](super::ConnectPolicy)); authorisation is asked for every PUBLISH and
 //! every subscription, so it is a synchronous hook the driver installs with
-//! [`Broker::set_authorizer`](super::Broker::set_authorizer).
+//! [`Hub::set_authorizer`](super::Hub::set_authorizer).
 
 use mqtt_codec::{MqttString, TopicFilter, TopicName};
 

@@ -38,8 +38,8 @@ pub enum ConnectPolicy {
     AcceptAll,
     /// Every CONNECT waits for the driver: the broker emits
     /// [`BrokerEvent::ConnectRequest`](super::BrokerEvent::ConnectRequest) and the driver answers with
-    /// [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject) or
-    /// (v5 enhanced authentication) [`Broker::continue_auth`](super::Broker::continue_auth).
+    /// [`Hub::accept`](super::Hub::accept), [`Hub::reject`](super::Hub::reject) or
+    /// (v5 enhanced authentication) [`Hub::continue_auth`](super::Hub::continue_auth).
     AskDriver,
 }
 
@@ -76,7 +76,7 @@ impl ConnectRate {
 ///
 /// The `max_*` fields bound what clients can make the broker hold, so that a careless or
 /// hostile client cannot exhaust memory; what they refuse is counted
-/// ([`Broker::limit_count`](super::Broker::limit_count)) and evented
+/// ([`Hub::limit_count`](super::Hub::limit_count)) and evented
 /// ([`BrokerEvent::LimitReached`](super::BrokerEvent::LimitReached)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -188,7 +188,7 @@ pub struct BrokerConfig {
     pub assigned_client_id_prefix: String,
     /// Flow control towards each connection: bytes of packets the broker hands out for a
     /// connection ([`BrokerAction::Send`](super::BrokerAction::Send)) before the driver reports them
-    /// written ([`Broker::handle_written`](super::Broker::handle_written)). Beyond it,
+    /// written ([`Hub::handle_written`](super::Hub::handle_written)). Beyond it,
     /// messages wait in the session (QoS 1/2 and retained messages in order, QoS 0 up to
     /// `max_queued_qos0`) and go out as the driver reports progress. `usize::MAX` turns
     /// flow control off: the driver must then buffer whatever it is handed.

@@ -11,17 +11,16 @@ use mqtt_codec::{
 };
 
 use super::config::ConnectPolicy;
-use super::connection::{Aliases, PendingConnect, Stage, Turn, WillOnClose};
+use super::connection::{PendingConnect, Stage, Turn, WillOnClose};
 use super::event::{AuthRequest, BrokerEvent, ClientConnected, ConnectRequest, Limit, SessionEnd};
 use super::owned;
 use super::router::{has_control_characters, too_deep};
 use super::session::{NEVER, Session, SessionKey};
 use super::store::StoreOp;
 use super::timers::Deadline;
-use super::{Broker, ConnectionId, DecisionError};
+use super::{ConnectionId, DecisionError, Hub};
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
-use crate::topic_alias::{InboundAliases, OutboundAliases};
 
 /// The 3.1.1 CONNACK code closest to a v5 one: 3.1.1 has only six.
 fn v3_connack_code(rc: ReasonCode) -> ReasonCode {
@@ -39,7 +38,7 @@ fn v3_connack_code(rc: ReasonCode) -> ReasonCode {
     }
 }
 
-impl Broker {
+impl Hub {
     /// A CONNECT on a connection that has not sent one.
     pub(super) fn on_connect(&mut self, now: Instant, conn: ConnectionId, connect: Box<Connect>) {
         let ask = self.config.connect_policy == ConnectPolicy::AskDriver;
@@ -575,23 +574,13 @@ impl Broker {
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         c.session = Some(key);
         c.client_id = Some(client_id.clone());
-        c.keep_alive = keep_alive;
         c.expiry_was_zero = requested == 0;
         if v5 {
             let p = &connect.properties;
             c.receive_maximum = p.receive_maximum.map_or(u16::MAX, |n| n.get());
             c.maximum_packet_size = p.maximum_packet_size.map_or(MAX_PACKET_SIZE, |n| n.get());
-            let out_max = if cfg.outbound_topic_aliases {
-                p.topic_alias_maximum.unwrap_or(0)
-            } else {
-                0
-            };
-            c.aliases = (cfg.topic_alias_maximum > 0 || out_max > 0).then(|| {
-                Box::new(Aliases {
-                    inbound: InboundAliases::new(cfg.topic_alias_maximum),
-                    outbound: OutboundAliases::new(out_max, true),
-                })
-            });
+            c.outbound_aliases =
+                cfg.outbound_topic_aliases && p.topic_alias_maximum.is_some_and(|n| n > 0);
         }
         let mut props = ConnAckProperties::default();
         if v5 {
@@ -632,9 +621,6 @@ impl Broker {
                 props.authentication_method = c.auth_method.clone();
                 props.authentication_data = auth_data;
             }
-        }
-        if let Some(d) = c.silence_allowed() {
-            self.deadlines.set(Deadline::KeepAlive(conn), now + d);
         }
         let connack = Packet::ConnAck(Box::new(ConnAck {
             // The Connect Acknowledge Flags are all reserved in MQTT 3.1.

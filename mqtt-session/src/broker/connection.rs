@@ -1,21 +1,18 @@
-//! One network connection's protocol state, and what can be decided from it alone: the
-//! stage and the rules table, keep-alive, topic aliases both ways, fitting a packet to the
-//! client's Maximum Packet Size and Request Problem Information, and the write budget.
-//! The session hub (the rest of the broker) asks it; it asks nothing of the hub.
+//! What the hub keeps of one network connection, and what can be decided from it alone:
+//! the stage of its CONNECT, the client's limits (Receive Maximum, Maximum Packet Size,
+//! Request Problem Information) and fitting a packet to them, and the write budget. The
+//! connection's own protocol (rules per stage, keep-alive, topic aliases) is its
+//! `ServerConnection`'s (`server.rs`). The rest of the hub asks this; it asks nothing of
+//! the hub.
 
 use crate::collections::VecDeque;
 use crate::time::Instant;
 use alloc::{boxed::Box, vec::Vec};
-use core::time::Duration;
 
-use mqtt_codec::{
-    Connect, MqttString, Packet, PacketType, ProtocolVersion, Publish, QoS, TopicName,
-};
+use mqtt_codec::{Connect, MqttString, Packet, ProtocolVersion, Publish, QoS, TopicName};
 
 use super::event::{BrokerAction, ConnectionId};
 use super::session::SessionKey;
-use crate::rules::{self, Role, Violation};
-use crate::topic_alias::{InboundAliases, OutboundAliases};
 
 /// Whose move it is in an authentication exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,17 +43,6 @@ pub(crate) enum Stage {
     Connected,
 }
 
-impl Stage {
-    /// The stage as the rules table knows it.
-    pub(crate) fn rules_stage(&self) -> crate::rules::Stage {
-        match self {
-            Self::AwaitingConnect => crate::rules::Stage::Opened,
-            Self::Connecting(_) => crate::rules::Stage::Connecting,
-            Self::Connected => crate::rules::Stage::Connected,
-        }
-    }
-}
-
 /// One network connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -67,10 +53,6 @@ pub(crate) struct Connection {
     pub(crate) session: Option<SessionKey>,
     /// The client identifier, once the CONNECT is accepted.
     pub(crate) client_id: Option<MqttString>,
-    /// Keep Alive in force, seconds (0: none).
-    pub(crate) keep_alive: u16,
-    /// When the client last sent a packet.
-    pub(crate) last_seen: Instant,
     /// The client's Receive Maximum: QoS 1/2 PUBLISH the broker may have unacknowledged.
     pub(crate) receive_maximum: u16,
     /// The client's Maximum Packet Size.
@@ -78,9 +60,9 @@ pub(crate) struct Connection {
     /// The client's Request Problem Information: whether packets other than PUBLISH,
     /// CONNACK and DISCONNECT may carry a Reason String or User Properties.
     pub(crate) problem_information: bool,
-    /// Topic aliases both ways, for a v5 connection that may use them (boxed: most
-    /// connections never do).
-    pub(crate) aliases: Option<Box<Aliases>>,
+    /// The connection gives topics aliases in the PUBLISH packets it sends (its
+    /// `ServerConnection` does), so a PUBLISH needs room for one.
+    pub(crate) outbound_aliases: bool,
     /// v5 Authentication Method of the CONNECT.
     pub(crate) auth_method: Option<MqttString>,
     /// A re-authentication in progress.
@@ -95,19 +77,6 @@ pub(crate) struct Connection {
     /// Whether packets to this client may carry a Reason String
     /// ([`BrokerConfig::reason_strings`](super::BrokerConfig::reason_strings)).
     pub(crate) reason_strings: bool,
-    /// A CONNACK with success has gone out: the stage of what the broker sends, which the
-    /// rules table checks at [`hand_out`] (`stage` may run ahead of it while a CONNECT is
-    /// completed).
-    pub(crate) connack_sent: bool,
-}
-
-/// A connection's topic aliases.
-#[derive(Debug)]
-pub(crate) struct Aliases {
-    /// Those the client sets, up to our Topic Alias Maximum.
-    pub(crate) inbound: InboundAliases,
-    /// Those the broker sets, up to the client's.
-    pub(crate) outbound: OutboundAliases,
 }
 
 /// A connection's flow control: its write budget, and the backpressure it puts on
@@ -137,12 +106,10 @@ impl Connection {
             version: ProtocolVersion::V5,
             session: None,
             client_id: None,
-            keep_alive: 0,
-            last_seen: now,
             receive_maximum: u16::MAX,
             maximum_packet_size: mqtt_codec::MAX_PACKET_SIZE,
             problem_information: true,
-            aliases: None,
+            outbound_aliases: false,
             auth_method: None,
             reauth: None,
             auth_round_trips: 0,
@@ -155,40 +122,7 @@ impl Connection {
                 paused_for: 0,
                 brake_off: false,
             },
-            connack_sent: false,
             reason_strings: true,
-        }
-    }
-
-    /// How long the client may stay silent: 1.5 times its keep-alive ([MQTT-3.1.2-22]).
-    pub(crate) fn silence_allowed(&self) -> Option<Duration> {
-        (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
-    }
-
-    /// Keep-alive at `now`: `Ok(())` if the client has been silent too long, else when to
-    /// look again (`None`: no keep-alive).
-    pub(crate) fn keep_alive_due(&self, now: Instant) -> Result<(), Option<Instant>> {
-        let Some(allowed) = self.silence_allowed() else {
-            return Err(None);
-        };
-        let due = self.last_seen + allowed;
-        if due > now { Err(Some(due)) } else { Ok(()) }
-    }
-
-    /// A packet of `kind` arrived at `now`: the client is alive, and the packet must be
-    /// one the rules table allows at this stage.
-    pub(crate) fn received(&mut self, now: Instant, kind: PacketType) -> Result<(), Violation> {
-        self.last_seen = now;
-        rules::check_inbound(Role::Server, self.version, self.stage.rules_stage(), kind)
-    }
-
-    /// A PUBLISH from the client with its topic name restored from a Topic Alias, which
-    /// must be within our Topic Alias Maximum ([MQTT-3.3.2-12]).
-    pub(crate) fn resolve_topic_alias(&mut self, p: &mut Publish) -> Result<(), Violation> {
-        match self.aliases.as_deref_mut() {
-            Some(a) => a.inbound.resolve(p),
-            // No alias is allowed: any use is refused.
-            None => InboundAliases::new(0).resolve(p),
         }
     }
 
@@ -220,44 +154,37 @@ impl Connection {
         Some((packet, len))
     }
 
-    /// A PUBLISH shaped for this client, and its encoded length: no properties under 3.1.1,
-    /// an outbound Topic Alias where enabled. `Err` if it is larger than the client's
-    /// Maximum Packet Size ([MQTT-3.1.2-24]); no alias is bound then.
+    /// A PUBLISH shaped for this client, and its encoded length (at most): no properties
+    /// under 3.1.1.
+    /// `Err` if it is larger than the client's Maximum Packet Size ([MQTT-3.1.2-24]). Where
+    /// the connection gives topics aliases, room is kept for one (which grows the property
+    /// length by at most one byte), so that its `ServerConnection` binds an alias only in a
+    /// packet that really goes out.
     pub(crate) fn fit_publish(&mut self, mut p: Publish) -> Result<(Packet, usize), TooLarge> {
         let version = self.version;
         if !version.is_v5() {
             p.properties = Default::default();
         }
-        // Sized with the full topic name, and room for a Topic Alias property (which grows
-        // the property length by at most one byte), so that an alias is bound only by a
-        // packet that really goes out.
-        let aliases = self
-            .aliases
-            .as_deref_mut()
-            .filter(|a| version.is_v5() && a.outbound.maximum() > 0);
-        let room = if aliases.is_some() { 4 } else { 0 };
+        let room = if self.outbound_aliases { 4 } else { 0 };
         let packet = Packet::Publish(p);
         let len = packet.encoded_len(version).unwrap_or(usize::MAX);
-        let fits = len.saturating_add(room) <= self.maximum_packet_size as usize;
-        match (packet, aliases) {
-            (Packet::Publish(p), _) if !fits => Err(TooLarge {
-                qos: p.qos(),
-                topic: p.topic,
-            }),
-            (Packet::Publish(mut p), Some(a)) => {
-                // The alias changes the size: count what will be written.
-                a.outbound.apply(&mut p);
-                let packet = Packet::Publish(p);
-                let len = packet.encoded_len(version).unwrap_or(len);
-                Ok((packet, len))
-            }
-            (packet, _) => Ok((packet, len)),
+        // Counted with that room: the budget holds what may be written.
+        let counted = len.saturating_add(room);
+        if counted <= self.maximum_packet_size as usize {
+            return Ok((packet, counted));
         }
+        let Packet::Publish(p) = packet else {
+            return Ok((packet, len));
+        };
+        Err(TooLarge {
+            qos: p.qos(),
+            topic: p.topic,
+        })
     }
 
     /// Hands `packet`, `len` bytes once encoded, to the driver for this connection (`conn`),
-    /// counted against its write budget. What the broker sends must be legal at this stage
-    /// of the connection: the rules table is asserted.
+    /// counted against its write budget. (Its `ServerConnection` asserts the rules table
+    /// as the packet goes out.)
     pub(crate) fn hand_out(
         &mut self,
         actions: &mut VecDeque<BrokerAction>,
@@ -265,24 +192,12 @@ impl Connection {
         packet: Packet,
         len: usize,
     ) {
-        let stage = if self.connack_sent {
-            rules::Stage::Connected
-        } else {
-            rules::Stage::Connecting
-        };
-        debug_assert_eq!(
-            rules::check_outbound(Role::Server, self.version, stage, packet.packet_type()),
-            Ok(()),
-            "the broker was about to send an illegal packet"
-        );
-        if let Packet::ConnAck(a) = &packet {
-            self.connack_sent = !a.reason_code.is_error();
-        }
         self.flow.unwritten += len;
         actions.push_back(BrokerAction::Send {
             connection: conn,
             version: self.version,
             packet,
+            len,
         });
     }
 }

@@ -6,10 +6,10 @@
 //! (durable, with packet identifiers), and in `pending` the QoS 0 messages that found the
 //! write budget spent and the retained messages a new subscription asked for. [`pump`]
 //! sends from both while the budget lasts; the driver's reports of bytes written
-//! ([`Broker::handle_written`]) call it again.
+//! ([`Hub::handle_written`]) call it again.
 //!
 //! [`Outbound`]: crate::inflight::Outbound
-//! [`pump`]: Broker::pump
+//! [`pump`]: Hub::pump
 
 use alloc::vec::Vec;
 
@@ -26,7 +26,7 @@ use super::router::Target;
 use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
-use super::{Broker, ConnectionId};
+use super::{ConnectionId, Hub};
 use crate::inflight::{NextSend, OutgoingState};
 use crate::store::SessionOp;
 
@@ -37,7 +37,7 @@ fn secs_left(now: Instant, t: Instant) -> u32 {
     u32::try_from(s).unwrap_or(u32::MAX)
 }
 
-impl Broker {
+impl Hub {
     /// Routes an application message to every matching session and returns how many
     /// copies went out. `from` is the publishing session, `publisher` its connection (if it
     /// has one); `qos` the message's QoS (the packet identifier of `msg` is ignored). Storing a retained message is the caller's

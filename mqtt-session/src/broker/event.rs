@@ -10,9 +10,9 @@ use crate::event::Disconnected;
 /// A network connection, named by the driver.
 ///
 /// The driver picks a fresh id for each transport it accepts (a counter will do) and never
-/// reuses one: a connection exists from [`Broker::handle_opened`](super::Broker::handle_opened)
+/// reuses one: a connection exists from [`Hub::handle_opened`](super::Hub::handle_opened)
 /// until the broker emits [`BrokerAction::Close`] for it or the driver reports
-/// [`Broker::handle_closed`](super::Broker::handle_closed).
+/// [`Hub::handle_closed`](super::Hub::handle_closed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionId(pub u64);
 
@@ -35,6 +35,11 @@ pub enum BrokerAction {
         version: ProtocolVersion,
         /// The packet.
         packet: Packet,
+        /// What the packet counts against the connection's write budget: its encoded
+        /// length as the hub handed it out. Report it to `handle_written` once written. (A
+        /// `ServerConnection` may shorten a PUBLISH by a topic alias, and a packet a
+        /// connection answers itself, PINGRESP, counts 0.)
+        len: usize,
     },
     /// Close the transport of `connection` once what was sent before is written. The
     /// broker has forgotten the connection; later input for it is ignored.
@@ -57,8 +62,8 @@ pub enum BrokerAction {
 #[non_exhaustive]
 pub enum BrokerEvent {
     /// A CONNECT waits for the driver's decision ([`ConnectPolicy::AskDriver`]): answer
-    /// with [`Broker::accept`](super::Broker::accept), [`Broker::reject`](super::Broker::reject)
-    /// or [`Broker::continue_auth`](super::Broker::continue_auth).
+    /// with [`Hub::accept`](super::Hub::accept), [`Hub::reject`](super::Hub::reject)
+    /// or [`Hub::continue_auth`](super::Hub::continue_auth).
     ///
     /// [`ConnectPolicy::AskDriver`]: super::ConnectPolicy::AskDriver
     ConnectRequest(ConnectRequest),
@@ -192,7 +197,7 @@ pub enum Undelivered {
 }
 
 /// A limit of the [`BrokerConfig`](super::BrokerConfig), for [`BrokerEvent::LimitReached`] and
-/// [`Broker::limit_count`](super::Broker::limit_count).
+/// [`Hub::limit_count`](super::Hub::limit_count).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Limit {

@@ -2,7 +2,7 @@
 //!
 //! The broker hands a connection packets only while the bytes the driver has not yet
 //! written stay under [`BrokerConfig::write_budget`](super::BrokerConfig::write_budget);
-//! the driver reports progress with [`Broker::handle_written`], and what waited goes out.
+//! the driver reports progress with [`Hub::handle_written`], and what waited goes out.
 //! So a client that keeps reading receives everything, at its own pace, and the driver
 //! holds at most one budget of bytes for it.
 //!
@@ -20,12 +20,12 @@ use alloc::vec::Vec;
 use super::event::Limit;
 use super::session::SessionKey;
 use super::timers::Deadline;
-use super::{Broker, BrokerAction, ConnectionId};
+use super::{BrokerAction, ConnectionId, Hub};
 use crate::event::{CloseCause, Disconnected};
 
 use super::connection::WillOnClose;
 
-impl Broker {
+impl Hub {
     /// The driver wrote `bytes` more of what [`BrokerAction::Send`] handed it for `conn` (the
     /// sum of the packets' encoded lengths, as [`Packet::encoded_len`] gives them). What
     /// waited for room goes out; publishers paused for `conn` resume once it has caught up.

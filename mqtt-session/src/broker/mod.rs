@@ -69,11 +69,13 @@ mod connection;
 mod deliver;
 mod event;
 mod flow;
+mod local;
 mod output;
 mod owned;
 mod publish;
 mod retained;
 mod router;
+mod server;
 mod session;
 mod snapshot;
 mod store;
@@ -85,23 +87,25 @@ use crate::collections::{HashMap, VecDeque};
 use crate::time::Instant;
 
 use mqtt_codec::{
-    Bytes, DecodeContext, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet,
-    ProtocolVersion, ReasonCode,
+    Bytes, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet, ProtocolVersion,
+    ReasonCode,
 };
 
+pub use crate::rules::Violation;
 pub use auth::{AllowAll, Authorizer, ClientInfo};
 pub use config::{BrokerConfig, ClientIdPolicy, ConnectPolicy, ConnectRate, Qos0Overflow};
 pub use event::{
     AuthRequest, BrokerAction, BrokerEvent, ClientConnected, ClientDisconnected, ConnectRequest,
     ConnectionId, Limit, SessionEnd, Undelivered,
 };
+pub use local::Broker;
+pub use server::{Inbound, ServerConnection};
 pub use store::{
     BrokerSnapshot, MemoryStore, RestoreError, RetainedMessage, SessionSnapshot, StoreOp,
     StoredSubscription,
 };
 
 use crate::event::{CloseCause, Disconnected};
-use crate::rules::Violation;
 use crate::topic_tree::BuildLevelHasher;
 use connection::{Connection, Stage, WillOnClose};
 use retained::RetainedStore;
@@ -128,8 +132,12 @@ pub enum DecisionError {
     NoAuthenticationMethod,
 }
 
-/// A sans-IO MQTT broker. See the [module documentation](self).
-pub struct Broker {
+/// The session hub: sessions, client identifiers, subscriptions, retained messages, wills,
+/// expiry, authorisation and the `Persist` stream, for every connection at once. Each
+/// connection's own protocol (decoding, rules per stage, keep-alive, topic aliases, PINGREQ)
+/// is a [`ServerConnection`]'s; the hub takes what those pass on. See the
+/// [module documentation](self).
+pub struct Hub {
     config: BrokerConfig,
     authorizer: Box<dyn Authorizer>,
     // Boxed values: a table grows by doubling, and its empty slots would each cost a whole
@@ -153,9 +161,9 @@ pub struct Broker {
     limit_counts: [u64; Limit::COUNT],
 }
 
-impl core::fmt::Debug for Broker {
+impl core::fmt::Debug for Hub {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Broker")
+        f.debug_struct("Hub")
             .field("connections", &self.connections.len())
             .field("sessions", &self.sessions.len())
             .field("subscriptions", &self.router.tree.len())
@@ -164,7 +172,7 @@ impl core::fmt::Debug for Broker {
     }
 }
 
-impl Broker {
+impl Hub {
     /// A broker with no connections, sessions or retained messages.
     pub fn new(config: BrokerConfig) -> Self {
         Self {
@@ -224,11 +232,6 @@ impl Broker {
         (!matches!(c.stage, Stage::AwaitingConnect)).then_some(c.version)
     }
 
-    /// How to decode the next packet of `conn` (see [`BrokerConfig::decode_context`]).
-    pub fn decode_context(&self, conn: ConnectionId) -> DecodeContext {
-        self.config.decode_context(self.protocol(conn))
-    }
-
     /// The client identifier of a connected connection.
     pub fn client_id(&self, conn: ConnectionId) -> Option<&MqttString> {
         self.connections.get(&conn)?.client_id.as_ref()
@@ -285,42 +288,33 @@ impl Broker {
         );
     }
 
-    /// A packet decoded from `conn`'s byte stream. Packets for a connection the broker
-    /// does not know (never opened, or already closed) are ignored.
+    /// A packet from `conn` that its [`ServerConnection`] passed on
+    /// ([`Inbound::ToHub`]): legal at this stage of the connection, its topic alias
+    /// resolved. Packets for a connection the hub does not know (never opened, or already
+    /// closed) are ignored, as are those a [`ServerConnection`] handles itself (PINGREQ).
     pub fn handle_packet(&mut self, now: Instant, conn: ConnectionId, packet: Packet) {
         let max_buffered = self.config.max_packets_before_connack;
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        // Which packet may come when: one table for both ends (`rules.rs`).
-        if let Err(v) = c.received(now, packet.packet_type()) {
-            if matches!(c.stage, Stage::AwaitingConnect) {
-                // No CONNACK answers a connection that never sent CONNECT.
-                let why = Disconnected::violation(v);
-                return self.end_connection(now, conn, why, WillOnClose::Discard, true);
-            }
-            return self.violation(now, conn, v);
-        }
         match &mut c.stage {
-            Stage::AwaitingConnect => {
-                if let Packet::Connect(connect) = packet {
-                    self.on_connect(now, conn, connect);
+            Stage::AwaitingConnect => match packet {
+                Packet::Connect(connect) => self.on_connect(now, conn, connect),
+                // A ServerConnection refuses anything else before CONNECT.
+                _ => {
+                    let v = Violation::protocol("[MQTT-3.1.0-1] the first packet is not CONNECT");
+                    self.handle_violation(now, conn, v);
                 }
-            }
+            },
             Stage::Connecting(pending) => match packet {
                 Packet::Auth(a) => self.on_auth(now, conn, a),
                 Packet::Disconnect(_) => {
                     let why = Disconnected::new(CloseCause::Remote, None);
                     self.end_connection(now, conn, why, WillOnClose::Discard, true);
                 }
+                // (Its ServerConnection refuses all but AUTH and DISCONNECT during enhanced
+                // authentication, [MQTT-3.1.2-30].)
                 other => {
-                    if c.auth_method.is_some() {
-                        return self.violation(
-                            now,
-                            conn,
-                            Violation::protocol("[MQTT-3.1.2-30] a packet other than AUTH or DISCONNECT before CONNACK during enhanced authentication"),
-                        );
-                    }
                     if pending.buffered.len() >= max_buffered {
                         self.limit_reached(Some(conn), Limit::PacketsBeforeConnack);
                         return self.violation(
@@ -343,11 +337,12 @@ impl Broker {
                 Packet::PubRel(a) => self.on_pubrel(conn, a),
                 Packet::Subscribe(s) => self.on_subscribe(now, conn, s),
                 Packet::Unsubscribe(u) => self.on_unsubscribe(conn, u),
-                // [MQTT-3.12.4-1]
-                Packet::PingReq => self.send(conn, Packet::PingResp),
                 Packet::Disconnect(d) => self.on_disconnect(now, conn, d),
                 Packet::Auth(a) => self.on_auth(now, conn, a),
-                // Refused by the rules above.
+                // [MQTT-3.12.4-1] A ServerConnection answers PINGREQ itself once connected;
+                // one sent before CONNACK waits here with the other early packets.
+                Packet::PingReq => self.send(conn, Packet::PingResp),
+                // Refused by the ServerConnection's rules check.
                 Packet::Connect(_)
                 | Packet::ConnAck(_)
                 | Packet::SubAck(_)
@@ -355,6 +350,38 @@ impl Broker {
                 | Packet::PingResp => {}
             },
         }
+    }
+
+    /// The client of `conn` broke a rule its [`ServerConnection`] checks
+    /// ([`Inbound::Violation`]): the connection closes ([MQTT-4.13.1-1], 3.1.1
+    /// [MQTT-4.8.0-1]), under v5 after a DISCONNECT with the reason code once CONNACK is out
+    /// ([MQTT-3.14.0-1]) or a CONNACK with it before; before any CONNECT, with nothing sent
+    /// ([MQTT-3.1.4-1]). The will is published.
+    pub fn handle_violation(&mut self, now: Instant, conn: ConnectionId, violation: Violation) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        if matches!(c.stage, Stage::AwaitingConnect) {
+            let why = Disconnected::violation(violation);
+            return self.end_connection(now, conn, why, WillOnClose::Discard, true);
+        }
+        self.violation(now, conn, violation);
+    }
+
+    /// The client of `conn` stayed silent for one and a half times its keep-alive, as its
+    /// [`ServerConnection::handle_timeout`] found ([MQTT-3.1.2-22]): the connection closes
+    /// as if lost (under v5 after DISCONNECT 0x8D Keep Alive timeout), so the will is
+    /// published.
+    pub fn handle_keep_alive_timeout(&mut self, now: Instant, conn: ConnectionId) {
+        let Some(c) = self.connections.get(&conn) else {
+            return;
+        };
+        let rc = ReasonCode::KEEP_ALIVE_TIMEOUT;
+        if c.version.is_v5() && matches!(c.stage, Stage::Connected) {
+            self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
+        }
+        let why = Disconnected::new(CloseCause::Timeout, Some(rc));
+        self.end_connection(now, conn, why, WillOnClose::Publish, true);
     }
 
     /// `conn`'s byte stream could not be decoded. Before a CONNECT: an unsupported protocol
@@ -377,13 +404,16 @@ impl Broker {
                 ProtocolVersion::V3_1_1
             };
             let rc = ReasonCode::UNSUPPORTED_PROTOCOL_VERSION;
+            let packet = Packet::ConnAck(Box::new(mqtt_codec::ConnAck {
+                reason_code: rc,
+                ..Default::default()
+            }));
+            let len = packet.encoded_len(version).unwrap_or(0);
             self.actions.push_back(BrokerAction::Send {
                 connection: conn,
                 version,
-                packet: Packet::ConnAck(Box::new(mqtt_codec::ConnAck {
-                    reason_code: rc,
-                    ..Default::default()
-                })),
+                packet,
+                len,
             });
             let why = Disconnected::new(CloseCause::Refused, Some(rc));
             return self.end_connection(now, conn, why, WillOnClose::Discard, true);
@@ -404,9 +434,8 @@ impl Broker {
         self.end_connection(now, conn, why, WillOnClose::Publish, false);
     }
 
-    /// Deadlines that fell due at or before `now` fire: CONNECT timeouts, keep-alive
-    /// ([MQTT-3.1.2-22]: silent for 1.5 times the keep-alive, the connection is closed as if
-    /// lost, so the will is published), will delays and session expiry.
+    /// Deadlines that fell due at or before `now` fire: CONNECT timeouts, write stalls, will
+    /// delays and session expiry. (Keep-alive is each [`ServerConnection`]'s.)
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(d) = self.deadlines.pop_due(now) {
             match d {
@@ -414,28 +443,10 @@ impl Broker {
                     let why = Disconnected::new(CloseCause::Timeout, None);
                     self.end_connection(now, conn, why, WillOnClose::Discard, true);
                 }
-                Deadline::KeepAlive(conn) => self.keep_alive_due(now, conn),
                 Deadline::WriteStall(conn) => self.write_stall_due(now, conn),
                 d => self.session_deadline(now, d),
             }
         }
-    }
-
-    fn keep_alive_due(&mut self, now: Instant, conn: ConnectionId) {
-        let Some(c) = self.connections.get(&conn) else {
-            return;
-        };
-        match c.keep_alive_due(now) {
-            Ok(()) => {}
-            Err(Some(due)) => return self.deadlines.set(Deadline::KeepAlive(conn), due),
-            Err(None) => return,
-        }
-        let rc = ReasonCode::KEEP_ALIVE_TIMEOUT;
-        if c.version.is_v5() {
-            self.send(conn, Packet::Disconnect(Disconnect::new(rc)));
-        }
-        let why = Disconnected::new(CloseCause::Timeout, Some(rc));
-        self.end_connection(now, conn, why, WillOnClose::Publish, true);
     }
 
     /// A DISCONNECT from a connected client. Under v5 a reason code 0x00 deletes the will

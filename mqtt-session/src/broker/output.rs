@@ -10,11 +10,11 @@ use super::connection::{Stage, WillOnClose};
 use super::event::{BrokerEvent, ClientDisconnected, Limit};
 use super::session::SessionKey;
 use super::timers::Deadline;
-use super::{Broker, BrokerAction, ConnectionId};
+use super::{BrokerAction, ConnectionId, Hub};
 use crate::event::{CloseCause, Disconnected};
 use crate::rules::Violation;
 
-impl Broker {
+impl Hub {
     /// The session and version of a connection that has completed CONNECT.
     pub(super) fn connected_session(&self, conn: ConnectionId) -> Option<(SessionKey, bool)> {
         let c = self.connections.get(&conn)?;
@@ -149,7 +149,6 @@ impl Broker {
         if matches!(c.stage, Stage::Connecting(_)) {
             self.pending_connects = self.pending_connects.saturating_sub(1);
         }
-        self.deadlines.cancel(Deadline::KeepAlive(conn));
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         self.deadlines.cancel(Deadline::WriteStall(conn));
         self.release_waiters(c.flow.waiters);

@@ -12,7 +12,7 @@ use super::retained::{OverQuota, RetainChange};
 use super::router::{has_control_characters, too_deep};
 use super::session::SessionKey;
 use super::store::StoreOp;
-use super::{Broker, ConnectionId};
+use super::{ConnectionId, Hub};
 use crate::inflight::PubRecOutcome;
 use crate::rules::Violation;
 use crate::store::SessionOp;
@@ -45,7 +45,7 @@ enum Admission {
     Closed,
 }
 
-impl Broker {
+impl Hub {
     /// A PUBLISH from a connected client.
     pub(super) fn on_publish(&mut self, now: Instant, conn: ConnectionId, mut p: Publish) {
         let Some(c) = self.connections.get_mut(&conn) else {
@@ -54,10 +54,7 @@ impl Broker {
         let Some(key) = c.session else { return };
         let v5 = c.version.is_v5();
         if v5 {
-            // [MQTT-3.3.2-12] aliases within our maximum; the name is restored here.
-            if let Err(v) = c.resolve_topic_alias(&mut p) {
-                return self.violation(now, conn, v);
-            }
+            // (Its topic alias was resolved by its ServerConnection.)
             if !p.properties.subscription_identifiers.is_empty() {
                 return self.violation(
                     now,

@@ -4,7 +4,7 @@
 use crate::time::Instant;
 use alloc::{boxed::Box, vec::Vec};
 
-use super::Broker;
+use super::Hub;
 use super::config::BrokerConfig;
 use super::retained::Retained;
 use super::session::{Expiry, NEVER, Session, SessionKey, SubValue};
@@ -13,9 +13,9 @@ use super::timers::{Deadline, after_secs};
 use crate::inflight::OutgoingState;
 use crate::store::SessionState;
 
-impl Broker {
+impl Hub {
     /// A snapshot of the durable state: every session that outlives its connection, and
-    /// every retained message. Restore it with [`Broker::restore`].
+    /// every retained message. Restore it with [`Hub::restore`].
     pub fn snapshot(&self) -> BrokerSnapshot {
         let mut out = BrokerSnapshot::default();
         for s in self.sessions.values().filter(|s| s.durable()) {

@@ -10,10 +10,10 @@
 //! The broker emits `Persist(op)` before the packet that depends on it (a message is stored
 //! in the subscriber's session before the publisher's PUBACK, an inbound QoS 2 identifier
 //! before its PUBREC). A driver that applies the operations in order holds what
-//! [`Broker::snapshot`](super::Broker::snapshot) would return, and [`MemoryStore`] shows
+//! [`Hub::snapshot`](super::Hub::snapshot) would return, and [`MemoryStore`] shows
 //! exactly what each operation means.
 //!
-//! Time does not survive a restart: [`Broker::restore`](super::Broker::restore) counts Session
+//! Time does not survive a restart: [`Hub::restore`](super::Hub::restore) counts Session
 //! Expiry Intervals, Will Delay Intervals and Message Expiry Intervals again from the moment
 //! of restoring, as if every connection had been lost then. A stored will is therefore
 //! published after its delay unless its client comes back in time.

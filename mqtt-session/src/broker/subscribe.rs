@@ -15,10 +15,10 @@ use super::event::Limit;
 use super::router::{has_control_characters, too_deep};
 use super::session::{Pending, SessionKey, SubValue};
 use super::store::StoreOp;
-use super::{Broker, ConnectionId};
+use super::{ConnectionId, Hub};
 use crate::rules::Violation;
 
-impl Broker {
+impl Hub {
     /// SUBSCRIBE: each filter handled in turn as if it came alone ([MQTT-3.8.4-5]), one
     /// SUBACK with a code per filter in order ([MQTT-3.8.4-6], [MQTT-3.9.3-1]), then the
     /// retained messages the subscriptions ask for.

@@ -10,7 +10,7 @@ use crate::time::Instant;
 
 use mqtt_codec::{Publish, PublishProperties, QoS, QosPid, Will};
 
-use super::Broker;
+use super::Hub;
 use super::auth::ClientInfo;
 use super::connection::WillOnClose;
 use super::event::{BrokerEvent, SessionEnd};
@@ -36,7 +36,7 @@ pub(crate) fn will_message(w: &Will) -> (Publish, QoS) {
     (p, w.qos)
 }
 
-impl Broker {
+impl Hub {
     /// The session's connection ended: its in-flight messages wait for the next one, its
     /// will is published (now or after its delay) or discarded, and it ends now or expires
     /// later.

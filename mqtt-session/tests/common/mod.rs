@@ -232,6 +232,7 @@ impl Harness {
                     connection,
                     version,
                     packet,
+                    len: counted,
                 } => {
                     let name = self.by_conn[&connection].clone();
                     let bytes = packet.to_bytes(version).unwrap_or_else(|e| {
@@ -241,7 +242,18 @@ impl Harness {
                     if peer.conn != Some(connection) {
                         continue; // an old connection of this peer
                     }
-                    let len = bytes.len();
+                    // What the hub counts against the write budget is what goes on the
+                    // wire; for a PUBLISH to a client that takes topic aliases, at most
+                    // that (room for an alias is counted). A PINGRESP the connection
+                    // answered itself counts nothing.
+                    match &packet {
+                        Packet::PingResp => assert_eq!(counted, 0, "a PINGRESP was counted"),
+                        Packet::Publish(_) => {
+                            assert!(bytes.len() <= counted, "a PUBLISH outgrew its count");
+                        }
+                        _ => assert_eq!(bytes.len(), counted, "counted {packet:?} wrong"),
+                    }
+                    let len = counted;
                     let cx = DecodeContext::new(version);
                     let got = Packet::decode_exact(bytes.freeze(), &cx)
                         .unwrap_or_else(|e| panic!("broker's packet does not decode: {e}"));

@@ -1,0 +1,226 @@
+//! One client's connection as the server sees it: the server-side mirror of
+//! [`Client`](crate::client::Client), run by the driver next to the connection's socket.
+//!
+//! It owns what concerns that connection alone: how to decode its bytes, which packet may
+//! come at which stage (`rules.rs`, both directions), keep-alive, topic aliases both ways,
+//! and PINGREQ. It learns what it needs by watching the CONNECT that comes in and the
+//! CONNACK the hub sends out, so it needs no channel of its own to the hub: everything
+//! else goes to the [`Hub`](super::Hub) in session terms.
+
+use crate::time::Instant;
+use alloc::boxed::Box;
+use core::time::Duration;
+
+use mqtt_codec::{DecodeContext, Packet, PacketType, ProtocolVersion};
+
+use super::config::BrokerConfig;
+use crate::rules::{self, Role, Stage, Violation};
+use crate::topic_alias::{InboundAliases, OutboundAliases};
+
+/// What became of a packet a [`ServerConnection`] received.
+#[derive(Debug)]
+#[must_use]
+pub enum Inbound {
+    /// Hand it to [`Hub::handle_packet`](super::Hub::handle_packet).
+    ToHub(Packet),
+    /// Answered here: write this packet to the client (PINGRESP, [MQTT-3.12.4-1]). It does
+    /// not count against the hub's write budget.
+    Reply(Packet),
+    /// The client broke a rule: hand it to
+    /// [`Hub::handle_violation`](super::Hub::handle_violation), which closes the connection.
+    Violation(Violation),
+}
+
+/// One client's connection, as the server sees it. See the [module documentation](self).
+///
+/// A driver keeps one per connection, next to its socket:
+/// - it decodes the connection's bytes with [`decode_context`](Self::decode_context) and
+///   hands each packet to [`handle_packet`](Self::handle_packet), then does what the
+///   [`Inbound`] says;
+/// - every packet the hub sends to the connection
+///   ([`BrokerAction::Send`](super::BrokerAction::Send)) goes through
+///   [`outgoing`](Self::outgoing) before it is encoded;
+/// - it calls [`handle_timeout`](Self::handle_timeout) at [`poll_timeout`](Self::poll_timeout),
+///   and tells the hub when the client's keep-alive ran out.
+#[derive(Debug)]
+pub struct ServerConnection {
+    /// The CONNECT's version, once it arrived.
+    version: Option<ProtocolVersion>,
+    /// How far the connection has got, as the rules table knows it.
+    stage: Stage,
+    /// Largest packet before CONNECT, and after.
+    maximum_connect_size: u32,
+    maximum_packet_size: u32,
+    /// Whether the broker gives topics aliases in what it sends.
+    outbound_topic_aliases: bool,
+    /// The client's Topic Alias Maximum, from its CONNECT.
+    client_alias_maximum: u16,
+    /// The CONNECT named an Authentication Method: until CONNACK only AUTH and DISCONNECT
+    /// may come ([MQTT-3.1.2-30]).
+    enhanced_auth: bool,
+    /// Keep Alive in force, seconds (0: none).
+    keep_alive: u16,
+    /// When the client last sent a packet.
+    last_seen: Instant,
+    /// Topic aliases both ways, for a v5 connection that may use them (boxed: most
+    /// connections never do).
+    aliases: Option<Box<Aliases>>,
+}
+
+#[derive(Debug)]
+struct Aliases {
+    /// Those the client sets, up to our Topic Alias Maximum.
+    inbound: InboundAliases,
+    /// Those the broker sets, up to the client's.
+    outbound: OutboundAliases,
+}
+
+impl ServerConnection {
+    /// A connection just accepted at `now`, under the hub's configuration.
+    pub fn new(now: Instant, config: &BrokerConfig) -> Self {
+        Self {
+            version: None,
+            stage: Stage::Opened,
+            maximum_connect_size: config.maximum_connect_size,
+            maximum_packet_size: config.maximum_packet_size,
+            outbound_topic_aliases: config.outbound_topic_aliases,
+            client_alias_maximum: 0,
+            enhanced_auth: false,
+            keep_alive: 0,
+            last_seen: now,
+            aliases: None,
+        }
+    }
+
+    /// The CONNECT's protocol version, once it arrived.
+    pub fn protocol(&self) -> Option<ProtocolVersion> {
+        self.version
+    }
+
+    /// Whether a CONNACK with success has gone out.
+    pub fn is_connected(&self) -> bool {
+        self.stage == Stage::Connected
+    }
+
+    /// How to decode the next packet: before CONNECT, only a CONNECT of at most
+    /// [`BrokerConfig::maximum_connect_size`]; afterwards, that CONNECT's version and
+    /// [`BrokerConfig::maximum_packet_size`].
+    pub fn decode_context(&self) -> DecodeContext {
+        let max_packet_size = match self.version {
+            None => self.maximum_connect_size.min(self.maximum_packet_size),
+            Some(_) => self.maximum_packet_size,
+        };
+        DecodeContext {
+            version: self.version,
+            max_packet_size,
+        }
+    }
+
+    /// A packet decoded from the connection at `now`. The client is alive; the packet must
+    /// be one the rules table allows at this stage; a PUBLISH's Topic Alias must be within
+    /// our maximum, and its topic name is restored from it ([MQTT-3.3.2-12]).
+    pub fn handle_packet(&mut self, now: Instant, packet: Packet) -> Inbound {
+        self.last_seen = now;
+        let version = self.version.unwrap_or(ProtocolVersion::V5);
+        let kind = packet.packet_type();
+        if let Err(v) = rules::check_inbound(Role::Server, version, self.stage, kind) {
+            return Inbound::Violation(v);
+        }
+        if self.enhanced_auth
+            && self.stage == Stage::Connecting
+            && !matches!(kind, PacketType::Auth | PacketType::Disconnect)
+        {
+            return Inbound::Violation(Violation::protocol(
+                "[MQTT-3.1.2-30] a packet other than AUTH or DISCONNECT before CONNACK during enhanced authentication",
+            ));
+        }
+        match packet {
+            Packet::Connect(c) => {
+                self.version = Some(c.protocol);
+                self.stage = Stage::Connecting;
+                self.keep_alive = c.keep_alive;
+                self.enhanced_auth = c.properties.authentication_method.is_some();
+                if c.protocol.is_v5() && self.outbound_topic_aliases {
+                    self.client_alias_maximum = c.properties.topic_alias_maximum.unwrap_or(0);
+                }
+                Inbound::ToHub(Packet::Connect(c))
+            }
+            Packet::Publish(mut p) if version.is_v5() => {
+                let resolved = match self.aliases.as_deref_mut() {
+                    Some(a) => a.inbound.resolve(&mut p),
+                    // No alias is allowed: any use is refused.
+                    None => InboundAliases::new(0).resolve(&mut p),
+                };
+                match resolved {
+                    Ok(()) => Inbound::ToHub(Packet::Publish(p)),
+                    Err(v) => Inbound::Violation(v),
+                }
+            }
+            // Before CONNACK the hub holds it with the other early packets, and answers it
+            // once the CONNACK is out.
+            Packet::PingReq if self.stage == Stage::Connected => Inbound::Reply(Packet::PingResp),
+            other => Inbound::ToHub(other),
+        }
+    }
+
+    /// A packet the hub sends to this connection, as it goes out: a PUBLISH gets its
+    /// outbound Topic Alias where the client accepts them, and a CONNACK starts the
+    /// connected stage (with the keep-alive and Topic Alias Maximum it announces). What the
+    /// broker sends must be legal at this stage: the rules table is asserted.
+    pub fn outgoing(&mut self, packet: Packet) -> Packet {
+        let version = self.version.unwrap_or(ProtocolVersion::V5);
+        debug_assert_eq!(
+            rules::check_outbound(Role::Server, version, self.stage, packet.packet_type()),
+            Ok(()),
+            "the broker was about to send an illegal packet"
+        );
+        match packet {
+            Packet::Publish(mut p) => {
+                if let Some(a) = self.aliases.as_deref_mut()
+                    && a.outbound.maximum() > 0
+                {
+                    a.outbound.apply(&mut p);
+                }
+                Packet::Publish(p)
+            }
+            Packet::ConnAck(a) => {
+                if !a.reason_code.is_error() && self.stage == Stage::Connecting {
+                    self.stage = Stage::Connected;
+                    if let Some(ka) = a.properties.server_keep_alive {
+                        self.keep_alive = ka;
+                    }
+                    let inbound = a.properties.topic_alias_maximum.unwrap_or(0);
+                    let outbound = self.client_alias_maximum;
+                    let v5 = self.version.is_some_and(|v| v.is_v5());
+                    self.aliases = (v5 && (inbound > 0 || outbound > 0)).then(|| {
+                        Box::new(Aliases {
+                            inbound: InboundAliases::new(inbound),
+                            outbound: OutboundAliases::new(outbound, true),
+                        })
+                    });
+                }
+                Packet::ConnAck(a)
+            }
+            other => other,
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due: the keep-alive, once
+    /// connected.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let allowed = self.silence_allowed()?;
+        (self.stage == Stage::Connected).then(|| self.last_seen + allowed)
+    }
+
+    /// Whether the client has been silent for one and a half times its keep-alive at `now`
+    /// ([MQTT-3.1.2-22]); if so, tell the hub
+    /// ([`Hub::handle_keep_alive_timeout`](super::Hub::handle_keep_alive_timeout)).
+    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        self.poll_timeout().is_some_and(|due| due <= now)
+    }
+
+    /// How long the client may stay silent: 1.5 times its keep-alive.
+    fn silence_allowed(&self) -> Option<Duration> {
+        (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+}
