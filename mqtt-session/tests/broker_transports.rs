@@ -345,3 +345,62 @@ async fn the_websocket_subprotocol_answered_is_one_offered() {
     })
     .await;
 }
+
+/// Keep-alive is watched in each connection's own task now: a client that pings is kept
+/// ([MQTT-3.12.4-1], PINGRESP for each PINGREQ), one silent for one and a half times its
+/// keep-alive is closed ([MQTT-3.1.2-22]), under v5 after DISCONNECT 0x8D Keep Alive
+/// timeout; its will is published, as for a lost connection.
+#[tokio::test]
+async fn keep_alive_is_kept_by_pings_and_ends_a_silent_client() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        for version in [V5, V311] {
+            let mut watcher = Tcp::open(tcp, version).await;
+            watcher.write(&connect("watcher", version)).await;
+            assert!(matches!(watcher.recv().await, Packet::ConnAck(_)));
+            watcher.write(&subscribe("wills/#", version)).await;
+            assert!(matches!(watcher.recv().await, Packet::SubAck(_)));
+
+            let mut c = Connect::new(version, MqttString::from_static("silent"));
+            c.keep_alive = 1;
+            c.will = Some(Will {
+                topic: TopicName::from_static("wills/silent"),
+                payload: Bytes::from_static(b"gone"),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Default::default(),
+            });
+            let mut silent = Tcp::open(tcp, version).await;
+            silent
+                .write(&bytes(Packet::Connect(Box::new(c)), version))
+                .await;
+            assert!(matches!(silent.recv().await, Packet::ConnAck(_)));
+
+            // Pinging every 0.5 s for 2.5 s (beyond 1.5 s): answered, and not closed.
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                silent.write(&bytes(Packet::PingReq, version)).await;
+                assert_eq!(silent.recv().await, Packet::PingResp);
+            }
+            // Then silent: closed within 1.5 s (and a little scheduling).
+            let started = std::time::Instant::now();
+            if version.is_v5() {
+                match silent.recv().await {
+                    Packet::Disconnect(d) => {
+                        assert_eq!(d.reason_code, ReasonCode::KEEP_ALIVE_TIMEOUT);
+                    }
+                    other => panic!("expected DISCONNECT 0x8D, got {other:?}"),
+                }
+            }
+            let n = silent.stream.read_buf(&mut silent.buf).await.unwrap_or(0);
+            assert_eq!(n, 0, "the connection stays open");
+            let waited = started.elapsed();
+            assert!(
+                waited <= Duration::from_millis(2500),
+                "closed after {waited:?}"
+            );
+            assert_eq!(publish_payload(watcher.recv().await), "gone");
+        }
+    })
+    .await;
+}

@@ -1,13 +1,27 @@
 //! The sans-IO MQTT broker: connections, sessions, subscriptions, retained messages and
 //! wills, for MQTT 3.1.1 and 5.0 clients side by side (and MQTT 3.1 CONNECTs).
 //!
-//! [`Broker`] performs no I/O and reads no clock. Its methods sort into four kinds:
+//! Two machines, split where a connection's own protocol ends and shared state begins:
+//!
+//! - a [`ServerConnection`] per connection, the server-side mirror of
+//!   [`Client`](crate::client::Client): how to decode its bytes, which packet may come at
+//!   which stage, keep-alive, topic aliases both ways, PINGREQ. A driver that gives each
+//!   connection a task runs it there, without touching shared state;
+//! - the [`Hub`]: sessions, client identifiers, the subscription tree, retained messages,
+//!   wills, expiry, authorisation and the `Persist` stream, for every connection at once.
+//!   It takes what the `ServerConnection`s pass on, and sends each connection what it has
+//!   room for (flow control, below).
+//!
+//! [`Broker`] composes the two for a driver that runs everything on one thread (a test, a
+//! simulation, a main loop), behind the hub's methods. Neither performs I/O or reads a
+//! clock. The methods sort into four kinds:
 //!
 //! - **inputs**, `handle_*(now, ..)`: a connection opened
 //!   ([`handle_opened`](Broker::handle_opened)), a packet decoded from it
 //!   ([`handle_packet`](Broker::handle_packet)), a decode failure
 //!   ([`handle_decode_error`](Broker::handle_decode_error)), the transport closing
-//!   ([`handle_closed`](Broker::handle_closed)), deadlines falling due
+//!   ([`handle_closed`](Broker::handle_closed)), bytes written
+//!   ([`handle_written`](Broker::handle_written)), deadlines falling due
 //!   ([`handle_timeout`](Broker::handle_timeout));
 //! - **decisions** the driver makes when asked by a [`BrokerEvent`]: [`accept`](Broker::accept),
 //!   [`reject`](Broker::reject), [`continue_auth`](Broker::continue_auth); and commands of
@@ -15,17 +29,33 @@
 //!   return `Err` only for misuse;
 //! - **outputs**: after every input or decision, drain [`poll_action`](Broker::poll_action)
 //!   until `None` and carry the actions out in order (send a packet to a connection, close
-//!   one, persist a change, note an event), then ask [`poll_timeout`](Broker::poll_timeout)
-//!   when to call `handle_timeout` next;
-//! - **getters** and snapshots: [`snapshot`](Broker::snapshot) and
-//!   [`restore`](Broker::restore) for durable state, counts for monitoring.
+//!   one, persist a change, pause or resume reading, note an event), then ask
+//!   [`poll_timeout`](Broker::poll_timeout) when to call `handle_timeout` next;
+//! - **getters** and snapshots: [`Hub::snapshot`] and [`Broker::restore`] for durable
+//!   state, counts for monitoring.
+//!
+//! With the machines apart, a driver: hands each decoded packet to the connection's
+//! [`ServerConnection::handle_packet`] and does what the [`Inbound`] says (hand it to
+//! [`Hub::handle_packet`], write the reply, or report the violation to
+//! [`Hub::handle_violation`]); passes every [`BrokerAction::Send`] through
+//! [`ServerConnection::outgoing`] before encoding it; and reports a keep-alive that ran
+//! out ([`ServerConnection::handle_timeout`]) to [`Hub::handle_keep_alive_timeout`].
+//!
+//! **Flow control.** The hub hands a connection packets only while the bytes the driver
+//! has not yet reported written stay under [`BrokerConfig::write_budget`]; what does not
+//! fit waits in the session (QoS 1/2 in its queue, QoS 0 in a bounded queue with a stated
+//! overflow policy, retained messages for a new subscription pulled as room allows).
+//! Publishers to a subscriber that falls behind are paused ([`BrokerAction::PauseReading`]),
+//! and a connection that makes no write progress for [`BrokerConfig::write_timeout`] is
+//! closed.
 //!
 //! A client's misbehaviour is never an `Err`: the broker closes that connection (under v5
 //! after a DISCONNECT or CONNACK with the reason code) and says why in an
 //! [`BrokerEvent::Disconnected`]; other connections are not disturbed.
 //!
-//! A driver decodes each connection's bytes with [`BrokerConfig::decode_context`]: `None`
-//! until the first CONNECT, then that CONNECT's protocol.
+//! A driver decodes each connection's bytes with [`ServerConnection::decode_context`]
+//! ([`Broker::decode_context`]): until the first CONNECT, only a CONNECT; then that
+//! CONNECT's protocol.
 //!
 //! ```
 //! use mqtt_codec::*;

@@ -31,7 +31,8 @@ pub enum Inbound {
     Violation(Violation),
 }
 
-/// One client's connection, as the server sees it. See the [module documentation](self).
+/// One client's connection, as the server sees it: see the [broker module](super) for how
+/// it sits beside the [`Hub`](super::Hub).
 ///
 /// A driver keeps one per connection, next to its socket:
 /// - it decodes the connection's bytes with [`decode_context`](Self::decode_context) and
@@ -222,5 +223,208 @@ impl ServerConnection {
     /// How long the client may stay silent: 1.5 times its keep-alive.
     fn silence_allowed(&self) -> Option<Duration> {
         (self.keep_alive > 0).then(|| Duration::from_millis(u64::from(self.keep_alive) * 1500))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::num::NonZeroU16;
+    use mqtt_codec::{Auth, ConnAck, Connect, MqttString, Publish, ReasonCode, TopicName};
+
+    fn at(secs: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(secs)
+    }
+
+    fn connect(version: ProtocolVersion, keep_alive: u16) -> Packet {
+        let mut c = Connect::new(version, MqttString::new("c").unwrap());
+        c.keep_alive = keep_alive;
+        Packet::Connect(Box::new(c))
+    }
+
+    fn connack(f: impl FnOnce(&mut ConnAck)) -> Packet {
+        let mut a = ConnAck::default();
+        f(&mut a);
+        Packet::ConnAck(Box::new(a))
+    }
+
+    fn publish(topic: &str, alias: Option<u16>) -> Packet {
+        let mut p = Publish::new(TopicName::new(topic).unwrap(), "x");
+        p.properties.topic_alias = alias.and_then(NonZeroU16::new);
+        Packet::Publish(p)
+    }
+
+    /// A v5 connection through CONNECT (`keep_alive`) and a successful CONNACK.
+    fn connected(
+        config: &BrokerConfig,
+        keep_alive: u16,
+        ack: impl FnOnce(&mut ConnAck),
+    ) -> ServerConnection {
+        let mut c = ServerConnection::new(at(0), config);
+        assert!(matches!(
+            c.handle_packet(at(0), connect(ProtocolVersion::V5, keep_alive)),
+            Inbound::ToHub(_)
+        ));
+        let _ = c.outgoing(connack(ack));
+        assert!(c.is_connected());
+        c
+    }
+
+    fn rule(inbound: Inbound) -> &'static str {
+        match inbound {
+            Inbound::Violation(v) => v.rule,
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn before_connect_only_a_connect_decodes_and_passes() {
+        let config = BrokerConfig::default();
+        let mut c = ServerConnection::new(at(0), &config);
+        let cx = c.decode_context();
+        assert_eq!(cx.version, None);
+        assert_eq!(cx.max_packet_size, config.maximum_connect_size);
+        // [MQTT-3.1.0-1] the first packet from the client is CONNECT.
+        assert!(rule(c.handle_packet(at(0), Packet::PingReq)).contains("MQTT-3.1.0-1"));
+        let mut c = ServerConnection::new(at(0), &config);
+        assert!(matches!(
+            c.handle_packet(at(0), connect(ProtocolVersion::V3_1_1, 0)),
+            Inbound::ToHub(Packet::Connect(_))
+        ));
+        let cx = c.decode_context();
+        assert_eq!(cx.version, Some(ProtocolVersion::V3_1_1));
+        assert_eq!(cx.max_packet_size, config.maximum_packet_size);
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+        assert!(
+            rule(c.handle_packet(at(0), connect(ProtocolVersion::V3_1_1, 0)))
+                .contains("MQTT-3.1.0-2")
+        );
+    }
+
+    #[test]
+    fn pingreq_is_answered_here_once_connected_and_held_for_the_hub_before() {
+        let config = BrokerConfig::default();
+        let mut c = ServerConnection::new(at(0), &config);
+        let _ = c.handle_packet(at(0), connect(ProtocolVersion::V5, 0));
+        // Before CONNACK the hub holds it with the other early packets.
+        assert!(matches!(
+            c.handle_packet(at(0), Packet::PingReq),
+            Inbound::ToHub(Packet::PingReq)
+        ));
+        let _ = c.outgoing(connack(|_| {}));
+        // [MQTT-3.12.4-1] the server sends PINGRESP in response to PINGREQ.
+        assert!(matches!(
+            c.handle_packet(at(1), Packet::PingReq),
+            Inbound::Reply(Packet::PingResp)
+        ));
+    }
+
+    #[test]
+    fn during_enhanced_authentication_only_auth_and_disconnect_come_before_connack() {
+        let config = BrokerConfig::default();
+        let mut c = ServerConnection::new(at(0), &config);
+        let mut connect = Connect::new(ProtocolVersion::V5, MqttString::new("c").unwrap());
+        connect.properties.authentication_method = Some(MqttString::new("SCRAM").unwrap());
+        let _ = c.handle_packet(at(0), Packet::Connect(Box::new(connect)));
+        let auth = Packet::Auth(Auth {
+            reason_code: ReasonCode::CONTINUE_AUTHENTICATION,
+            properties: Default::default(),
+        });
+        assert!(matches!(
+            c.handle_packet(at(0), auth),
+            Inbound::ToHub(Packet::Auth(_))
+        ));
+        // [MQTT-3.1.2-30]
+        assert!(rule(c.handle_packet(at(0), publish("a", None))).contains("MQTT-3.1.2-30"));
+        assert!(rule(c.handle_packet(at(0), Packet::PingReq)).contains("MQTT-3.1.2-30"));
+    }
+
+    #[test]
+    fn a_refusing_connack_does_not_connect() {
+        let config = BrokerConfig::default();
+        let mut c = ServerConnection::new(at(0), &config);
+        let _ = c.handle_packet(at(0), connect(ProtocolVersion::V5, 10));
+        let _ = c.outgoing(connack(|a| a.reason_code = ReasonCode::NOT_AUTHORIZED));
+        assert!(!c.is_connected());
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn keep_alive_runs_out_after_one_and_a_half_times_its_value() {
+        let config = BrokerConfig::default();
+        let mut c = connected(&config, 10, |_| {});
+        // [MQTT-3.1.2-22] silent for 1.5 times the Keep Alive: 15 s.
+        assert_eq!(c.poll_timeout(), Some(at(15)));
+        assert!(!c.handle_timeout(at(14)));
+        // A packet is a sign of life.
+        let _ = c.handle_packet(at(10), Packet::PingReq);
+        assert_eq!(c.poll_timeout(), Some(at(25)));
+        assert!(!c.handle_timeout(at(15)));
+        assert!(c.handle_timeout(at(25)));
+        // Keep Alive 0: no deadline at all.
+        let c = connected(&config, 0, |_| {});
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn the_server_keep_alive_of_the_connack_is_the_one_in_force() {
+        // [MQTT-3.2.2-21] the client uses the Server Keep Alive: so does the server.
+        let c = connected(&BrokerConfig::default(), 100, |a| {
+            a.properties.server_keep_alive = Some(4)
+        });
+        assert_eq!(c.poll_timeout(), Some(at(6)));
+    }
+
+    #[test]
+    fn inbound_topic_aliases_are_resolved_within_our_maximum() {
+        let config = BrokerConfig::default();
+        let mut c = connected(&config, 0, |a| a.properties.topic_alias_maximum = Some(2));
+        let Inbound::ToHub(Packet::Publish(p)) = c.handle_packet(at(0), publish("a/b", Some(1)))
+        else {
+            panic!("a PUBLISH setting an alias passes");
+        };
+        assert_eq!((p.topic.as_str(), p.properties.topic_alias), ("a/b", None));
+        let Inbound::ToHub(Packet::Publish(p)) = c.handle_packet(at(0), publish("", Some(1)))
+        else {
+            panic!("a PUBLISH using an alias passes");
+        };
+        assert_eq!(p.topic.as_str(), "a/b");
+        // Above our Topic Alias Maximum: 0x94 Topic Alias invalid.
+        let Inbound::Violation(v) = c.handle_packet(at(0), publish("a", Some(3))) else {
+            panic!("an alias above the maximum is refused");
+        };
+        assert_eq!(v.reason_code, ReasonCode::TOPIC_ALIAS_INVALID);
+        // [MQTT-3.3.2-12]... and with no maximum announced, any alias is refused.
+        let mut c = connected(&config, 0, |_| {});
+        assert!(matches!(
+            c.handle_packet(at(0), publish("a", Some(1))),
+            Inbound::Violation(_)
+        ));
+    }
+
+    #[test]
+    fn outbound_topic_aliases_stay_within_the_clients_maximum() {
+        let config = BrokerConfig {
+            outbound_topic_aliases: true,
+            ..Default::default()
+        };
+        let mut c = ServerConnection::new(at(0), &config);
+        let mut connect = Connect::new(ProtocolVersion::V5, MqttString::new("c").unwrap());
+        connect.properties.topic_alias_maximum = Some(1);
+        let _ = c.handle_packet(at(0), Packet::Connect(Box::new(connect)));
+        let _ = c.outgoing(connack(|_| {}));
+        let out = |c: &mut ServerConnection, topic: &str| match c.outgoing(publish(topic, None)) {
+            Packet::Publish(p) => (
+                p.topic.as_str().to_string(),
+                p.properties.topic_alias.map(|a| a.get()),
+            ),
+            other => panic!("{other:?}"),
+        };
+        // [MQTT-3.3.2-9] no alias above the client's Topic Alias Maximum: one, then reused.
+        assert_eq!(out(&mut c, "x/y"), ("x/y".to_string(), Some(1)));
+        assert_eq!(out(&mut c, "x/y"), (String::new(), Some(1)));
+        let (topic, alias) = out(&mut c, "other");
+        assert_eq!(topic, "other");
+        assert!(alias.is_none_or(|a| a <= 1));
     }
 }
