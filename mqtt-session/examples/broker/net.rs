@@ -647,14 +647,15 @@ fn hand_over(
         match Packet::decode_stream(inbuf, &cx) {
             Ok(Decoded::Packet(p)) => {
                 partial.done(&shared.limits.partial_budget);
+                let mut p = p;
                 let connect = matches!(p, Packet::Connect(_));
-                let inbound = lock(machine).handle_packet(shared.clock.now(), p);
+                let inbound = lock(machine).handle_packet(shared.clock.now(), &mut p);
                 match inbound {
-                    Inbound::ToHub(p) => shared.core.input(Input::Packet(conn, p)).ok()?,
+                    Inbound::ToHub => shared.core.input(Input::Packet(conn, p)).ok()?,
                     // PINGRESP, written without the hub.
-                    Inbound::Reply(p) => {
+                    Inbound::PingResp => {
                         let version = lock(machine).protocol().unwrap_or(ProtocolVersion::V5);
-                        outbox.send(version, p, 0);
+                        outbox.send(version, Packet::PingResp, 0);
                     }
                     Inbound::Violation(v) => {
                         let _ = shared.core.input(Input::Violation(conn, v));
@@ -850,8 +851,8 @@ async fn write(
         {
             let mut m = lock(machine);
             let connected = m.is_connected();
-            for (version, packet, len) in batch.drain(..) {
-                let packet = m.outgoing(packet);
+            for (version, mut packet, len) in batch.drain(..) {
+                m.outgoing(&mut packet);
                 encode(&mut out, version, &packet);
                 counted += len;
             }

@@ -165,38 +165,29 @@ impl Broker {
 
     /// A hub action as the driver carries it out: what goes to a connection passes its
     /// [`ServerConnection`], and a connection the hub closes is forgotten.
-    fn through_connection(&mut self, action: BrokerAction) -> BrokerAction {
-        match action {
+    fn through_connection(&mut self, mut action: BrokerAction) -> BrokerAction {
+        match &mut action {
             BrokerAction::Send {
-                connection,
-                version,
-                packet,
-                len,
+                connection, packet, ..
             } => {
-                let packet = match self.connections.get_mut(&connection) {
-                    Some(c) => {
-                        let was_connected = c.is_connected();
-                        let packet = c.outgoing(packet);
-                        if !was_connected && let Some(at) = c.poll_timeout() {
-                            self.keep_alive.set(Deadline::KeepAlive(connection), at);
-                        }
-                        packet
+                let aliases = self.hub.config().outbound_topic_aliases;
+                if ServerConnection::shapes(aliases, packet)
+                    && let Some(c) = self.connections.get_mut(connection)
+                {
+                    let was_connected = c.is_connected();
+                    c.outgoing(packet);
+                    if !was_connected && let Some(at) = c.poll_timeout() {
+                        self.keep_alive.set(Deadline::KeepAlive(*connection), at);
                     }
-                    None => packet,
-                };
-                BrokerAction::Send {
-                    connection,
-                    version,
-                    packet,
-                    len,
                 }
             }
             BrokerAction::Close(conn) => {
+                let conn = *conn;
                 self.forget(conn);
-                BrokerAction::Close(conn)
             }
-            other => other,
+            _ => {}
         }
+        action
     }
 
     fn forget(&mut self, conn: ConnectionId) {
@@ -216,14 +207,14 @@ impl Broker {
     /// A packet decoded from `conn`'s byte stream: its [`ServerConnection`] checks it, then
     /// the hub takes it. Packets for a connection the broker does not know (never opened,
     /// or already closed) are ignored.
-    pub fn handle_packet(&mut self, now: Instant, conn: ConnectionId, packet: Packet) {
+    pub fn handle_packet(&mut self, now: Instant, conn: ConnectionId, mut packet: Packet) {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        match c.handle_packet(now, packet) {
-            Inbound::ToHub(p) => self.hub.handle_packet(now, conn, p),
+        match c.handle_packet(now, &mut packet) {
+            Inbound::ToHub => self.hub.handle_packet(now, conn, packet),
             Inbound::Violation(v) => self.hub.handle_violation(now, conn, v),
-            Inbound::Reply(packet) => {
+            Inbound::PingResp => {
                 let version = c.protocol().unwrap_or(ProtocolVersion::V5);
                 while let Some(a) = self.hub.poll_action() {
                     let a = self.through_connection(a);
@@ -232,7 +223,7 @@ impl Broker {
                 self.queued.push_back(BrokerAction::Send {
                     connection: conn,
                     version,
-                    packet,
+                    packet: Packet::PingResp,
                     len: 0,
                 });
             }

@@ -36,7 +36,7 @@
 //!
 //! With the machines apart, a driver: hands each decoded packet to the connection's
 //! [`ServerConnection::handle_packet`] and does what the [`Inbound`] says (hand it to
-//! [`Hub::handle_packet`], write the reply, or report the violation to
+//! [`Hub::handle_packet`], write a PINGRESP, or report the violation to
 //! [`Hub::handle_violation`]); passes every [`BrokerAction::Send`] through
 //! [`ServerConnection::outgoing`] before encoding it; and reports a keep-alive that ran
 //! out ([`ServerConnection::handle_timeout`]) to [`Hub::handle_keep_alive_timeout`].
