@@ -122,7 +122,8 @@ fn packets(version: ProtocolVersion) -> Vec<(&'static str, Packet)> {
                 SubscriptionId::new(1).unwrap(),
                 SubscriptionId::new(SubscriptionId::MAX).unwrap(),
             ],
-        };
+        }
+        .into();
     }
 
     let response = |code| PubResponse {
@@ -208,7 +209,8 @@ fn packets(version: ProtocolVersion) -> Vec<(&'static str, Packet)> {
                 reason_string: Some(s("bye")),
                 server_reference: Some(s("other:1883")),
                 user_properties: user(),
-            },
+            }
+            .into(),
         }
     } else {
         Disconnect::default()
@@ -249,7 +251,8 @@ fn packets(version: ProtocolVersion) -> Vec<(&'static str, Packet)> {
                     authentication_data: Some(Bytes::from_static(b"challenge")),
                     reason_string: Some(s("more")),
                     user_properties: user(),
-                },
+                }
+                .into(),
             }),
         ));
     }

@@ -66,8 +66,8 @@ pub use packet::{
 };
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PropertyId, PublishProperties, SubscribeProperties, SubscriptionId, UnsubscribeProperties,
-    UserProperty, WillProperties,
+    EmptyProperties, Properties, PropertyId, PublishProperties, SubscribeProperties,
+    SubscriptionId, UnsubscribeProperties, UserProperty, WillProperties,
 };
 pub use reason::ReasonCode;
 pub use string::{MqttString, StringError, TopicFilter, TopicName, matches_filter};

@@ -6,6 +6,7 @@
 //! (Protocol Error), and values out of range (Protocol Error). The struct types make it
 //! impossible to encode a property into a packet that may not carry it.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use core::num::{NonZeroU16, NonZeroU32};
@@ -278,6 +279,138 @@ impl Value for UserProperty {
     }
 }
 
+/// A packet's v5 properties behind one shared pointer, for the packets that travel most
+/// (PUBLISH, DISCONNECT, AUTH): a packet without any, every 3.1.1 packet and most v5 ones,
+/// holds a null pointer and allocates nothing; the packet stays small to move; and the
+/// copies of a message a broker makes for each subscriber share its properties.
+///
+/// It reads as the property struct it holds (`publish.properties.topic_alias`), an empty
+/// one when nothing is set. Writing through it (`publish.properties.topic_alias = ..`)
+/// allocates the struct on the first write, and copies it first if another packet shares
+/// it (copy on write): so read before writing what may already hold the value.
+///
+/// ```
+/// use mqtt_codec::{Publish, TopicName};
+///
+/// let mut p = Publish::new(TopicName::new("a/b")?, "21.5");
+/// assert!(p.properties.is_empty() && p.properties.get_mut().is_none());
+/// p.properties.message_expiry_interval = Some(60);
+/// assert_eq!(p.properties.message_expiry_interval, Some(60));
+/// # Ok::<(), mqtt_codec::StringError>(())
+/// ```
+#[derive(Clone)]
+pub struct Properties<T>(Option<Arc<T>>);
+
+/// A property struct with an empty instance to lend while none is allocated.
+pub trait EmptyProperties: Default + 'static {
+    /// The empty instance.
+    fn empty() -> &'static Self;
+}
+
+impl<T> Properties<T> {
+    /// No properties.
+    pub const fn none() -> Self {
+        Self(None)
+    }
+
+    /// The properties for changing (copied first if shared), if any were ever set; `None`
+    /// allocates nothing.
+    pub fn get_mut(&mut self) -> Option<&mut T>
+    where
+        T: Clone,
+    {
+        self.0.as_mut().map(Arc::make_mut)
+    }
+
+    /// The properties, moved out (copied if shared; an empty struct if none).
+    pub fn into_inner(self) -> T
+    where
+        T: Default + Clone,
+    {
+        self.0.map_or_else(T::default, |p| {
+            Arc::try_unwrap(p).unwrap_or_else(|p| (*p).clone())
+        })
+    }
+}
+
+impl<T> Default for Properties<T> {
+    fn default() -> Self {
+        Self(None)
+    }
+}
+
+impl<T> From<T> for Properties<T> {
+    fn from(properties: T) -> Self {
+        Self(Some(Arc::new(properties)))
+    }
+}
+
+impl<T: EmptyProperties> core::ops::Deref for Properties<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        match &self.0 {
+            Some(p) => p,
+            None => T::empty(),
+        }
+    }
+}
+
+impl<T: EmptyProperties + Clone> core::ops::DerefMut for Properties<T> {
+    /// Allocates the properties if none were set, or copies them if shared.
+    fn deref_mut(&mut self) -> &mut T {
+        Arc::make_mut(self.0.get_or_insert_with(Arc::default))
+    }
+}
+
+impl<T: EmptyProperties + PartialEq> PartialEq for Properties<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: EmptyProperties + Eq> Eq for Properties<T> {}
+
+impl<T: EmptyProperties + fmt::Debug> fmt::Debug for Properties<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<T: EmptyProperties + serde::Serialize> serde::Serialize for Properties<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (**self).serialize(s)
+    }
+}
+
+impl<T: EmptyProperties + PropertySet> PropertySet for Properties<T> {
+    #[inline]
+    fn body_len(&self) -> usize {
+        match &self.0 {
+            Some(p) => p.body_len(),
+            None => 0,
+        }
+    }
+
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(PropertySet::is_empty)
+    }
+
+    fn invalid(&self) -> Option<&'static str> {
+        self.0.as_deref().and_then(PropertySet::invalid)
+    }
+
+    fn write(&self, buf: &mut impl BufMut) {
+        match &self.0 {
+            Some(p) => p.write(buf),
+            None => put_var_int(buf, 0),
+        }
+    }
+}
+
 /// What every packet's property struct offers the encoder.
 pub(crate) trait PropertySet {
     /// Bytes the properties take, without the Property Length.
@@ -393,6 +526,28 @@ macro_rules! properties {
                     }
                 }
                 Ok(out)
+            }
+        }
+
+        impl EmptyProperties for $name {
+            fn empty() -> &'static Self {
+                static EMPTY: $name = $name {
+                    $( $field: None, )*
+                    $( $rfield: Vec::new(), )*
+                };
+                &EMPTY
+            }
+        }
+
+        impl Properties<$name> {
+            /// Decodes a Property Length and the properties it covers, allocating only
+            /// where there are some.
+            #[allow(dead_code)] // not every property struct travels behind a pointer
+            pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+                if r.skip_zero() {
+                    return Ok(Self::none());
+                }
+                $name::decode(r).map(Self::from)
             }
         }
 

@@ -381,7 +381,8 @@ fn properties_are_shown_when_present() {
         message_expiry_interval: Some(30),
         user_properties: vec![(MqttString::new("k").unwrap(), MqttString::new("v").unwrap())],
         ..PublishProperties::default()
-    };
+    }
+    .into();
     let bytes = encode(Packet::Publish(p), ProtocolVersion::V5);
     let out = run(&[&hex(&bytes)]);
     assert_eq!(out.status, dump::EXIT_OK);

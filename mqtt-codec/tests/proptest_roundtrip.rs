@@ -245,7 +245,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 non_empty(publish_properties()),
                 |p, v| {
                     if let Packet::Publish(m) = p {
-                        m.properties = v;
+                        m.properties = v.into();
                     }
                 }
             ),
@@ -371,7 +371,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 non_empty(disconnect_properties()),
                 |p, v| {
                     if let Packet::Disconnect(d) = p {
-                        d.properties = v;
+                        d.properties = v.into();
                     }
                 }
             ),

@@ -18,13 +18,18 @@ pub(crate) fn drop_optional_properties(packet: &mut Packet) {
             a.properties.reason_string = None;
             a.properties.user_properties.clear();
         }
+        // (Behind a shared pointer: changed only where something is set.)
         Packet::Disconnect(d) => {
-            d.properties.reason_string = None;
-            d.properties.user_properties.clear();
+            if let Some(p) = d.properties.get_mut() {
+                p.reason_string = None;
+                p.user_properties.clear();
+            }
         }
         Packet::Auth(a) => {
-            a.properties.reason_string = None;
-            a.properties.user_properties.clear();
+            if let Some(p) = a.properties.get_mut() {
+                p.reason_string = None;
+                p.user_properties.clear();
+            }
         }
         _ => {}
     }
@@ -39,8 +44,12 @@ pub(crate) fn drop_reason_string(packet: &mut Packet) {
         Packet::SubAck(a) => a.properties.reason_string = None,
         Packet::UnsubAck(a) => a.properties.reason_string = None,
         Packet::ConnAck(a) => a.properties.reason_string = None,
-        Packet::Disconnect(d) => d.properties.reason_string = None,
-        Packet::Auth(a) => a.properties.reason_string = None,
+        Packet::Disconnect(d) if d.properties.reason_string.is_some() => {
+            d.properties.reason_string = None;
+        }
+        Packet::Auth(a) if a.properties.reason_string.is_some() => {
+            a.properties.reason_string = None;
+        }
         _ => {}
     }
 }

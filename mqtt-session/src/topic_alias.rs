@@ -90,8 +90,11 @@ impl OutboundAliases {
     /// The table then assumes the packet reaches the receiver: call it only for a PUBLISH
     /// that will be sent as rewritten. An alias adds at most 4 bytes to the packet.
     pub(crate) fn apply(&mut self, publish: &mut Publish) {
+        // (The properties sit behind a shared pointer: written only to change them.)
         if self.maximum == 0 || publish.topic.is_empty() {
-            publish.properties.topic_alias = None;
+            if publish.properties.topic_alias.is_some() {
+                publish.properties.topic_alias = None;
+            }
             return;
         }
         if let Some(alias) = publish.properties.topic_alias {
@@ -173,9 +176,10 @@ impl InboundAliases {
     /// name takes the alias's topic. On success the PUBLISH carries its full topic name and
     /// no alias.
     pub(crate) fn resolve(&mut self, publish: &mut Publish) -> Result<(), Violation> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
+        let Some(alias) = publish.properties.topic_alias else {
             return Ok(());
         };
+        publish.properties.topic_alias = None;
         if alias.get() > self.maximum {
             return Err(Violation::new(
                 ReasonCode::TOPIC_ALIAS_INVALID,

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use bytes::BufMut;
 
 use crate::coding::{Reader, rule};
-use crate::properties::{PropertySet, encoded_props_len};
+use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     AckProperties, AuthProperties, DecodeError, DisconnectProperties, EncodeError, PacketId,
     PacketType, ProtocolVersion, ReasonCode,
@@ -332,7 +332,7 @@ pub struct Disconnect {
     /// Disconnect Reason Code (v5); 0x00 Normal disconnection.
     pub reason_code: ReasonCode,
     /// v5 properties (must be empty for 3.1.1).
-    pub properties: DisconnectProperties,
+    pub properties: Properties<DisconnectProperties>,
 }
 
 impl Disconnect {
@@ -340,15 +340,15 @@ impl Disconnect {
     pub fn new(reason_code: ReasonCode) -> Self {
         Self {
             reason_code,
-            properties: DisconnectProperties::default(),
+            properties: Properties::none(),
         }
     }
 
     pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let (reason_code, properties) = if r.is_v5() {
-            read_reason_and_props(r, DisconnectProperties::decode)?
+            read_reason_and_props(r, Properties::<DisconnectProperties>::decode)?
         } else {
-            (ReasonCode::SUCCESS, DisconnectProperties::default())
+            (ReasonCode::SUCCESS, Properties::none())
         };
         Ok(Self {
             reason_code,
@@ -381,7 +381,7 @@ pub struct Auth {
     pub reason_code: ReasonCode,
     /// Properties; the Authentication Method is required unless the packet is a bare
     /// Success (section 3.15.2.2.2).
-    pub properties: AuthProperties,
+    pub properties: Properties<AuthProperties>,
 }
 
 impl Auth {
@@ -392,7 +392,7 @@ impl Auth {
             return Ok(Self::default());
         }
         let reason_code = read_reason(r)?;
-        let properties = AuthProperties::decode(r)?;
+        let properties = Properties::<AuthProperties>::decode(r)?;
         if properties.authentication_method.is_none() {
             return Err(r.protocol("AUTH without an Authentication Method (section 3.15.2.2.2)"));
         }

@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes};
 
 use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len};
-use crate::properties::{PropertySet, encoded_props_len};
+use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     DecodeError, EncodeError, PacketType, ProtocolVersion, PublishProperties, QoS, QosPid,
     TopicName,
@@ -22,7 +22,7 @@ pub struct Publish {
     /// Topic Name. Empty only in a v5 PUBLISH that carries a Topic Alias.
     pub topic: TopicName,
     /// v5 properties (must be empty for 3.1.1).
-    pub properties: PublishProperties,
+    pub properties: Properties<PublishProperties>,
     /// The application message, a slice of the received buffer when decoded.
     #[cfg_attr(feature = "serde", serde(serialize_with = "crate::serde_payload"))]
     pub payload: Bytes,
@@ -36,7 +36,7 @@ impl Publish {
             qos_pid: QosPid::AtMostOnce,
             retain: false,
             topic,
-            properties: PublishProperties::default(),
+            properties: Properties::none(),
             payload: payload.into(),
         }
     }
@@ -67,9 +67,9 @@ impl Publish {
             QoS::ExactlyOnce => QosPid::ExactlyOnce(r.packet_id()?),
         };
         let properties = if r.is_v5() {
-            PublishProperties::decode(r)?
+            Properties::<PublishProperties>::decode(r)?
         } else {
-            PublishProperties::default()
+            Properties::none()
         };
         if topic.is_empty() {
             if !r.is_v5() {

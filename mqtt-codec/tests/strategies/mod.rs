@@ -543,7 +543,7 @@ pub fn publish(v5: bool) -> BoxedStrategy<Publish> {
                     qos_pid,
                     retain,
                     topic,
-                    properties,
+                    properties: properties.into(),
                     payload,
                 }
             },
@@ -673,7 +673,7 @@ pub fn disconnect(v5: bool) -> BoxedStrategy<Disconnect> {
     (reason(DISCONNECT_CODES), disconnect_properties())
         .prop_map(|(reason_code, properties)| Disconnect {
             reason_code,
-            properties,
+            properties: properties.into(),
         })
         .boxed()
 }
@@ -685,7 +685,7 @@ pub fn auth() -> BoxedStrategy<Auth> {
         4 => (reason(AUTH_CODES), auth_properties()).prop_map(|(reason_code, properties)| {
             Auth {
                 reason_code,
-                properties,
+                properties: properties.into(),
             }
         }),
     ]

@@ -103,7 +103,7 @@ impl Hub {
             return self.refuse(now, conn, rc, Some(why));
         }
         match request {
-            Some(r) => self.emit(BrokerEvent::ConnectRequest(r)),
+            Some(r) => self.emit(BrokerEvent::ConnectRequest(Box::new(r))),
             None => self.complete_connect(now, conn, None),
         }
     }
@@ -337,7 +337,8 @@ impl Hub {
                 authentication_method: method,
                 authentication_data: data,
                 ..AuthProperties::default()
-            },
+            }
+            .into(),
         };
         self.send(conn, Packet::Auth(auth));
     }
@@ -400,7 +401,7 @@ impl Hub {
             connection: conn,
             reauthenticate,
             authentication_method: method,
-            authentication_data: auth.properties.authentication_data,
+            authentication_data: auth.properties.into_inner().authentication_data,
         }));
     }
 
@@ -554,7 +555,7 @@ impl Hub {
             if let Some(w) = will {
                 self.persist(StoreOp::PutWill {
                     client_id: client_id.clone(),
-                    will: w,
+                    will: Box::new(w),
                 });
             }
         } else if was_durable {

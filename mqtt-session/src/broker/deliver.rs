@@ -466,8 +466,14 @@ fn for_subscriber(msg: &Publish, retain_as_published: bool, ids: Vec<Subscriptio
     p.dup = false;
     p.qos_pid = QosPid::AtMostOnce;
     p.retain = msg.retain && retain_as_published;
-    p.properties.topic_alias = None;
-    p.properties.subscription_identifiers = ids;
+    // The properties are shared with the message: changed (and so copied) only if they
+    // must be.
+    if p.properties.topic_alias.is_some() {
+        p.properties.topic_alias = None;
+    }
+    if !ids.is_empty() || !p.properties.subscription_identifiers.is_empty() {
+        p.properties.subscription_identifiers = ids;
+    }
     p
 }
 

@@ -1,5 +1,6 @@
 //! What the broker hands back: [`BrokerAction`]s, among them [`BrokerEvent`]s for the driver.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use mqtt_codec::{Bytes, MqttString, Packet, ProtocolVersion, TopicName};
@@ -66,7 +67,9 @@ pub enum BrokerEvent {
     /// or [`Hub::continue_auth`](super::Hub::continue_auth).
     ///
     /// [`ConnectPolicy::AskDriver`]: super::ConnectPolicy::AskDriver
-    ConnectRequest(ConnectRequest),
+    ///
+    /// (Boxed: one per CONNECT, and twice the size of the other events.)
+    ConnectRequest(Box<ConnectRequest>),
     /// A v5 client sent AUTH: the next step of an authentication exchange, or a request to
     /// re-authenticate. Answer like a [`BrokerEvent::ConnectRequest`].
     AuthRequest(AuthRequest),
@@ -228,4 +231,27 @@ pub enum Limit {
 impl Limit {
     /// How many limits there are.
     pub(crate) const COUNT: usize = 11;
+}
+
+#[cfg(test)]
+mod tests {
+    use core::mem::size_of;
+
+    /// An action is moved several times on its way to the driver: it stays small. The rare
+    /// large parts (a CONNECT waiting for a decision, a will to persist) are boxed; what is
+    /// left is a `Packet` (96 bytes) with its connection, or a stored message with its
+    /// client identifier.
+    #[test]
+    fn an_action_is_small_to_move() {
+        assert!(
+            size_of::<super::BrokerAction>() <= 144,
+            "{}",
+            size_of::<super::BrokerAction>()
+        );
+        assert!(
+            size_of::<super::BrokerEvent>() <= 128,
+            "{}",
+            size_of::<super::BrokerEvent>()
+        );
+    }
 }

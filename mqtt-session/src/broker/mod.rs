@@ -508,7 +508,7 @@ impl Hub {
             WillOnClose::Discard
         };
         let mut why = Disconnected::new(CloseCause::Remote, v5.then_some(d.reason_code));
-        why.reason_string = d.properties.reason_string;
+        why.reason_string = d.properties.into_inner().reason_string;
         self.end_connection(now, conn, why, will, true);
     }
 

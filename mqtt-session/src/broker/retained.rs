@@ -122,8 +122,12 @@ impl RetainedStore {
         stored.qos_pid = QosPid::AtMostOnce;
         stored.dup = false;
         stored.retain = true;
-        stored.properties.topic_alias = None;
-        stored.properties.subscription_identifiers.clear();
+        if stored.properties.topic_alias.is_some()
+            || !stored.properties.subscription_identifiers.is_empty()
+        {
+            stored.properties.topic_alias = None;
+            stored.properties.subscription_identifiers.clear();
+        }
         self.restore(Retained {
             publish: stored,
             qos,

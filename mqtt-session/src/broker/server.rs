@@ -146,7 +146,7 @@ impl ServerConnection {
                 }
                 Inbound::ToHub
             }
-            Packet::Publish(p) if version.is_v5() => {
+            Packet::Publish(p) if version.is_v5() && p.properties.topic_alias.is_some() => {
                 let resolved = match self.aliases.as_deref_mut() {
                     Some(a) => a.inbound.resolve(p),
                     // No alias is allowed: any use is refused.

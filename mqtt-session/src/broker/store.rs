@@ -19,6 +19,7 @@
 //! published after its delay unless its client comes back in time.
 
 use crate::collections::BTreeMap;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use mqtt_codec::{
@@ -71,8 +72,8 @@ pub enum StoreOp {
     PutWill {
         /// The session.
         client_id: MqttString,
-        /// The will.
-        will: Will,
+        /// The will (boxed: one per CONNECT with a will, and the largest operation).
+        will: Box<Will>,
     },
     /// The will was published or discarded.
     RemoveWill(MqttString),
@@ -216,7 +217,7 @@ impl MemoryStore {
             }
             StoreOp::PutWill { client_id, will } => {
                 if let Some(s) = self.sessions.get_mut(client_id) {
-                    s.will = Some(will.clone());
+                    s.will = Some((**will).clone());
                 }
             }
             StoreOp::RemoveWill(client_id) => {

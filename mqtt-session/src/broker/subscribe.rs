@@ -213,7 +213,9 @@ impl Hub {
             }
             let mut p = m.publish;
             p.retain = true;
-            p.properties.subscription_identifiers = id.into_iter().collect();
+            if id.is_some() || !p.properties.subscription_identifiers.is_empty() {
+                p.properties.subscription_identifiers = id.into_iter().collect();
+            }
             session.pending.push_back(Pending {
                 publish: p,
                 qos: m.qos.min(granted),

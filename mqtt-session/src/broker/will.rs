@@ -32,7 +32,8 @@ pub(crate) fn will_message(w: &Will) -> (Publish, QoS) {
         correlation_data: wp.correlation_data.clone(),
         user_properties: wp.user_properties.clone(),
         ..PublishProperties::default()
-    };
+    }
+    .into();
     (p, w.qos)
 }
 

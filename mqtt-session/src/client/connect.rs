@@ -221,9 +221,10 @@ impl Client {
                 ),
             );
         }
+        let properties = d.properties.into_inner();
         self.close(Disconnected {
-            reason_string: d.properties.reason_string,
-            server_reference: d.properties.server_reference,
+            reason_string: properties.reason_string,
+            server_reference: properties.server_reference,
             ..Disconnected::new(CloseCause::Remote, Some(d.reason_code))
         });
     }
@@ -271,7 +272,7 @@ impl Client {
         properties.authentication_method = Some(method);
         Ok(Packet::Auth(Auth {
             reason_code,
-            properties,
+            properties: properties.into(),
         }))
     }
 
@@ -350,11 +351,11 @@ impl Client {
         let connecting = self.state == ConnectionState::Connecting;
         match auth.reason_code {
             ReasonCode::CONTINUE_AUTHENTICATION if connecting || self.reauthenticating => {
-                self.emit(Event::AuthChallenge(auth.properties));
+                self.emit(Event::AuthChallenge(auth.properties.into_inner()));
             }
             ReasonCode::SUCCESS if !connecting && self.reauthenticating => {
                 self.reauthenticating = false;
-                self.emit(Event::Reauthenticated(auth.properties));
+                self.emit(Event::Reauthenticated(auth.properties.into_inner()));
             }
             _ => self.protocol_violation(
                 now,

@@ -127,7 +127,7 @@ impl Client {
             qos_pid: QosPid::new(msg.qos, Some(placeholder)).unwrap_or(QosPid::AtMostOnce),
             retain: msg.retain,
             topic,
-            properties: msg.properties,
+            properties: msg.properties.into(),
             payload: msg.payload,
         };
         let size = Packet::Publish(publish.clone()).encoded_len(self.protocol())?;

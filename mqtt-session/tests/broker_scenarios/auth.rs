@@ -24,7 +24,7 @@ fn requests(h: &mut Harness) -> Vec<ConnectRequest> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            BrokerEvent::ConnectRequest(r) => Some(r),
+            BrokerEvent::ConnectRequest(r) => Some(*r),
             _ => None,
         })
         .collect()
@@ -173,7 +173,8 @@ fn enhanced_authentication_and_reauthentication() {
                 authentication_method: Some(method.clone()),
                 authentication_data: Some(Bytes::from_static(data)),
                 ..AuthProperties::default()
-            },
+            }
+            .into(),
         })
     };
     h.send(
@@ -226,7 +227,8 @@ fn authentication_methods_nobody_handles() {
             properties: AuthProperties {
                 authentication_method: Some(MqttString::from_static("KERBEROS")),
                 ..AuthProperties::default()
-            },
+            }
+            .into(),
         }),
     );
     assert_eq!(

@@ -215,7 +215,8 @@ fn auth(rc: ReasonCode) -> Packet {
         properties: AuthProperties {
             authentication_method: Some(MqttString::from_static("M")),
             ..AuthProperties::default()
-        },
+        }
+        .into(),
     })
 }
 

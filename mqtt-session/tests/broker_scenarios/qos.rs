@@ -404,10 +404,10 @@ fn v5_properties_are_forwarded_unaltered() {
         ],
         ..PublishProperties::default()
     };
-    p.properties = props.clone();
+    p.properties = props.clone().into();
     h.send("p", Packet::Publish(p));
     let got5 = h.recv_publish("s5").expect("s5 got no PUBLISH");
-    assert_eq!(got5.properties, props);
+    assert_eq!(*got5.properties, props);
     let got3 = h.recv_publish("s3").expect("s3 got no PUBLISH");
     assert!(got3.properties.is_empty());
     assert_eq!(got3.payload, got5.payload);

@@ -21,7 +21,8 @@ fn server_auth(code: ReasonCode, method: &'static str, data: &'static str) -> Pa
             authentication_method: Some(MqttString::from_static(method)),
             authentication_data: Some(Bytes::from_static(data.as_bytes())),
             ..Default::default()
-        },
+        }
+        .into(),
     })
 }
 
@@ -294,6 +295,7 @@ fn auth_properties_dropped_to_fit() {
             authentication_data: Some(Bytes::from_static(b"again")),
             ..Default::default()
         }
+        .into()
     );
     h.recv(server_auth(
         ReasonCode::CONTINUE_AUTHENTICATION,

@@ -228,7 +228,8 @@ fn disconnect_session_expiry_needs_one_in_connect() {
         properties: DisconnectProperties {
             session_expiry_interval: Some(60),
             ..Default::default()
-        },
+        }
+        .into(),
     };
     assert_eq!(
         h.client.disconnect(h.now, d),
