@@ -5,6 +5,7 @@ resident memory (VmRSS) above what it had with 10 connections, per connection.
 
     python3 idle.py --clients 9000 -- target/release/examples/broker --bind 127.0.0.1:{port}
     python3 idle.py --clients 9000 -- mosquitto -p {port}
+    python3 idle.py --clients 9000 --keep-alive 60 -- ...   # clients with a keep-alive
 
 `{port}` in the command is replaced by the port. The file-descriptor limit is raised to
 the hard limit (each connection costs one here and one in the broker), so N is bounded by
@@ -26,9 +27,10 @@ def rss_kib(pid):
     raise RuntimeError("no VmRSS")
 
 
-def connect_packet(client_id):
+def connect_packet(client_id, keep_alive=0):
     cid = client_id.encode()
-    body = b"\x00\x04MQTT\x04\x02\x00\x00" + len(cid).to_bytes(2, "big") + cid
+    body = (b"\x00\x04MQTT\x04\x02" + keep_alive.to_bytes(2, "big")
+            + len(cid).to_bytes(2, "big") + cid)
     return bytes([0x10, len(body)]) + body
 
 
@@ -41,6 +43,8 @@ def free_port():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=9000)
+    ap.add_argument("--keep-alive", type=int, default=0,
+                    help="the clients' Keep Alive in seconds (default 0: none)")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.command[1:] if a.command[:1] == ["--"] else a.command
@@ -68,7 +72,7 @@ def main():
         def open_clients(n, first):
             for i in range(first, first + n):
                 s = socket.create_connection(("127.0.0.1", port), timeout=10)
-                s.sendall(connect_packet(f"idle-{i}"))
+                s.sendall(connect_packet(f"idle-{i}", a.keep_alive))
                 socks.append(s)
             for s in socks[-n:]:
                 ack = s.recv(4)
