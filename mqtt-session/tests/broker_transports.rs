@@ -404,3 +404,42 @@ async fn keep_alive_is_kept_by_pings_and_ends_a_silent_client() {
     })
     .await;
 }
+
+/// A second connection with a client identifier still connected elsewhere takes the
+/// session over ([MQTT-3.1.4-3]): the old connection, silent and still open, gets
+/// DISCONNECT 0x8E Session taken over under v5 and is closed; the new one gets its CONNACK.
+/// (The driver first lets the old connection hand over what it had received; a silent one
+/// has nothing, and the takeover must still go ahead, under either version, again and
+/// again.) Two worker threads: a driver that loops without yielding must not stop the
+/// test's own time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_connection_is_taken_over() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        for version in [V5, V311] {
+            let mut old = Tcp::open(tcp, version).await;
+            old.write(&connect("twin", version)).await;
+            assert!(matches!(old.recv().await, Packet::ConnAck(_)));
+            for _ in 0..3 {
+                let mut new = Tcp::open(tcp, version).await;
+                new.write(&connect("twin", version)).await;
+                match new.recv().await {
+                    Packet::ConnAck(a) => assert_eq!(a.reason_code, ReasonCode::SUCCESS),
+                    other => panic!("expected CONNACK, got {other:?}"),
+                }
+                if version.is_v5() {
+                    match old.recv().await {
+                        Packet::Disconnect(d) => {
+                            assert_eq!(d.reason_code, ReasonCode::SESSION_TAKEN_OVER);
+                        }
+                        other => panic!("expected DISCONNECT 0x8E, got {other:?}"),
+                    }
+                }
+                let n = old.stream.read_buf(&mut old.buf).await.unwrap_or(0);
+                assert_eq!(n, 0, "the old connection stays open");
+                old = new;
+            }
+        }
+    })
+    .await;
+}

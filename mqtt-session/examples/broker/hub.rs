@@ -172,11 +172,11 @@ impl State {
                 self.links.remove(&conn);
                 broker.handle_closed(now, conn);
                 let ready = self.deferred.remove(&conn).unwrap_or_default();
-                return self.drain_with(ready);
+                return self.drain_with(drained(ready));
             }
             Input::Drained(conn) => {
                 let ready = self.deferred.remove(&conn).unwrap_or_default();
-                return self.drain_with(ready);
+                return self.drain_with(drained(ready));
             }
             Input::Disconnect(conn, rc, why) => {
                 info!("{conn} closed by the broker: {why}");
@@ -244,7 +244,7 @@ fn drain(
                 // Dropping the link lets the writer write what is queued, then close.
                 BrokerAction::Close(conn) => {
                     links.remove(&conn);
-                    decisions.extend(deferred.remove(&conn).unwrap_or_default());
+                    decisions.extend(drained(deferred.remove(&conn).unwrap_or_default()));
                 }
                 BrokerAction::PauseReading(conn) | BrokerAction::ResumeReading(conn) => {
                     if let Some(l) = links.get(&conn) {
@@ -267,10 +267,11 @@ fn drain(
         let now = clock.now();
         for d in std::mem::take(&mut decisions) {
             // A client still connected elsewhere: what that connection has received (a
-            // DISCONNECT, say) is handled first, then this one takes over (or not).
+            // DISCONNECT, say) is handled first, then this one takes over (or not). Once
+            // drained, the decision goes ahead, the old connection still there or not.
             let old = broker
                 .connection_of(d.client_id.as_str())
-                .filter(|old| *old != d.conn && d.verdict.is_ok());
+                .filter(|old| *old != d.conn && d.verdict.is_ok() && !d.drained);
             if let Some(old) = old
                 && let Some(link) = links.get(&old)
             {
@@ -293,6 +294,16 @@ struct Decision {
     /// The client identifier the CONNECT asked for (empty: one to be assigned).
     client_id: MqttString,
     verdict: Result<Option<MqttString>, ReasonCode>,
+    /// It waited for the old connection of its client to hand over what it had received.
+    drained: bool,
+}
+
+/// Decisions whose wait for a drain is over.
+fn drained(mut ready: Vec<Decision>) -> Vec<Decision> {
+    for d in &mut ready {
+        d.drained = true;
+    }
+    ready
 }
 
 /// Logs an event; for a CONNECT waiting for a decision, returns the decision.
@@ -326,6 +337,7 @@ fn log_event(
                 conn: r.connection,
                 client_id: r.client_id.clone(),
                 verdict: d,
+                drained: false,
             });
         }
         BrokerEvent::AuthRequest(r) => {
@@ -333,6 +345,7 @@ fn log_event(
                 conn: r.connection,
                 client_id: MqttString::empty(),
                 verdict: Err(ReasonCode::BAD_AUTHENTICATION_METHOD),
+                drained: false,
             });
         }
         BrokerEvent::Connected(c) => info!(

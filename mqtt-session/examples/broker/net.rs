@@ -725,6 +725,7 @@ async fn read(
     };
     loop {
         if outbox.is_closing() {
+            linger(&mut rx).await;
             break;
         }
         if outbox.take_drain_request() {
@@ -821,6 +822,29 @@ async fn read(
     }
     partial.done(budget);
     outbox.close();
+}
+
+/// What a closing connection reads and drops at most, and for how long.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// The broker closed the connection: what the client still sends is read and dropped for a
+/// moment (at most [`CLOSE_GRACE`] and [`LINGER_BYTES`]) while the writer writes what is
+/// left and shuts its side. A socket closed with unread bytes sends a reset, and a reset
+/// can destroy what the client has not read yet: the DISCONNECT that says why, say, when a
+/// client that sent more than its Receive Maximum is still sending.
+async fn linger(rx: &mut impl Rx) {
+    let mut sink = BytesMut::new();
+    let mut total = 0;
+    let drain = async {
+        loop {
+            sink.clear();
+            match rx.read_into(&mut sink).await {
+                Ok(n) if n > 0 && total + n <= LINGER_BYTES => total += n,
+                _ => return,
+            }
+        }
+    };
+    let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, drain)).await;
 }
 
 /// Writes what the core queues until the connection closes.
