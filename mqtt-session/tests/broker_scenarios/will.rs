@@ -251,3 +251,60 @@ fn wills_on_session_takeover() {
     h.advance(Duration::from_secs(60));
     assert_eq!(received(&mut h), lines("w <- PUBLISH wills q1 id=1 'now'"));
 }
+
+/// The race of a client that sends DISCONNECT 0x00 and reconnects at once, as the two
+/// deterministic interleavings of the core, under both versions. With the driver asked
+/// (`ConnectPolicy::AskDriver`), the new CONNECT waits for its decision meanwhile:
+/// - the old connection's DISCONNECT handled before the decision (what a driver ensures by
+///   letting the old connection, `Hub::connection_of`, hand over what it has received
+///   first): the will is deleted ([MQTT-3.14.4-3], 3.1.1 [MQTT-3.1.2-10]), and the new
+///   connection takes a session nobody holds;
+/// - the decision first, the DISCONNECT still unread: the new connection takes over a live
+///   one ([MQTT-3.1.4-3]), which ends without DISCONNECT, so its will is published
+///   ([MQTT-3.1.2-8]).
+#[test]
+fn a_reconnect_race_publishes_the_will_only_when_the_takeover_comes_first() {
+    use mqtt_session::broker::ConnectPolicy;
+    for version in [V5, V311] {
+        for disconnect_first in [true, false] {
+            let mut config = BrokerConfig::default();
+            config.connect_policy = ConnectPolicy::AskDriver;
+            let mut h = Harness::new(config);
+            let now = h.now;
+            let w = h.connect("w", V5, true);
+            h.broker.accept(now, w, None).unwrap();
+            h.drain();
+            h.subscribe("w", 1, &[("wills", QoS::AtLeastOnce)]);
+            let old = h.connect_with("old", with_will(version, "racer", None, 0));
+            h.broker.accept(now, old, None).unwrap();
+            h.drain();
+            h.transcript();
+
+            let new = h.connect_with("new", with_will(version, "racer", None, 0));
+            if disconnect_first {
+                h.send(
+                    "old",
+                    Packet::Disconnect(Disconnect::new(ReasonCode::SUCCESS)),
+                );
+                assert_eq!(h.broker.hub().connection_of("racer"), None);
+            } else {
+                assert_eq!(h.broker.hub().connection_of("racer"), Some(old));
+            }
+            h.broker.accept(now, new, None).unwrap();
+            h.drain();
+            // (Taken over, the old connection is closed: a DISCONNECT it still had unread
+            // is lost with it.)
+            let wills = received(&mut h);
+            let expected = if disconnect_first {
+                Vec::new()
+            } else {
+                lines("w <- PUBLISH wills q1 id=1 'racer'")
+            };
+            assert_eq!(
+                wills, expected,
+                "{version:?}, DISCONNECT first: {disconnect_first}"
+            );
+            assert!(!h.is_open("old") && h.is_open("new"));
+        }
+    }
+}
