@@ -443,3 +443,50 @@ async fn a_live_connection_is_taken_over() {
     })
     .await;
 }
+
+/// [MQTT-3.14.4-3], 3.1.1 [MQTT-3.1.2-10]: a client that sends DISCONNECT 0x00, closes and
+/// connects again at once, 100 times under each version, never has its will published,
+/// although its new CONNECT may reach the hub before its old connection's DISCONNECT (the
+/// old connection hands over what it received first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_immediate_reconnect_after_disconnect_never_publishes_the_will() {
+    bounded(async {
+        let (tcp, _) = start().await;
+        let mut watcher = Tcp::open(tcp, V5).await;
+        watcher.write(&connect("will-watcher", V5)).await;
+        assert!(matches!(watcher.recv().await, Packet::ConnAck(_)));
+        watcher.write(&subscribe("wills/#", V5)).await;
+        assert!(matches!(watcher.recv().await, Packet::SubAck(_)));
+        for version in [V311, V5] {
+            let mut c = Connect::new(version, MqttString::from_static("quick"));
+            c.will = Some(Will {
+                topic: TopicName::from_static("wills/quick"),
+                payload: Bytes::from_static(b"gone"),
+                qos: QoS::AtMostOnce,
+                retain: false,
+                properties: Default::default(),
+            });
+            let hello = bytes(Packet::Connect(Box::new(c)), version);
+            let bye = bytes(Packet::Disconnect(Disconnect::default()), version);
+            let mut s = Tcp::open(tcp, version).await;
+            s.write(&hello).await;
+            for _ in 0..100 {
+                assert!(matches!(s.recv().await, Packet::ConnAck(_)));
+                // DISCONNECT and the next CONNECT go out back to back.
+                s.write(&bye).await;
+                let next = Tcp::open(tcp, version).await;
+                drop(std::mem::replace(&mut s, next));
+                s.write(&hello).await;
+            }
+            assert!(matches!(s.recv().await, Packet::ConnAck(_)));
+            s.write(&bye).await;
+        }
+        watcher.write(&bytes(Packet::PingReq, V5)).await;
+        match watcher.recv().await {
+            Packet::PingResp => {}
+            Packet::Publish(p) => panic!("a will was published: {p:?}"),
+            other => panic!("unexpected {other:?}"),
+        }
+    })
+    .await;
+}
