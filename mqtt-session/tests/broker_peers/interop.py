@@ -2,7 +2,7 @@
 """Runs the Eclipse Paho interoperability test suites against the example broker.
 
     cargo build -p mqtt-session --example broker
-    python3 mqtt-session/tests/broker_peers/paho.py target/debug/examples/broker
+    python3 mqtt-session/tests/broker_peers/interop.py target/debug/examples/broker
 
 The suites are vendored in `paho_interop/`, unchanged, from eclipse/paho.mqtt.testing
 (`interoperability/`, commit 9d7bb80bb8b9d9cfc0b52f8cb4c1916401281103; EPL-2.0 OR
