@@ -305,6 +305,9 @@ pub struct Properties<T>(Option<Arc<T>>);
 pub trait EmptyProperties: Default + 'static {
     /// The empty instance.
     fn empty() -> &'static Self;
+
+    /// Whether no property is set.
+    fn is_empty(&self) -> bool;
 }
 
 impl<T> Properties<T> {
@@ -339,8 +342,12 @@ impl<T> Default for Properties<T> {
     }
 }
 
-impl<T> From<T> for Properties<T> {
+impl<T: EmptyProperties> From<T> for Properties<T> {
+    /// `properties` behind the pointer; none allocated if no property is set.
     fn from(properties: T) -> Self {
+        if EmptyProperties::is_empty(&properties) {
+            return Self(None);
+        }
         Self(Some(Arc::new(properties)))
     }
 }
@@ -537,6 +544,10 @@ macro_rules! properties {
                 };
                 &EMPTY
             }
+
+            fn is_empty(&self) -> bool {
+                $name::is_empty(self)
+            }
         }
 
         impl Properties<$name> {
@@ -547,7 +558,7 @@ macro_rules! properties {
                 if r.skip_zero() {
                     return Ok(Self::none());
                 }
-                $name::decode(r).map(Self::from)
+                $name::decode(r).map(|p| Self(Some(Arc::new(p))))
             }
         }
 

@@ -78,3 +78,34 @@ fn decoding_a_packet_without_properties_allocates_none() {
     );
     assert_eq!(p.payload, "x");
 }
+
+#[test]
+fn empty_properties_set_at_once_allocate_nothing_and_a_publish_measures_itself() {
+    let mut p = Publish::new(TopicName::new("a/b").unwrap(), "x");
+    p.properties = PublishProperties::default().into();
+    assert!(p.properties.get_mut().is_none());
+    p.properties = PublishProperties {
+        message_expiry_interval: Some(1),
+        ..Default::default()
+    }
+    .into();
+    assert!(p.properties.get_mut().is_some());
+    // The same length as the packet's, with no `Packet` around it.
+    for version in [ProtocolVersion::V3_1_1, ProtocolVersion::V5] {
+        let q = Publish::new(TopicName::new("a/b").unwrap(), "x");
+        assert_eq!(
+            q.encoded_len(version),
+            Packet::Publish(q.clone()).encoded_len(version)
+        );
+    }
+    assert_eq!(
+        p.encoded_len(ProtocolVersion::V5),
+        Packet::Publish(p.clone()).encoded_len(ProtocolVersion::V5)
+    );
+    // A v5 property cannot go out under 3.1.1: the same error either way.
+    assert_eq!(
+        p.encoded_len(ProtocolVersion::V3_1_1),
+        Packet::Publish(p.clone()).encoded_len(ProtocolVersion::V3_1_1)
+    );
+    assert!(p.encoded_len(ProtocolVersion::V3_1_1).is_err());
+}

@@ -123,6 +123,20 @@ impl Publish {
         Ok(self.head_len(version)? + self.payload.len())
     }
 
+    /// The bytes this PUBLISH takes encoded for `version`, fixed header included: what
+    /// [`Packet::encoded_len`](crate::Packet::encoded_len) gives for it, without wrapping
+    /// it in a `Packet`. The same checks, the same errors.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let n = self.body_len(version)?;
+        if n > MAX_VARIABLE_BYTE_INTEGER as usize {
+            return Err(EncodeError::TooLarge {
+                packet: PacketType::Publish,
+                remaining_length: n,
+            });
+        }
+        Ok(1 + var_int_len(n as u32) + n)
+    }
+
     fn write_head(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
         put_binary(buf, self.topic.as_mqtt_str().as_bytes());
         if let Some(id) = self.qos_pid.packet_id() {

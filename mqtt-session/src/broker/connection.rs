@@ -166,16 +166,12 @@ impl Connection {
             p.properties = Default::default();
         }
         let room = if self.outbound_aliases { 4 } else { 0 };
-        let packet = Packet::Publish(p);
-        let len = packet.encoded_len(version).unwrap_or(usize::MAX);
+        let len = p.encoded_len(version).unwrap_or(usize::MAX);
         // Counted with that room: the budget holds what may be written.
         let counted = len.saturating_add(room);
         if counted <= self.maximum_packet_size as usize {
-            return Ok((packet, counted));
+            return Ok((Packet::Publish(p), counted));
         }
-        let Packet::Publish(p) = packet else {
-            return Ok((packet, len));
-        };
         Err(TooLarge {
             qos: p.qos(),
             topic: p.topic,

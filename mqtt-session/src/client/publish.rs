@@ -130,10 +130,10 @@ impl Client {
             properties: msg.properties.into(),
             payload: msg.payload,
         };
-        let size = Packet::Publish(publish.clone()).encoded_len(self.protocol())?;
+        let size = publish.encoded_len(self.protocol())?;
         if self.may_fall_back() {
             // Queued before the version is settled, it may go out under 3.1.1.
-            Packet::Publish(publish.clone()).encoded_len(ProtocolVersion::V3_1_1)?;
+            publish.encoded_len(ProtocolVersion::V3_1_1)?;
         }
         let max = self.limits.maximum_packet_size;
         if connected && size > max as usize {
