@@ -287,13 +287,23 @@ impl BrokerConfig {
     /// `None` (only a CONNECT decodes, of at most `maximum_connect_size`), afterwards that
     /// CONNECT's `protocol` (packets of at most `maximum_packet_size`).
     pub fn decode_context(&self, version: Option<ProtocolVersion>) -> DecodeContext {
-        let max_packet_size = match version {
-            None => self.maximum_connect_size.min(self.maximum_packet_size),
-            Some(_) => self.maximum_packet_size,
-        };
-        DecodeContext {
-            version,
-            max_packet_size,
-        }
+        decode_context(version, self.maximum_connect_size, self.maximum_packet_size)
+    }
+}
+
+/// [`BrokerConfig::decode_context`] from the two limits it reads (a `ServerConnection`
+/// keeps only those).
+pub(crate) fn decode_context(
+    version: Option<ProtocolVersion>,
+    maximum_connect_size: u32,
+    maximum_packet_size: u32,
+) -> DecodeContext {
+    let max_packet_size = match version {
+        None => maximum_connect_size.min(maximum_packet_size),
+        Some(_) => maximum_packet_size,
+    };
+    DecodeContext {
+        version,
+        max_packet_size,
     }
 }

@@ -107,14 +107,11 @@ impl ServerConnection {
     /// [`BrokerConfig::maximum_connect_size`]; afterwards, that CONNECT's version and
     /// [`BrokerConfig::maximum_packet_size`].
     pub fn decode_context(&self) -> DecodeContext {
-        let max_packet_size = match self.version {
-            None => self.maximum_connect_size.min(self.maximum_packet_size),
-            Some(_) => self.maximum_packet_size,
-        };
-        DecodeContext {
-            version: self.version,
-            max_packet_size,
-        }
+        super::config::decode_context(
+            self.version,
+            self.maximum_connect_size,
+            self.maximum_packet_size,
+        )
     }
 
     /// A packet decoded from the connection at `now`. The client is alive; the packet must
