@@ -4,11 +4,17 @@
     cargo build -p mqtt-session --example broker
     python3 mqtt-session/tests/broker_peers/interop.py target/debug/examples/broker
 
-The suites are vendored in `paho_interop/`, unchanged, from eclipse/paho.mqtt.testing
+The suites are vendored in `paho_interop/` from eclipse/paho.mqtt.testing
 (`interoperability/`, commit 9d7bb80bb8b9d9cfc0b52f8cb4c1916401281103; EPL-2.0 OR
 BSD-3-Clause, see paho_interop/NOTICE): `client_test5.py` (MQTT 5.0) and `client_test.py`
 (MQTT 3.1.1), with the suite's own client and packet codec. Only the files they import are
-kept; `mqtt/brokers/`, the suite's reference broker, is an empty package here.
+kept; `mqtt/brokers/`, the suite's reference broker, is an empty package here. One change,
+marked in the file: in `test_subscribe_options` and `test_request_response` the original
+waits for the first client's SUBACK where it means the second's, then publishes on the
+first connection while the second's SUBSCRIBE may still be on its way; a broker that
+reads its connections in parallel answers the PUBLISH with 0x10 No matching subscribers
+about half the time (seen on a debug build: PUBACK 0x10 arrives, then the SUBACK). The
+change waits for the second client's SUBACK, as the test's other steps do.
 
 - MQTT 5.0: against a broker configured as the suite's reference broker is (Receive
   Maximum 20, a maximum keep-alive of 60 s, topic aliases towards clients), every test.
