@@ -72,6 +72,8 @@ pub mod event;
 mod fit;
 mod inflight;
 mod packet_ids;
+#[cfg(feature = "persist")]
+pub mod persist;
 mod rules;
 pub mod store;
 pub mod time;

@@ -13,10 +13,13 @@
 //! [`Hub::snapshot`](super::Hub::snapshot) would return, and [`MemoryStore`] shows
 //! exactly what each operation means.
 //!
-//! Time does not survive a restart: [`Hub::restore`](super::Hub::restore) counts Session
-//! Expiry Intervals, Will Delay Intervals and Message Expiry Intervals again from the moment
-//! of restoring, as if every connection had been lost then. A stored will is therefore
-//! published after its delay unless its client comes back in time.
+//! [`Hub::restore`](super::Hub::restore) counts the Session Expiry Intervals, Will Delay
+//! Intervals and Message Expiry Intervals of a snapshot from the moment of restoring, as if
+//! every connection had been lost then. [`MemoryStore`] keeps no time, so its snapshots
+//! start every interval again; a store that keeps wall-clock time (the `persist` feature's
+//! store) hands `restore` what is left of each instead, counting from when each message was
+//! stored and from [`StoreOp::SessionOffline`] (or, for a session connected at the crash,
+//! from the store's last commit).
 
 use crate::collections::BTreeMap;
 use alloc::boxed::Box;
@@ -40,6 +43,11 @@ pub enum StoreOp {
         /// The User Name of the CONNECT that last used it.
         username: Option<MqttString>,
     },
+    /// The session's connection ended and the session stays: its expiry, and its will's
+    /// delay, count from now. A store that keeps wall-clock time records the moment, so
+    /// that a restart can count what passed while the broker was down; the next
+    /// [`PutSession`](Self::PutSession) (the client back) ends the count.
+    SessionOffline(MqttString),
     /// The session ended: forget it and everything below it.
     RemoveSession(MqttString),
     /// Store a subscription of the session, replacing one with the same filter.
@@ -192,6 +200,8 @@ impl MemoryStore {
                 s.username.clone_from(username);
                 s.messages.apply(&SessionOp::SetClientId(client_id.clone()));
             }
+            // Time does not survive a restart here: see the module's documentation.
+            StoreOp::SessionOffline(_) => {}
             StoreOp::RemoveSession(id) => {
                 self.sessions.remove(id);
             }

@@ -74,7 +74,15 @@ impl Hub {
         }
         if expiry == 0 {
             self.end_session(now, key, SessionEnd::ConnectionClosed);
-        } else if expiry != NEVER
+            return;
+        }
+        if let Some(s) = self.sessions.get(&key)
+            && s.durable()
+        {
+            let client_id = s.client_id.clone();
+            self.persist(StoreOp::SessionOffline(client_id));
+        }
+        if expiry != NEVER
             && let Some(at) = after_secs(now, expiry)
         {
             self.deadlines.set(Deadline::SessionExpiry(key), at);

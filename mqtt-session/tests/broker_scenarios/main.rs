@@ -8,6 +8,8 @@ mod auth;
 mod connect;
 mod flow;
 mod limits;
+#[cfg(feature = "persist")]
+mod persist;
 mod problem;
 mod qos;
 mod retained;

@@ -14,7 +14,7 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
 /// What a store can know: every stored PUBLISH may have been sent; where identifier
 /// allocation resumes is the store's guess.
-fn normalized(mut s: BrokerSnapshot) -> BrokerSnapshot {
+pub(crate) fn normalized(mut s: BrokerSnapshot) -> BrokerSnapshot {
     for session in s.sessions.values_mut() {
         session.state.next_packet_id = 0;
         for e in &mut session.state.outgoing {
@@ -31,7 +31,7 @@ fn normalized(mut s: BrokerSnapshot) -> BrokerSnapshot {
 }
 
 /// A busy story: sessions come and go, subscribe, receive at every QoS, retain, leave wills.
-fn story(h: &mut Harness) {
+pub(crate) fn story(h: &mut Harness) {
     let mut c = Connect::new(V5, MqttString::from_static("dev"));
     c.clean_start = false;
     c.keep_alive = 0;

@@ -464,3 +464,72 @@ fn v311_session_outlives_the_connection() {
     p.dup = true;
     assert_eq!(h.recv(Packet::Publish(p)), ["send PUBREC 6"]);
 }
+
+/// The store on disk (`persist` feature) holds what the operations describe, reopened as
+/// after a crash, and a client resumed from it sends everything again: the PUBREL, then
+/// every PUBLISH with DUP ([MQTT-4.4.0-1], [MQTT-3.3.1-1]).
+#[cfg(feature = "persist")]
+#[test]
+fn resume_from_the_store_on_disk() {
+    use crate::persist::ClientStore;
+
+    let mut h = interrupted();
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    h.recv(Packet::ConnAck(Box::new(present())));
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9));
+    h.client
+        .subscribe(
+            h.now,
+            vec![(
+                mqtt_codec::TopicFilter::from_static("x"),
+                mqtt_codec::SubscriptionOptions::default(),
+            )],
+            Default::default(),
+        )
+        .unwrap();
+    h.drain();
+
+    let dir = std::env::temp_dir().join(format!("mqtt-client-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("client.redb");
+    let mut reference = MemorySessionStore::new();
+    {
+        let mut store = ClientStore::open(&path).unwrap();
+        for a in &h.actions {
+            if let Action::Persist(op) = a {
+                store.apply(op).unwrap();
+                reference.apply(op);
+            }
+        }
+        store.commit().unwrap();
+        // A PUBACK's removal applied and never committed: the crash loses it.
+        store
+            .apply(&crate::store::SessionOp::RemoveOutgoing(id(1)))
+            .unwrap();
+    }
+    let state = ClientStore::open(&path).unwrap().state().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut expected = reference.state();
+    assert!(state.next_packet_id > 3);
+    expected.next_packet_id = state.next_packet_id;
+    assert_eq!(state, expected);
+    assert_eq!(state.client_id.as_str(), "c1");
+    assert_eq!(state.incoming_qos2, [id(9)]);
+    assert_eq!(state.requests.len(), 1, "the SUBSCRIBE awaits its SUBACK");
+
+    let config = h.client.config().clone();
+    let mut h = Harness::with_client(Client::resume(config, state).unwrap());
+    h.client.connect(h.now).unwrap();
+    assert_eq!(h.drain(), ["send CONNECT id=c1 clean=0 keep_alive=60"]);
+    let sent = h.recv(Packet::ConnAck(Box::new(present())));
+    assert_eq!(
+        sent[1..4],
+        [
+            "send PUBREL 2",
+            "send PUBLISH 'a' qos=1 id=1 dup=1 retain=0",
+            "send PUBLISH 'c' qos=1 id=3 dup=1 retain=0"
+        ]
+    );
+}
