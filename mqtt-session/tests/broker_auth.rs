@@ -19,6 +19,10 @@ mod hub;
 #[allow(dead_code)]
 #[path = "../examples/broker/net.rs"]
 mod net;
+
+#[path = "../examples/broker/persist.rs"]
+#[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
+mod persist;
 #[allow(dead_code)]
 #[path = "../examples/broker/users.rs"]
 mod users;
@@ -647,6 +651,11 @@ fn a_mosquitto_conf_becomes_flags() {
         "0.0.0.0:9001",
     ];
     assert_eq!(args, expected);
+    // mosquitto's persistence: a directory (the current one by default).
+    std::fs::write(&file, "persistence true\npersistence_location /var/lib/b/\n").unwrap();
+    assert_eq!(conf::args_from_conf(f).unwrap(), ["--persist", "/var/lib/b/"]);
+    std::fs::write(&file, "persistence true\n").unwrap();
+    assert_eq!(conf::args_from_conf(f).unwrap(), ["--persist", "."]);
     std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();
     let err = conf::args_from_conf(f).unwrap_err();
     assert!(err.contains(":2: unsupported key `sys_interval`"), "{err}");

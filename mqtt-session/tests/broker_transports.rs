@@ -15,6 +15,10 @@ mod hub;
 #[allow(dead_code)]
 #[path = "../examples/broker/net.rs"]
 mod net;
+
+#[path = "../examples/broker/persist.rs"]
+#[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
+mod persist;
 #[allow(dead_code)]
 #[path = "../examples/broker/users.rs"]
 mod users;

@@ -5,7 +5,8 @@
 //! `require_certificate`, `use_identity_as_username`; `port` and `bind_address` (the old
 //! default listener); `allow_anonymous`, `password_file`, `acl_file`, `max_packet_size`,
 //! `max_queued_messages`, `max_inflight_messages`, `max_keepalive`, `retain_available`,
-//! `persistence false`, `log_type`, and the logging keys `log_dest`, `log_timestamp`,
+//! `persistence` and `persistence_location` (a directory, as in mosquitto; the current
+//! one if not given; our database file there is `broker.redb`), `log_type`, and the logging keys `log_dest`, `log_timestamp`,
 //! `connection_messages`, `per_listener_settings false`, which change nothing here. Any
 //! other key is an error naming the file, the line and the key. Flags given after `-c`
 //! override the file.
@@ -24,6 +25,7 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
     let mut args: Vec<String> = Vec::new();
     let mut listeners: Vec<Listener> = Vec::new();
     let (mut port, mut bind_address) = (None::<String>, None::<String>);
+    let (mut persistence, mut persistence_location) = (false, None::<String>);
     let push = |args: &mut Vec<String>, flag: &str, value: &str| {
         args.push(flag.to_string());
         args.push(value.to_string());
@@ -123,11 +125,8 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
                     args.push("--no-retain".into());
                 }
             }
-            "persistence" => {
-                if boolean()? {
-                    return Err(format!("{at}: persistence true: not supported yet"));
-                }
-            }
+            "persistence" => persistence = boolean()?,
+            "persistence_location" => persistence_location = Some(one()?.to_string()),
             "log_type" => {
                 let level = match one()? {
                     "debug" | "all" => "debug",
@@ -154,6 +153,10 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
             address: format!("{address}:{port}"),
             ..Listener::default()
         });
+    }
+    if persistence {
+        let dir = persistence_location.unwrap_or_else(|| ".".into());
+        push(&mut args, "--persist", &dir);
     }
     for l in listeners {
         let flag = match (l.tls, l.websockets) {

@@ -20,6 +20,7 @@ use mqtt_session::time::{Clock, Instant};
 use tokio::sync::Notify;
 
 use crate::net::{Input, Outbox};
+use crate::persist::Persistence;
 use crate::users::Users;
 
 /// A connection as the core knows it.
@@ -65,11 +66,13 @@ struct State {
     /// CONNECTs accepted for a client still connected elsewhere, waiting for that
     /// connection to hand over what it had received (see `Outbox::request_drain`).
     deferred: HashMap<ConnectionId, Vec<Decision>>,
+    /// With `--persist`: the store, which what depends on a write waits for.
+    persist: Option<Persistence>,
     stopped: bool,
 }
 
 impl Core {
-    pub fn new(broker: Hub, users: Users, clock: Clock) -> Self {
+    pub fn new(broker: Hub, users: Users, clock: Clock, persist: Option<Persistence>) -> Self {
         Self(Arc::new(Shared {
             state: Mutex::new(State {
                 broker,
@@ -79,6 +82,7 @@ impl Core {
                 timer_at: None,
                 clock,
                 deferred: HashMap::new(),
+                persist,
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -100,6 +104,21 @@ impl Core {
             self.0.wake.notify_one();
         }
         Ok(())
+    }
+
+    /// Commits what waits for the store and stops its thread (after `Input::Shutdown`).
+    pub fn finish_persistence(&self) {
+        let p = match self.0.state.lock() {
+            Ok(mut s) => s.persist.take(),
+            Err(_) => None,
+        };
+        if let Some(mut p) = p {
+            p.finish();
+            info!(
+                "sessions and retained messages are kept in {}",
+                p.dir().display()
+            );
+        }
     }
 
     /// Reads the broker's state (counts, limits) under the lock (for tests).
@@ -186,11 +205,13 @@ impl State {
                 broker.shutdown(now);
                 self.stopped = true;
                 self.drain();
-                info!(
-                    "{} sessions and {} retained messages held in memory are discarded",
-                    self.broker.session_count(),
-                    self.broker.retained_count()
-                );
+                if self.persist.is_none() {
+                    info!(
+                        "{} sessions and {} retained messages held in memory are discarded",
+                        self.broker.session_count(),
+                        self.broker.retained_count()
+                    );
+                }
                 return;
             }
         }
@@ -203,29 +224,23 @@ impl State {
 
     /// [`drain`](Self::drain), with decisions that were waiting to be carried out.
     fn drain_with(&mut self, ready: Vec<Decision>) {
-        drain(
-            &mut self.broker,
-            &mut self.links,
-            &mut self.users,
-            &mut self.drops,
-            &self.clock,
-            &mut self.deferred,
-            ready,
-        );
+        drain(self, ready);
     }
 }
 
 /// Carries out every action: sends, closes, pauses and resumes, logs, and answers pending
 /// CONNECTs.
-fn drain(
-    broker: &mut Hub,
-    links: &mut HashMap<ConnectionId, Link>,
-    users: &mut Users,
-    drops: &mut HashMap<MqttString, u64>,
-    clock: &Clock,
-    deferred: &mut HashMap<ConnectionId, Vec<Decision>>,
-    ready: Vec<Decision>,
-) {
+fn drain(state: &mut State, ready: Vec<Decision>) {
+    let State {
+        broker,
+        links,
+        users,
+        drops,
+        clock,
+        deferred,
+        persist,
+        ..
+    } = state;
     let mut decisions = ready;
     loop {
         while let Some(action) = broker.poll_action() {
@@ -238,12 +253,21 @@ fn drain(
                     len,
                 } => {
                     if let Some(l) = links.get(&connection) {
-                        l.outbox.send(version, packet, len);
+                        match waits(persist) {
+                            Some(p) => {
+                                let outbox = l.outbox.clone();
+                                p.defer(Box::new(move || outbox.send(version, packet, len)));
+                            }
+                            None => l.outbox.send(version, packet, len),
+                        }
                     }
                 }
                 // Dropping the link lets the writer write what is queued, then close.
                 BrokerAction::Close(conn) => {
-                    links.remove(&conn);
+                    let link = links.remove(&conn);
+                    if let (Some(link), Some(p)) = (link, waits(persist)) {
+                        p.defer(Box::new(move || drop(link)));
+                    }
                     decisions.extend(drained(deferred.remove(&conn).unwrap_or_default()));
                 }
                 BrokerAction::PauseReading(conn) | BrokerAction::ResumeReading(conn) => {
@@ -252,8 +276,12 @@ fn drain(
                         l.outbox.set_paused(pause);
                     }
                 }
-                // This broker keeps its state in memory only.
-                BrokerAction::Persist(_) => {}
+                // Without --persist, this broker keeps its state in memory only.
+                BrokerAction::Persist(op) => {
+                    if let Some(p) = persist {
+                        p.op(op);
+                    }
+                }
                 BrokerAction::Event(e) => {
                     if let Some(d) = log_event(&e, links, users, drops, clock.now()) {
                         decisions.push(d);
@@ -262,6 +290,9 @@ fn drain(
             }
         }
         if decisions.is_empty() {
+            if let Some(p) = persist {
+                p.flush();
+            }
             return;
         }
         let now = clock.now();
@@ -286,6 +317,11 @@ fn drain(
             };
         }
     }
+}
+
+/// The store, when what is sent now must wait for its commit (see persist.rs).
+fn waits(p: &mut Option<Persistence>) -> Option<&mut Persistence> {
+    p.as_mut().filter(|p| p.holds())
 }
 
 /// A CONNECT's answer: accept (under another user name, if given) or refuse.

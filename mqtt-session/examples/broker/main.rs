@@ -18,6 +18,7 @@ mod acl;
 mod conf;
 mod hub;
 mod net;
+mod persist;
 mod users;
 
 use std::process::ExitCode;
@@ -89,6 +90,13 @@ usage: broker [OPTIONS]
                            doubling up to 60 s with each further failure (default: 5)
   --allow-anonymous BOOL   accept clients without a user name (default: false with
                            --users or a listener beyond loopback, else true)
+  --persist DIR            keep sessions, their messages and subscriptions, wills and
+                           retained messages in DIR/broker.redb, and restore them at
+                           start; nothing is acknowledged (PUBACK, PUBREC, CONNACK with a
+                           session) before it is on disk (default: in memory only)
+  --persist-window MS      with --persist: wait up to MS milliseconds after a write for
+                           more to commit with it (default: 0, commit at once; writes
+                           that arrive during a commit join the next one)
   --log-level LEVEL        error, warn, info (default) or debug
   --help                   this text
 
@@ -125,6 +133,8 @@ struct Args {
     client_id_policy: Option<mqtt_session::broker::ClientIdPolicy>,
     max_login_failures: Option<u32>,
     allow_anonymous: Option<bool>,
+    persist: Option<String>,
+    persist_window: Option<u64>,
     log_level: Option<log::Level>,
     help: bool,
 }
@@ -197,6 +207,8 @@ impl Args {
                         v => return Err(format!("--allow-anonymous {v}: expected true or false")),
                     });
                 }
+                "--persist" => a.persist = Some(value()?),
+                "--persist-window" => a.persist_window = Some(number(&flag, &value()?)?),
                 "--log-level" => a.log_level = Some(value()?.parse()?),
                 "--help" | "-h" => a.help = true,
                 other => return Err(format!("unknown option {other}")),
@@ -208,6 +220,9 @@ impl Args {
         }
         if a.cafile.is_some() && !secure {
             return Err("--cafile needs --tls or --wss".into());
+        }
+        if a.persist_window.is_some() && a.persist.is_none() {
+            return Err("--persist-window needs --persist".into());
         }
         if a.use_identity_as_username && a.cafile.is_none() {
             return Err("--use-identity-as-username needs --cafile".into());
@@ -347,7 +362,26 @@ async fn run(args: Args) -> Result<(), String> {
         Some(path) => Some(Box::new(acl::Acl::load(path)?) as Box<dyn Authorizer>),
         None => None,
     };
-    let (shared, timer, mut all_done) = Shared::start(config, users, acl, Arc::new(limits));
+    let clock = mqtt_session::time::Clock::new();
+    let (mut hub, persistence) = match &args.persist {
+        Some(dir) => {
+            let window = Duration::from_millis(args.persist_window.unwrap_or(0));
+            let (p, snapshot) = persist::Persistence::open(std::path::Path::new(dir), window)?;
+            let (sessions, retained) = (snapshot.sessions.len(), snapshot.retained.len());
+            let hub = mqtt_session::broker::Hub::restore(config, snapshot, clock.now())
+                .map_err(|e| format!("{dir}: {e}"))?;
+            info!(
+                "persistence in {dir}: restored {sessions} sessions and {retained} retained messages"
+            );
+            (hub, Some(p))
+        }
+        None => (mqtt_session::broker::Hub::new(config), None),
+    };
+    if let Some(a) = acl {
+        hub.set_authorizer(a);
+    }
+    let (shared, timer, mut all_done) =
+        Shared::start_with(hub, clock, users, Arc::new(limits), persistence);
     let core = shared.core.clone();
     let mut listeners = Vec::new();
     for addr in &args.binds {
@@ -381,6 +415,8 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let _ = core.input(Input::Shutdown);
     let _ = timer.await;
+    let finishing = core.clone();
+    let _ = tokio::task::spawn_blocking(move || finishing.finish_persistence()).await;
     // Connection tasks write what is left and end; give them a moment.
     let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
     Ok(())

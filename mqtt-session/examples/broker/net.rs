@@ -239,19 +239,31 @@ impl Shared {
     /// Starts the broker core with `config`, its credentials, its authoriser and the
     /// readers' limits, and the task that fires its deadlines: what listeners need. The
     /// receiver yields `None` once every connection task has ended.
+    #[allow(dead_code)] // the tests' way in; the example restores its hub first
     pub fn start(
         config: mqtt_session::broker::BrokerConfig,
         users: crate::users::Users,
         authorizer: Option<Box<dyn mqtt_session::broker::Authorizer>>,
         limits: Arc<ReadLimits>,
     ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
-        let shared_config = Arc::new(config.clone());
         let mut hub = mqtt_session::broker::Hub::new(config);
         if let Some(a) = authorizer {
             hub.set_authorizer(a);
         }
-        let clock = Clock::new();
-        let core = crate::hub::Core::new(hub, users, clock);
+        Self::start_with(hub, Clock::new(), users, limits, None)
+    }
+
+    /// Starts the core around `hub` (a new one, or one restored from `persist`'s store at
+    /// `clock`'s now), with its operations going to `persist` if given.
+    pub fn start_with(
+        hub: mqtt_session::broker::Hub,
+        clock: Clock,
+        users: crate::users::Users,
+        limits: Arc<ReadLimits>,
+        persist: Option<crate::persist::Persistence>,
+    ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
+        let shared_config = Arc::new(hub.config().clone());
+        let core = crate::hub::Core::new(hub, users, clock, persist);
         let timer = tokio::spawn(core.clone().run_timer());
         let (alive, all_done) = mpsc::channel::<()>(1);
         let shared = Self {

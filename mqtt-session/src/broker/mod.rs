@@ -639,6 +639,10 @@ impl Hub {
             if let Some(s) = session.and_then(|k| self.sessions.get_mut(&k)) {
                 s.connection = None;
                 s.outbound.connection_lost();
+                if s.durable() {
+                    let client_id = s.client_id.clone();
+                    self.persist(StoreOp::SessionOffline(client_id));
+                }
             }
         }
     }

@@ -114,6 +114,17 @@ impl BrokerStore {
         txn.commit().map_err(|e| self.file.err(e))
     }
 
+    /// Records `now` as a moment the broker was running, with what is pending: a session
+    /// connected when the broker stopped counts as disconnected from the last commit, so a
+    /// driver that commits rarely calls this every few seconds to keep that close.
+    pub fn heartbeat(&mut self, now: SystemTime) -> Result<(), StoreError> {
+        if self.txn.is_none() {
+            let t = self.file.db.begin_write().map_err(|e| self.file.err(e))?;
+            self.txn = Some(t);
+        }
+        self.commit(now)
+    }
+
     /// What was committed, as the snapshot to restore a hub from at wall-clock time `now`
     /// (see [`Hub::restore`](crate::broker::Hub::restore)).
     ///

@@ -267,3 +267,37 @@ fn a_durable_session_going_offline_is_persisted() {
         [StoreOp::SessionOffline(MqttString::from_static("dev"))]
     );
 }
+
+/// A shutdown takes every durable session offline at that moment, so that its expiry
+/// counts from the shutdown, not from some earlier commit.
+#[test]
+fn a_shutdown_takes_durable_sessions_offline() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("dev", false, 600);
+    h.connect("tmp", V5, true);
+    h.persisted.clear();
+    h.broker.shutdown(h.now);
+    h.drain();
+    assert_eq!(
+        h.persisted,
+        [StoreOp::SessionOffline(MqttString::from_static("dev"))]
+    );
+}
+
+/// A heartbeat moves the moment a connected session is counted as disconnected at a crash.
+#[test]
+fn a_heartbeat_keeps_the_count_of_a_connected_session_close() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("dev", false, 600);
+    let dir = TempDir::new("heartbeat");
+    store_all(&dir.db(), &h.persisted, usize::MAX, t0());
+    let mut store = BrokerStore::open(dir.db()).unwrap();
+    store.heartbeat(t0() + Duration::from_secs(300)).unwrap();
+    drop(store);
+    let store = BrokerStore::open(dir.db()).unwrap();
+    let s = store.snapshot(t0() + Duration::from_secs(310)).unwrap();
+    assert_eq!(
+        s.sessions[&MqttString::from_static("dev")].expiry_interval,
+        590
+    );
+}
