@@ -652,8 +652,15 @@ fn a_mosquitto_conf_becomes_flags() {
     ];
     assert_eq!(args, expected);
     // mosquitto's persistence: a directory (the current one by default).
-    std::fs::write(&file, "persistence true\npersistence_location /var/lib/b/\n").unwrap();
-    assert_eq!(conf::args_from_conf(f).unwrap(), ["--persist", "/var/lib/b/"]);
+    std::fs::write(
+        &file,
+        "persistence true\npersistence_location /var/lib/b/\n",
+    )
+    .unwrap();
+    assert_eq!(
+        conf::args_from_conf(f).unwrap(),
+        ["--persist", "/var/lib/b/"]
+    );
     std::fs::write(&file, "persistence true\n").unwrap();
     assert_eq!(conf::args_from_conf(f).unwrap(), ["--persist", "."]);
     std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();

@@ -232,8 +232,11 @@ impl Hub {
             self.limit_reached_by(conn, client_id, limit);
             return Err(limit);
         }
+        // Stored as a message, not as the packet it came in: no packet identifier, and
+        // not a duplicate (a QoS 0 PUBLISH with DUP is malformed, [MQTT-3.3.1-2]).
         let mut stored = msg.clone();
         stored.qos_pid = QosPid::AtMostOnce;
+        stored.dup = false;
         match self.retained.retain(now, &stored, qos) {
             RetainChange::Stored => {
                 self.persist(StoreOp::PutRetained {

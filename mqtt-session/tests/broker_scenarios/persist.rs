@@ -301,3 +301,37 @@ fn a_heartbeat_keeps_the_count_of_a_connected_session_close() {
         590
     );
 }
+
+/// A retained message that arrived as a resent PUBLISH (DUP set) is stored as a message:
+/// no packet identifier and no DUP ([MQTT-3.3.1-2]: DUP on a QoS 0 PUBLISH is malformed),
+/// and the store on disk takes it. Found by the crash test, where the store refused it and
+/// the broker stopped.
+#[test]
+fn a_resent_retained_message_is_stored_without_dup() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("op", V5, true);
+    let mut p = Publish::new(TopicName::from_static("state"), "on");
+    p.retain = true;
+    p.dup = true;
+    p.qos_pid = QosPid::AtLeastOnce(pid(3));
+    h.send("op", Packet::Publish(p));
+    let stored: Vec<_> = h
+        .persisted
+        .iter()
+        .filter_map(|op| match op {
+            StoreOp::PutRetained { publish, qos } => Some((publish.clone(), *qos)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].0.dup);
+    assert_eq!(stored[0].0.qos_pid, QosPid::AtMostOnce);
+    assert_eq!(stored[0].1, QoS::AtLeastOnce);
+    let dir = TempDir::new("retained-dup");
+    store_all(&dir.db(), &h.persisted, 1, t0());
+    let s = BrokerStore::open(dir.db()).unwrap().snapshot(t0()).unwrap();
+    assert_eq!(
+        s.retained[&TopicName::from_static("state")].publish.payload,
+        "on"
+    );
+}
