@@ -11,13 +11,14 @@ use mqtt_codec::{
 use mqtt_session::client::{Client, ClientConfig, Event, Message};
 use mqtt_session::store::SessionState;
 
-use super::driver::Driver;
+use super::driver::{Driver, Store};
+use mqtt_session::persist::ClientStore;
 
 pub const USAGE: &str = "\
 usage: client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain]
               [--protocol 3.1.1|5|5-or-3.1.1] [--username U] [--password P]
               [--will-topic T --will-payload M] [--keep-alive SECS] [--no-clean]
-              [--session-expiry SECS]
+              [--session-expiry SECS] [--session-file FILE]
               pub TOPIC MESSAGE
        client [same options] sub [--count N] FILTER...
   sub prints one `topic payload` line per message; with --count N it exits after N
@@ -25,7 +26,13 @@ usage: client [--host H] [--port P] [--id ID] [--qos 0|1|2] [--retain]
   --no-clean).
   --protocol 5-or-3.1.1 (or auto) asks for MQTT 5.0 and, when the server refuses it,
   connects again with 3.1.1 (dropping --session-expiry); it prints the version it got
-  to stderr.";
+  to stderr.
+  --session-file FILE keeps the session in FILE (created if absent): QoS 1/2 messages in
+  flight and unanswered requests are stored before they are sent, and a later run with
+  the same file resumes the session (no clean start; with MQTT 5.0 a Session Expiry
+  Interval that never ends unless --session-expiry says otherwise) and sends them again.
+  pub then says on stderr when its message is stored, and exits once every message of
+  the session is delivered.";
 
 /// Parsed options.
 #[derive(Debug)]
@@ -35,6 +42,7 @@ struct Options {
     config: ClientConfig,
     qos: QoS,
     retain: bool,
+    session_file: Option<std::path::PathBuf>,
     command: Command,
 }
 
@@ -66,6 +74,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut keep_alive = 60u16;
     let mut clean = true;
     let mut session_expiry = None;
+    let mut session_file = None;
     let value = |it: &mut std::slice::Iter<String>, name: &str| {
         it.next().cloned().ok_or(format!("{name} needs a value"))
     };
@@ -115,6 +124,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
                         .map_err(|e| format!("--session-expiry: {e}"))?,
                 )
             }
+            "--session-file" => session_file = Some(value(&mut it, arg)?.into()),
             "pub" => {
                 let topic = value(&mut it, "pub")?;
                 let message = value(&mut it, "pub")?;
@@ -154,12 +164,15 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let string = |s: String, what: &str| MqttString::new(s).map_err(|e| format!("{what}: {e}"));
     let mut config = ClientConfig::new(protocol, string(id, "--id")?);
     config.fallback_to_v3_1_1 = fallback;
-    config.clean_start = clean;
+    config.clean_start = clean && session_file.is_none();
     config.keep_alive = keep_alive;
     config.username = username.map(|u| string(u, "--username")).transpose()?;
     config.password = password.map(Bytes::from);
     if protocol.is_v5() {
-        config.properties.session_expiry_interval = session_expiry;
+        config.properties.session_expiry_interval = match (session_expiry, &session_file) {
+            (None, Some(_)) => Some(u32::MAX),
+            (e, _) => e,
+        };
         config.properties.receive_maximum = NonZeroU16::new(64);
     }
     match (will_topic, will_payload) {
@@ -181,6 +194,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         config,
         qos,
         retain,
+        session_file,
         command,
     })
 }
@@ -200,14 +214,37 @@ pub async fn run(
     let opts = parse(args)?;
     let auto = opts.config.fallback_to_v3_1_1;
     let addr = format!("{}:{}", opts.host, opts.port);
-    // --no-clean asks for the session the server kept. This process stores nothing, so it
-    // resumes from an empty session state: a fresh client would refuse Session Present 1.
-    let client = if opts.config.clean_start {
-        Client::new(opts.config)
-    } else {
-        Client::resume(opts.config, SessionState::default()).map_err(io_err)?
+    let mut config = opts.config;
+    let (client, store) = match &opts.session_file {
+        // The session as the last run left it.
+        Some(path) => {
+            let store = ClientStore::open(path).map_err(io_err)?;
+            let state = store.state().map_err(io_err)?;
+            let stored = &state.client_id;
+            if config.client_id.is_empty() {
+                config.client_id = stored.clone();
+            } else if !stored.is_empty() && *stored != config.client_id {
+                return Err(format!(
+                    "{} holds the session of client {stored:?}, not {:?}",
+                    path.display(),
+                    config.client_id.as_str()
+                ));
+            }
+            let client = Client::resume(config, state).map_err(io_err)?;
+            (client, Store::File(Box::new(store)))
+        }
+        // --no-clean asks for the session the server kept. This process stores nothing, so
+        // it resumes from an empty session state: a fresh client would refuse Session
+        // Present 1.
+        None if !config.clean_start => (
+            Client::resume(config, SessionState::default()).map_err(io_err)?,
+            Store::Memory(Default::default()),
+        ),
+        None => (Client::new(config), Store::Memory(Default::default())),
     };
-    let mut d = Driver::connect(&addr, client).await.map_err(io_err)?;
+    let mut d = Driver::connect_with(&addr, client, store)
+        .await
+        .map_err(io_err)?;
     // Wait for the CONNACK. A server that refuses 5.0 while the client may fall back to
     // 3.1.1 closes this connection; the session then goes on on a new one.
     let mut fall_back = false;
@@ -228,7 +265,8 @@ pub async fn run(
             Some(Event::Disconnected(_)) if fall_back => {
                 fall_back = false;
                 d.flush().await.map_err(io_err)?;
-                d = Driver::connect(&addr, d.into_client())
+                let (client, store) = d.into_parts();
+                d = Driver::connect_with(&addr, client, store)
                     .await
                     .map_err(io_err)?;
             }
@@ -250,6 +288,13 @@ pub async fn run(
                 .publish(super::driver::now(), msg)
                 .map_err(io_err)?;
             if let Some(id) = id {
+                d.flush().await.map_err(io_err)?;
+                if let Some(path) = &opts.session_file {
+                    eprintln!(
+                        "client: message {id} stored in {}; it will be delivered",
+                        path.display()
+                    );
+                }
                 // Wait for the handshake to finish.
                 loop {
                     match d.next_event().await.map_err(io_err)? {
@@ -265,6 +310,16 @@ pub async fn run(
                         Some(_) => {}
                         None => return Err("connection closed during publish".into()),
                     }
+                }
+            }
+            // With a session file, what earlier runs left in flight goes too.
+            while d.client().in_flight() + d.client().queued() > 0 {
+                match d.next_event().await.map_err(io_err)? {
+                    Some(Event::Disconnected(why)) => {
+                        return Err(format!("disconnected: {why:?}"));
+                    }
+                    Some(_) => {}
+                    None => return Err("connection closed during publish".into()),
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! A tokio driver for the sans-IO client: one TCP connection, the client's actions carried
-//! out in order, its timers turned into sleeps. Persist actions go to a `MemorySessionStore` (a
-//! real application would write them durably).
+//! out in order, its timers turned into sleeps. Persist actions go to a `MemorySessionStore`,
+//! or with `--session-file` to a `ClientStore` on disk, committed before the packets that
+//! follow them are written.
 
 use std::collections::VecDeque;
 use std::io;
@@ -8,7 +9,8 @@ use std::sync::OnceLock;
 
 use mqtt_codec::BytesMut;
 use mqtt_session::client::{Action, Client, Event};
-use mqtt_session::store::MemorySessionStore;
+use mqtt_session::persist::ClientStore;
+use mqtt_session::store::{MemorySessionStore, SessionOp};
 use mqtt_session::time::{Clock, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,6 +26,34 @@ pub fn now() -> Instant {
     clock().now()
 }
 
+/// Where the session's write-ahead operations go.
+pub enum Store {
+    /// Nowhere durable: the session ends with the process.
+    Memory(MemorySessionStore),
+    /// A session file (boxed: the database handle is large).
+    File(Box<ClientStore>),
+}
+
+impl Store {
+    fn apply(&mut self, op: &SessionOp) -> io::Result<()> {
+        match self {
+            Self::Memory(m) => {
+                m.apply(op);
+                Ok(())
+            }
+            Self::File(f) => f.apply(op).map_err(io::Error::other),
+        }
+    }
+
+    /// Makes what was applied durable: before anything that depends on it is written.
+    fn commit(&mut self) -> io::Result<()> {
+        match self {
+            Self::Memory(_) => Ok(()),
+            Self::File(f) => f.commit().map_err(io::Error::other),
+        }
+    }
+}
+
 /// A client session running over one TCP connection.
 pub struct Driver {
     client: Client,
@@ -33,12 +63,18 @@ pub struct Driver {
     events: VecDeque<Event>,
     closed: bool,
     /// What the client asked to persist.
-    pub store: MemorySessionStore,
+    pub store: Store,
 }
 
 impl Driver {
     /// Opens a TCP connection to `addr` and sends the client's CONNECT.
-    pub async fn connect(addr: &str, mut client: Client) -> io::Result<Self> {
+    #[allow(dead_code)] // used by the integration tests
+    pub async fn connect(addr: &str, client: Client) -> io::Result<Self> {
+        Self::connect_with(addr, client, Store::Memory(MemorySessionStore::new())).await
+    }
+
+    /// [`Driver::connect`], with the session's operations going to `store`.
+    pub async fn connect_with(addr: &str, mut client: Client, store: Store) -> io::Result<Self> {
         let stream = TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         client
@@ -51,7 +87,7 @@ impl Driver {
             tx: BytesMut::new(),
             events: VecDeque::new(),
             closed: false,
-            store: MemorySessionStore::new(),
+            store,
         };
         d.flush().await?;
         Ok(d)
@@ -68,6 +104,12 @@ impl Driver {
         self.client
     }
 
+    /// Gives the session and its store back (to reconnect on a new transport).
+    #[allow(dead_code)] // used by the command line
+    pub fn into_parts(self) -> (Client, Store) {
+        (self.client, self.store)
+    }
+
     /// Closes the TCP connection without DISCONNECT, as a crash would: the server
     /// publishes the will. Returns the session.
     #[allow(dead_code)] // used by the integration tests
@@ -77,9 +119,10 @@ impl Driver {
         // knows; store operations would still be applied.
         while let Some(a) = self.client.poll_action() {
             if let Action::Persist(op) = a {
-                self.store.apply(&op);
+                let _ = self.store.apply(&op);
             }
         }
+        let _ = self.store.commit();
         // Dropping the stream resets the connection.
         self.client
     }
@@ -93,15 +136,18 @@ impl Driver {
                 Action::Send(p) => p
                     .encode(version, &mut self.tx)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
-                Action::Persist(op) => self.store.apply(&op),
+                Action::Persist(op) => self.store.apply(&op)?,
                 Action::Event(e) => self.events.push_back(e),
                 Action::Close => {
+                    self.store.commit()?;
                     self.write_out().await?;
                     let _ = self.stream.shutdown().await;
                     self.closed = true;
                 }
             }
         }
+        // Write-ahead: what was stored is committed before the packets that follow it go.
+        self.store.commit()?;
         self.write_out().await
     }
 
