@@ -23,10 +23,13 @@
 //! instead of the scenario's count), `--nodelay all|subscribers|publishers` (TCP_NODELAY on
 //! those clients; rumqttc's default, kept otherwise, leaves Nagle's algorithm on),
 //! `--inflight N` (a publisher's unacknowledged QoS 1 messages at most; rumqttc's default is
-//! 100 under 3.1.1 and the broker's Receive Maximum under 5).
+//! 100 under 3.1.1 and the broker's Receive Maximum under 5), `--durable` (every client keeps
+//! a session that outlives its connection: Clean Session 0 under 3.1.1, Clean Start 0 and a
+//! Session Expiry Interval of an hour under 5; a broker with persistence then stores every
+//! QoS 1/2 delivery).
 //!
 //! Subscribers subscribe first and wait for their SUBACK; publishers connect; then all
-//! publish at once. Sessions are clean. Each payload carries its publisher's index and a
+//! publish at once. Sessions are clean unless `--durable`; client ids are new in each run. Each payload carries its publisher's index and a
 //! sequence number, so that each subscriber checks per-publisher order and duplicates.
 //! Prints one line of `key=value` pairs:
 //!
@@ -115,6 +118,7 @@ struct Args {
     /// TCP_NODELAY on the publishers, on the subscribers.
     nodelay: (bool, bool),
     inflight: Option<u16>,
+    durable: bool,
 }
 
 impl Args {
@@ -131,6 +135,7 @@ impl Args {
             idle: Duration::from_secs(10),
             nodelay: (false, false),
             inflight: None,
+            durable: false,
         };
         let mut it = std::env::args().skip(1);
         while let Some(flag) = it.next() {
@@ -163,6 +168,7 @@ impl Args {
                 "--timeout" => a.timeout = Duration::from_secs(number(&flag, &value()?)?),
                 "--idle" => a.idle = Duration::from_secs(number(&flag, &value()?)?),
                 "--inflight" => a.inflight = Some(number(&flag, &value()?)?),
+                "--durable" => a.durable = true,
                 "--messages" => messages = Some(number(&flag, &value()?)?),
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unknown argument {other}")),
@@ -231,7 +237,8 @@ fn client(args: &Args, id: String, subscriber: bool) -> (Client, Loop) {
     });
     if args.v5 {
         let mut o = rumqttc::v5::MqttOptions::new(id, HOST, args.port);
-        o.set_clean_start(true)
+        o.set_clean_start(!args.durable)
+            .set_session_expiry_interval(args.durable.then_some(3600))
             .set_max_packet_size(Some(max as u32))
             .set_network_options(net);
         if let Some(n) = args.inflight {
@@ -241,7 +248,8 @@ fn client(args: &Args, id: String, subscriber: bool) -> (Client, Loop) {
         (Client::V5(c), Loop::V5(Box::new(l)))
     } else {
         let mut o = rumqttc::MqttOptions::new(id, HOST, args.port);
-        o.set_clean_session(true).set_max_packet_size(max, max);
+        o.set_clean_session(!args.durable)
+            .set_max_packet_size(max, max);
         if let Some(n) = args.inflight {
             o.set_inflight(n);
         }
@@ -623,7 +631,7 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: load --scenario {} [--port PORT] [--broker LABEL] [--payload BYTES] \
                  [--v5] [--timeout SECONDS] [--idle SECONDS] [--messages N] \
-                 [--nodelay all|publishers|subscribers] [--inflight N]",
+                 [--nodelay all|publishers|subscribers] [--inflight N] [--durable]",
                 SCENARIOS.map(|s| s.name).join("|")
             );
             return ExitCode::from(2);

@@ -335,3 +335,152 @@ fn a_resent_retained_message_is_stored_without_dup() {
         "on"
     );
 }
+
+mod model {
+    //! The store on disk against the in-memory reference, over random operations and commit
+    //! points, with client ids that share prefixes ("a", "ab") so that a session's range of
+    //! records is tested against its neighbours'.
+
+    use super::*;
+    use mqtt_session::broker::MemoryStore;
+    use mqtt_session::store::{OutgoingEntry, OutgoingState, SessionOp};
+    use proptest::prelude::*;
+
+    const IDS: [&str; 3] = ["a", "ab", "b"];
+    const FILTERS: [&str; 3] = ["x/#", "x/+", "$share/g/y"];
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Op(u8, usize, usize, u16),
+        Commit,
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            8 => (0u8..12, 0..IDS.len(), 0..FILTERS.len(), 1u16..6)
+                .prop_map(|(k, c, f, p)| Step::Op(k, c, f, p)),
+            1 => Just(Step::Commit),
+        ]
+    }
+
+    fn op(kind: u8, c: usize, f: usize, p: u16, seq: u64) -> StoreOp {
+        let client_id = MqttString::from_static(IDS[c]);
+        let message = |qos: QoS| {
+            let mut m = Publish::new(TopicName::from_static("x/1"), format!("{seq}"));
+            m.qos_pid = match qos {
+                QoS::AtLeastOnce => QosPid::AtLeastOnce(pid(p)),
+                _ => QosPid::ExactlyOnce(pid(p)),
+            };
+            m.properties.user_properties.push((
+                MqttString::from_static("n"),
+                MqttString::new(format!("{seq}")).unwrap(),
+            ));
+            m
+        };
+        let session = |op| StoreOp::Session {
+            client_id: client_id.clone(),
+            op,
+        };
+        match kind {
+            0 => StoreOp::PutSession {
+                client_id,
+                expiry_interval: 100 + p as u32,
+                username: p.is_multiple_of(2).then(|| MqttString::from_static("user")),
+            },
+            1 => StoreOp::RemoveSession(client_id),
+            2 => StoreOp::PutSubscription {
+                client_id,
+                filter: TopicFilter::from_static(FILTERS[f]),
+                options: SubscriptionOptions::qos(QoS::AtLeastOnce),
+                id: SubscriptionId::new(p as u32),
+            },
+            3 => StoreOp::RemoveSubscription {
+                client_id,
+                filter: TopicFilter::from_static(FILTERS[f]),
+            },
+            4 => session(SessionOp::PutOutgoing(OutgoingEntry {
+                seq,
+                packet_id: pid(p),
+                state: OutgoingState::Publish {
+                    publish: message(if f == 0 {
+                        QoS::AtLeastOnce
+                    } else {
+                        QoS::ExactlyOnce
+                    }),
+                    sent: false,
+                    on_wire: false,
+                },
+            })),
+            5 => session(SessionOp::PutOutgoing(OutgoingEntry {
+                seq,
+                packet_id: pid(p),
+                state: OutgoingState::PubRel { on_wire: false },
+            })),
+            6 => session(SessionOp::RemoveOutgoing(pid(p))),
+            7 => session(SessionOp::PutIncoming(pid(p))),
+            8 => session(SessionOp::RemoveIncoming(pid(p))),
+            9 => StoreOp::PutWill {
+                client_id,
+                will: Box::new(Will {
+                    topic: TopicName::from_static("w"),
+                    payload: Bytes::from(format!("{seq}")),
+                    qos: QoS::AtLeastOnce,
+                    retain: p.is_multiple_of(2),
+                    properties: WillProperties::default(),
+                }),
+            },
+            10 => StoreOp::RemoveWill(client_id),
+            _ if p.is_multiple_of(2) => StoreOp::RemoveRetained(TopicName::from_static("r")),
+            _ => {
+                let mut r = Publish::new(TopicName::from_static("r"), format!("{seq}"));
+                r.retain = true;
+                StoreOp::PutRetained {
+                    publish: r,
+                    qos: QoS::AtLeastOnce,
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(64),
+            ..ProptestConfig::default()
+        })]
+
+        /// Reopened after a drop (a crash), the file holds what the reference holds after
+        /// the operations up to the last commit, and nothing after it.
+        #[test]
+        fn the_file_matches_the_reference_at_the_last_commit(
+            steps in proptest::collection::vec(step(), 1..60)
+        ) {
+            let dir = TempDir::new("model");
+            let mut committed = MemoryStore::new();
+            let mut current = MemoryStore::new();
+            {
+                let mut store = BrokerStore::open(dir.db()).unwrap();
+                for (seq, s) in steps.iter().enumerate() {
+                    match s {
+                        Step::Op(k, c, f, p) => {
+                            let op = op(*k, *c, *f, *p, seq as u64);
+                            store.apply(&op, t0()).unwrap();
+                            current.apply(&op);
+                        }
+                        Step::Commit => {
+                            store.commit(t0()).unwrap();
+                            committed = current.clone();
+                        }
+                    }
+                }
+            }
+            let store = BrokerStore::open(dir.db()).unwrap();
+            prop_assert_eq!(
+                normalized(store.snapshot(t0()).unwrap()),
+                normalized(committed.snapshot())
+            );
+        }
+    }
+}
