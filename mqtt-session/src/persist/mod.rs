@@ -127,7 +127,10 @@ impl File {
         init: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
     ) -> Result<Self, StoreError> {
         let path = path.to_path_buf();
-        let db = Database::create(&path).map_err(|e| StoreError::Database {
+        if !path.exists() {
+            Self::create(&path, kind, init)?;
+        }
+        let db = Database::open(&path).map_err(|e| StoreError::Database {
             path: path.clone(),
             source: e.into(),
         })?;
@@ -165,20 +168,61 @@ impl File {
                     });
                 }
             }
-            None => {
-                let w = file.db.begin_write().map_err(|e| file.err(e))?;
-                {
-                    let mut meta = w.open_table(META).map_err(|e| file.err(e))?;
-                    meta.insert("format", FORMAT_VERSION.to_be_bytes().as_slice())
-                        .map_err(|e| file.err(e))?;
-                    meta.insert("kind", kind.as_bytes())
-                        .map_err(|e| file.err(e))?;
-                }
-                init(&w).map_err(|e| file.err(e))?;
-                w.commit().map_err(|e| file.err(e))?;
-            }
+            // A database, but not one this module made.
+            None => return Err(file.damaged("meta", "not a store: no format version")),
         }
         Ok(file)
+    }
+
+    /// Creates the store at `path` whole or not at all: built and committed under a
+    /// temporary name beside it, then renamed into place (a process killed while creating
+    /// the file would otherwise leave a partial file that is not a database). A temporary
+    /// file left by such a kill is replaced.
+    fn create(
+        path: &Path,
+        kind: &'static str,
+        init: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::TableError>,
+    ) -> Result<(), StoreError> {
+        let mut name = path.file_name().unwrap_or_default().to_os_string();
+        name.push(".creating");
+        let tmp = path.with_file_name(name);
+        let io = |e: std::io::Error| StoreError::Database {
+            path: path.to_path_buf(),
+            source: redb::StorageError::Io(e).into(),
+        };
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        {
+            let db = Database::create(&tmp).map_err(|e| StoreError::Database {
+                path: tmp.clone(),
+                source: e.into(),
+            })?;
+            let file = Self {
+                path: tmp.clone(),
+                db,
+            };
+            let w = file.db.begin_write().map_err(|e| file.err(e))?;
+            {
+                let mut meta = w.open_table(META).map_err(|e| file.err(e))?;
+                meta.insert("format", FORMAT_VERSION.to_be_bytes().as_slice())
+                    .map_err(|e| file.err(e))?;
+                meta.insert("kind", kind.as_bytes())
+                    .map_err(|e| file.err(e))?;
+            }
+            init(&w).map_err(|e| file.err(e))?;
+            w.commit().map_err(|e| file.err(e))?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        // The rename itself is made durable with the directory.
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 
     fn err(&self, e: impl Into<redb::Error>) -> StoreError {
@@ -271,6 +315,40 @@ mod tests {
             std::fs::read(&path).unwrap(),
             vec![0x5a; 8192],
             "left as it was"
+        );
+    }
+
+    /// A file is created whole or not at all: what a process killed while creating it left
+    /// (a partial file under the temporary name) is replaced, and the store's own name
+    /// appears only once it is a store.
+    #[test]
+    fn creation_leaves_no_partial_file() {
+        let dir = TempDir::new("create");
+        let path = dir.0.join("c.redb");
+        let tmp = dir.0.join("c.redb.creating");
+        std::fs::write(&tmp, b"half a header").unwrap();
+        drop(ClientStore::open(&path).unwrap());
+        assert!(!tmp.exists());
+        assert!(
+            ClientStore::open(&path)
+                .unwrap()
+                .state()
+                .unwrap()
+                .outgoing
+                .is_empty()
+        );
+    }
+
+    /// A database this module did not make is not taken for an empty store.
+    #[test]
+    fn a_foreign_database_is_refused() {
+        let dir = TempDir::new("foreign");
+        let path = dir.0.join("f.redb");
+        drop(Database::create(&path).unwrap());
+        let err = BrokerStore::open(&path).unwrap_err();
+        assert!(
+            matches!(err, StoreError::Damaged { table: "meta", .. }),
+            "{err}"
         );
     }
 
