@@ -2,7 +2,11 @@
 """Runs the Eclipse Paho interoperability test suites against the example broker.
 
     cargo build -p mqtt-session --example broker
-    python3 mqtt-session/tests/broker_peers/interop.py target/debug/examples/broker
+    python3 mqtt-session/tests/broker_peers/interop.py target/debug/examples/broker [--persist]
+
+With `--persist`, every broker runs with `--persist` in a fresh temporary directory: the
+suites then go through the store (every durable session, will and retained message is
+written before it is acknowledged).
 
 The suites are vendored in `paho_interop/` from eclipse/paho.mqtt.testing
 (`interoperability/`, commit 9d7bb80bb8b9d9cfc0b52f8cb4c1916401281103; EPL-2.0 OR
@@ -51,10 +55,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+PERSIST = False
+
+
 class Broker:
     def __init__(self, binary, *args):
         self.port = free_port()
         cmd = [binary, "--bind", f"127.0.0.1:{self.port}", *args]
+        self.store = None
+        if PERSIST:
+            self.store = tempfile.TemporaryDirectory(prefix="mqtt-interop-")
+            cmd += ["--persist", self.store.name]
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
@@ -70,6 +81,8 @@ class Broker:
     def stop(self):
         self.proc.kill()
         self.proc.wait()
+        if self.store:
+            self.store.cleanup()
 
 
 def tests_of(script):
@@ -110,9 +123,13 @@ def run(script, port, tests, timeout):
 
 
 def main():
-    if len(sys.argv) != 2:
+    global PERSIST
+    args = sys.argv[1:]
+    PERSIST = "--persist" in args
+    args = [a for a in args if a != "--persist"]
+    if len(args) != 1:
         sys.exit(__doc__)
-    binary = sys.argv[1]
+    binary = args[0]
     acl = tempfile.NamedTemporaryFile("w", suffix=".acl", delete=False)
     acl.write("topic readwrite #\ntopic deny test/nosubscribe\n")
     acl.close()
