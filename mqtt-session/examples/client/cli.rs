@@ -199,6 +199,12 @@ fn parse(args: &[String]) -> Result<Options, String> {
     })
 }
 
+/// Whether `args` is a valid command line (a usage error otherwise).
+#[allow(dead_code)] // the tests call `run` directly
+pub fn check(args: &[String]) -> Result<(), String> {
+    parse(args).map(|_| ())
+}
+
 fn io_err(e: impl std::fmt::Display) -> String {
     e.to_string()
 }

@@ -17,9 +17,14 @@ async fn main() {
         println!("{}", cli::USAGE);
         return;
     }
+    // The usage is printed for a usage error only; any other error is one line.
+    if let Err(e) = cli::check(&args) {
+        eprintln!("client: {e}\n{}", cli::USAGE);
+        std::process::exit(2);
+    }
     let mut out = std::io::stdout();
     if let Err(e) = cli::run(&args, &mut out, None).await {
-        eprintln!("client: {e}\n{}", cli::USAGE);
+        eprintln!("client: {e}");
         std::process::exit(1);
     }
 }
