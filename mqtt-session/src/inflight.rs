@@ -9,6 +9,7 @@
 //! be sent again, in its original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]).
 
 use crate::collections::{BTreeMap, BTreeSet, HashMap};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use mqtt_codec::{PacketId, Publish, QoS};
@@ -78,15 +79,23 @@ pub(crate) enum PubRecOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UnknownPacketId(pub PacketId);
 
-/// The outgoing QoS 1/2 messages of one session, in order.
+/// The outgoing QoS 1/2 messages of one session, in order. Without messages it holds no
+/// storage: a session at rest (most of them, on a broker with many idle clients) costs its
+/// sequence counter and one empty pointer.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outbound {
+    /// The messages and their indexes; `None` while there are none.
+    state: Option<Box<Entries>>,
+    next_seq: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Entries {
     entries: BTreeMap<u64, OutgoingEntry>,
     by_id: HashMap<PacketId, u64>,
     unsent_publish: BTreeSet<u64>,
     unsent_pubrel: BTreeSet<u64>,
     in_flight: usize,
-    next_seq: u64,
 }
 
 impl Outbound {
@@ -131,76 +140,89 @@ impl Outbound {
     }
 
     fn insert(&mut self, entry: OutgoingEntry) -> Option<u64> {
-        if self.by_id.contains_key(&entry.packet_id) {
+        let s = self.state.get_or_insert_with(Box::default);
+        if s.by_id.contains_key(&entry.packet_id) {
             return None;
         }
         let seq = entry.seq;
         self.next_seq = seq + 1;
-        self.by_id.insert(entry.packet_id, seq);
+        s.by_id.insert(entry.packet_id, seq);
         match &entry.state {
             OutgoingState::Publish { on_wire, .. } => {
                 if *on_wire {
-                    self.in_flight += 1;
+                    s.in_flight += 1;
                 } else {
-                    self.unsent_publish.insert(seq);
+                    s.unsent_publish.insert(seq);
                 }
             }
             OutgoingState::PubRel { on_wire } => {
-                self.in_flight += 1;
+                s.in_flight += 1;
                 if !*on_wire {
-                    self.unsent_pubrel.insert(seq);
+                    s.unsent_pubrel.insert(seq);
                 }
             }
         }
-        self.entries.insert(seq, entry);
+        s.entries.insert(seq, entry);
         Some(seq)
     }
 
     /// Messages that count against the peer's Receive Maximum.
     pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight
+        self.state.as_ref().map_or(0, |s| s.in_flight)
     }
 
     /// PUBLISH packets waiting to be sent (new, or to be sent again after a reconnect).
     pub(crate) fn waiting(&self) -> usize {
-        self.unsent_publish.len()
+        self.state.as_ref().map_or(0, |s| s.unsent_publish.len())
     }
 
     /// All entries.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.state.as_ref().map_or(0, |s| s.entries.len())
     }
 
     #[cfg(test)]
     /// Whether there are no entries.
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether it holds storage (for the tests of what a session at rest costs).
+    #[cfg(test)]
+    pub(crate) fn holds_storage(&self) -> bool {
+        self.state.is_some()
     }
 
     /// The entries in sending order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &OutgoingEntry> {
-        self.entries.values()
+        self.state.iter().flat_map(|s| s.entries.values())
     }
 
     /// The entry `seq`.
     pub(crate) fn get(&self, seq: u64) -> Option<&OutgoingEntry> {
-        self.entries.get(&seq)
+        self.state.as_ref()?.entries.get(&seq)
+    }
+
+    /// The sequence number of the entry holding `id`.
+    fn seq_of(&self, id: PacketId) -> Option<u64> {
+        self.state.as_ref()?.by_id.get(&id).copied()
     }
 
     /// The entry holding `id`.
     pub(crate) fn by_id(&self, id: PacketId) -> Option<&OutgoingEntry> {
-        self.entries.get(self.by_id.get(&id)?)
+        self.get(self.seq_of(id)?)
     }
 
     /// What to send next: a PUBREL waiting to be sent (never held back by the quota,
     /// [MQTT-3.3.4-8]), else the oldest waiting PUBLISH if fewer than `receive_maximum`
     /// messages are in flight.
     pub(crate) fn next_to_send(&self, receive_maximum: u16) -> Option<NextSend> {
-        if let Some(&seq) = self.unsent_pubrel.first() {
+        let s = self.state.as_ref()?;
+        if let Some(&seq) = s.unsent_pubrel.first() {
             return Some(NextSend::PubRel(seq));
         }
-        if self.in_flight < usize::from(receive_maximum) {
-            return self.unsent_publish.first().map(|&s| NextSend::Publish(s));
+        if s.in_flight < usize::from(receive_maximum) {
+            return s.unsent_publish.first().map(|&seq| NextSend::Publish(seq));
         }
         None
     }
@@ -208,7 +230,10 @@ impl Outbound {
     /// Records that the packet [`next_to_send`](Self::next_to_send) gave for `seq` went on
     /// the wire.
     pub(crate) fn mark_sent(&mut self, seq: u64) {
-        let Some(entry) = self.entries.get_mut(&seq) else {
+        let Some(s) = self.state.as_mut() else {
+            return;
+        };
+        let Some(entry) = s.entries.get_mut(&seq) else {
             return;
         };
         match &mut entry.state {
@@ -216,32 +241,33 @@ impl Outbound {
                 if !*on_wire {
                     *on_wire = true;
                     *sent = true;
-                    self.in_flight += 1;
-                    self.unsent_publish.remove(&seq);
+                    s.in_flight += 1;
+                    s.unsent_publish.remove(&seq);
                 }
             }
             OutgoingState::PubRel { on_wire } => {
                 *on_wire = true;
-                self.unsent_pubrel.remove(&seq);
+                s.unsent_pubrel.remove(&seq);
             }
         }
     }
 
     /// Removes the entry `seq` whatever its state (a message that can no longer be sent).
+    /// The last one gone, the storage goes too.
     pub(crate) fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
-        let entry = self.entries.remove(&seq)?;
-        self.by_id.remove(&entry.packet_id);
-        if self.by_id.is_empty() && self.by_id.capacity() > 64 {
-            // A burst is over: a hash table keeps its capacity, which is its size.
-            self.by_id = HashMap::default();
-        }
-        self.unsent_publish.remove(&seq);
-        self.unsent_pubrel.remove(&seq);
+        let s = self.state.as_mut()?;
+        let entry = s.entries.remove(&seq)?;
+        s.by_id.remove(&entry.packet_id);
+        s.unsent_publish.remove(&seq);
+        s.unsent_pubrel.remove(&seq);
         match &entry.state {
             OutgoingState::Publish { on_wire: true, .. } | OutgoingState::PubRel { .. } => {
-                self.in_flight -= 1;
+                s.in_flight -= 1;
             }
             OutgoingState::Publish { .. } => {}
+        }
+        if s.entries.is_empty() {
+            self.state = None;
         }
         Some(entry)
     }
@@ -256,7 +282,7 @@ impl Outbound {
             }) if publish.qos() == QoS::AtLeastOnce => {}
             _ => return Err(UnknownPacketId(id)),
         }
-        let seq = self.by_id[&id];
+        let seq = self.seq_of(id).ok_or(UnknownPacketId(id))?;
         self.remove(seq).ok_or(UnknownPacketId(id))
     }
 
@@ -266,46 +292,47 @@ impl Outbound {
         id: PacketId,
         failed: bool,
     ) -> Result<PubRecOutcome, UnknownPacketId> {
-        let seq = *self.by_id.get(&id).ok_or(UnknownPacketId(id))?;
-        let entry = self.entries.get_mut(&seq).ok_or(UnknownPacketId(id))?;
-        match &entry.state {
-            OutgoingState::Publish {
+        let seq = self.seq_of(id).ok_or(UnknownPacketId(id))?;
+        let is_publish = match self.get(seq).map(|e| &e.state) {
+            Some(OutgoingState::Publish {
                 publish,
                 on_wire: true,
                 ..
-            } if publish.qos() == QoS::ExactlyOnce => {
-                if failed {
-                    let e = self.remove(seq).ok_or(UnknownPacketId(id))?;
-                    return Ok(PubRecOutcome::Failed(e));
-                }
-                // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]). It moves to the
-                // end of the order: PUBRELs go in the order of their PUBRECs.
-                let packet_id = entry.packet_id;
-                self.entries.remove(&seq);
-                let new = self.next_seq;
-                self.next_seq += 1;
-                self.entries.insert(
-                    new,
-                    OutgoingEntry {
-                        seq: new,
-                        packet_id,
-                        state: OutgoingState::PubRel { on_wire: false },
-                    },
-                );
-                self.by_id.insert(packet_id, new);
-                self.unsent_pubrel.insert(new);
-                Ok(PubRecOutcome::Release {
-                    previous: seq,
-                    seq: new,
-                })
-            }
-            OutgoingState::PubRel { .. } if !failed => {
-                entry.state = OutgoingState::PubRel { on_wire: false };
-                self.unsent_pubrel.insert(seq);
-                Ok(PubRecOutcome::AlreadyReleased(seq))
-            }
-            _ => Err(UnknownPacketId(id)),
+            }) if publish.qos() == QoS::ExactlyOnce => true,
+            Some(OutgoingState::PubRel { .. }) if !failed => false,
+            _ => return Err(UnknownPacketId(id)),
+        };
+        if is_publish && failed {
+            let e = self.remove(seq).ok_or(UnknownPacketId(id))?;
+            return Ok(PubRecOutcome::Failed(e));
         }
+        let new = self.next_seq;
+        let s = self.state.as_mut().ok_or(UnknownPacketId(id))?;
+        if !is_publish {
+            if let Some(entry) = s.entries.get_mut(&seq) {
+                entry.state = OutgoingState::PubRel { on_wire: false };
+            }
+            s.unsent_pubrel.insert(seq);
+            return Ok(PubRecOutcome::AlreadyReleased(seq));
+        }
+        // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]). It moves to the end of
+        // the order: PUBRELs go in the order of their PUBRECs.
+        s.entries.remove(&seq);
+        s.entries.insert(
+            new,
+            OutgoingEntry {
+                seq: new,
+                packet_id: id,
+                state: OutgoingState::PubRel { on_wire: false },
+            },
+        );
+        s.by_id.insert(id, new);
+        s.unsent_pubrel.insert(new);
+        self.next_seq += 1;
+        Ok(PubRecOutcome::Release {
+            previous: seq,
+            seq: new,
+        })
     }
 
     /// A PUBCOMP arrived: the released message `id` is done.
@@ -314,24 +341,27 @@ impl Outbound {
             Some(OutgoingState::PubRel { on_wire: true }) => {}
             _ => return Err(UnknownPacketId(id)),
         }
-        let seq = self.by_id[&id];
+        let seq = self.seq_of(id).ok_or(UnknownPacketId(id))?;
         self.remove(seq).ok_or(UnknownPacketId(id))
     }
 
     /// The connection is gone: every entry waits to be sent again on the next one.
     pub(crate) fn connection_lost(&mut self) {
-        for (&seq, entry) in &mut self.entries {
+        let Some(s) = self.state.as_mut() else {
+            return;
+        };
+        for (&seq, entry) in &mut s.entries {
             match &mut entry.state {
                 OutgoingState::Publish { on_wire, .. } => {
                     if *on_wire {
                         *on_wire = false;
-                        self.in_flight -= 1;
-                        self.unsent_publish.insert(seq);
+                        s.in_flight -= 1;
+                        s.unsent_publish.insert(seq);
                     }
                 }
                 OutgoingState::PubRel { on_wire } => {
                     *on_wire = false;
-                    self.unsent_pubrel.insert(seq);
+                    s.unsent_pubrel.insert(seq);
                 }
             }
         }
@@ -341,10 +371,9 @@ impl Outbound {
     /// session state, [MQTT-3.2.2-5]); messages never sent stay queued.
     pub(crate) fn discard_sent(&mut self) -> Vec<OutgoingEntry> {
         let seqs: Vec<u64> = self
-            .entries
             .iter()
-            .filter(|(_, e)| !matches!(e.state, OutgoingState::Publish { sent: false, .. }))
-            .map(|(&s, _)| s)
+            .filter(|e| !matches!(e.state, OutgoingState::Publish { sent: false, .. }))
+            .map(|e| e.seq)
             .collect();
         seqs.into_iter().filter_map(|s| self.remove(s)).collect()
     }
@@ -558,5 +587,32 @@ mod tests {
         assert!(q.insert(pid(4)));
         assert_eq!(q.take(), vec![pid(4)]);
         assert!(q.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod storage_tests {
+    use super::*;
+    use mqtt_codec::{QosPid, TopicName};
+
+    /// A session at rest holds no storage for its outgoing messages: none before the
+    /// first, none again once the last is acknowledged, and its order goes on.
+    #[test]
+    fn outbound_holds_storage_only_while_it_has_messages() {
+        let mut o = Outbound::new();
+        assert!(!o.holds_storage());
+        assert!(core::mem::size_of::<Outbound>() <= 16);
+        let id = PacketId::new(1).unwrap();
+        let mut p = Publish::new(TopicName::from_static("t"), "x");
+        p.qos_pid = QosPid::AtLeastOnce(id);
+        let first = o.push(p.clone()).unwrap();
+        assert!(o.holds_storage());
+        o.mark_sent(first);
+        assert_eq!(o.in_flight(), 1);
+        o.puback(id).unwrap();
+        assert!(!o.holds_storage());
+        assert_eq!((o.len(), o.in_flight(), o.waiting()), (0, 0, 0));
+        let second = o.push(p).unwrap();
+        assert!(second > first, "the sending order goes on");
     }
 }
