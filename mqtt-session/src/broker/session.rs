@@ -61,6 +61,30 @@ pub(crate) struct SubValue {
     pub(crate) id: Option<SubscriptionId>,
 }
 
+/// When the outbound messages with a Message Expiry Interval expire, by sequence number;
+/// no storage while there are none (most sessions, most of the time).
+#[derive(Debug, Default)]
+pub(crate) struct Expiries(Option<Box<HashMap<u64, Expiry>>>);
+
+impl Expiries {
+    pub(crate) fn insert(&mut self, seq: u64, expiry: Expiry) {
+        self.0.get_or_insert_with(Box::default).insert(seq, expiry);
+    }
+
+    pub(crate) fn get(&self, seq: &u64) -> Option<&Expiry> {
+        self.0.as_ref()?.get(seq)
+    }
+
+    pub(crate) fn remove(&mut self, seq: &u64) {
+        if let Some(m) = &mut self.0 {
+            m.remove(seq);
+            if m.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
 /// One session.
 #[derive(Debug)]
 pub(crate) struct Session {
@@ -78,7 +102,7 @@ pub(crate) struct Session {
     /// QoS 1/2 messages towards the client.
     pub(crate) outbound: Outbound,
     /// The Message Expiry of messages in `outbound` that have one, by sequence number.
-    pub(crate) expiries: HashMap<u64, Expiry>,
+    pub(crate) expiries: Expiries,
     /// Where packet identifier allocation resumes.
     pub(crate) next_id: u16,
     /// QoS 2 messages received from the client, routed, and awaiting PUBREL.
@@ -104,7 +128,7 @@ impl Session {
             expiry_interval,
             subscriptions: BTreeMap::new(),
             outbound: Outbound::new(),
-            expiries: HashMap::default(),
+            expiries: Expiries::default(),
             next_id: 1,
             inbound_qos2: InboundQos2::new(),
             will: None,
