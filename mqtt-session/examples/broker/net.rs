@@ -628,31 +628,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tx for WsTx<S> {
 /// Runs one connection until either side closes it: a reader that decodes and hands each
 /// packet to the core (while the core does not pause it), and a writer that writes what the
 /// core queues and reports it written. Neither holds a buffer while idle.
-async fn serve(
+fn serve(
     rx: impl Rx,
     tx: impl Tx,
     peer: SocketAddr,
     shared: Shared,
     identity: Option<String>,
-) {
-    let conn = shared.conn_id();
+) -> impl std::future::Future<Output = ()> {
+    let id = shared.conn_id();
     let outbox = Arc::new(Outbox::default());
     let opened = Input::Opened {
-        conn,
+        conn: id,
         peer,
         outbox: outbox.clone(),
         identity,
     };
-    if shared.core.input(opened).is_err() {
-        return;
-    }
+    let open = shared.core.input(opened).is_ok();
     // Shared by the reader and the writer of this one task: locked only briefly, never
     // across an await, and never by another task.
     let machine = Mutex::new(ServerConnection::new(shared.clock.now(), &shared.config));
-    tokio::join!(
-        read(rx, conn, &outbox, &machine, &shared),
-        write(tx, conn, &outbox, &machine, &shared)
-    );
+    let c = Conn {
+        id,
+        outbox,
+        machine,
+        shared,
+    };
+    // The task holds only this block: what was needed to open the connection (the peer's
+    // address, its identity) stays out of it, and the reader and writer reach everything
+    // through one reference.
+    async move {
+        if open {
+            tokio::join!(read(rx, &c), write(tx, &c));
+        }
+    }
+}
+
+/// One connection, as its reader and writer share it.
+struct Conn {
+    id: ConnectionId,
+    outbox: Arc<Outbox>,
+    machine: Machine,
+    shared: Shared,
 }
 
 /// A packet that has begun to arrive and not yet finished: since when, and what it holds
@@ -769,14 +785,8 @@ impl KeepAlive {
 /// Reads and decodes until the transport ends or the connection closes. A packet that has
 /// begun to arrive must finish within the partial-packet timeout, and one larger than
 /// [`SMALL_PACKET`] is read only once the shared budget holds its size.
-async fn read(
-    mut rx: impl Rx,
-    conn: ConnectionId,
-    outbox: &Outbox,
-    machine: &Machine,
-    shared: &Shared,
-) {
-    let limits = &*shared.limits;
+async fn read(mut rx: impl Rx, c: &Conn) {
+    let limits = &*c.shared.limits;
     let budget = &limits.partial_budget;
     let mut inbuf = BytesMut::new();
     let mut partial = Partial::default();
@@ -785,44 +795,51 @@ async fn read(
         sleep: None,
     };
     loop {
-        if outbox.is_closing() {
+        if c.outbox.is_closing() {
             linger(&mut rx).await;
             break;
         }
-        if outbox.take_drain_request() {
+        if c.outbox.take_drain_request() {
             // Everything received so far, whether paused or not, then say so.
             while rx.read_now(&mut inbuf) > 0 {}
             let over = hand_over(
                 &mut inbuf,
-                machine,
+                &c.machine,
                 &mut partial,
-                conn,
-                outbox,
-                shared,
+                c.id,
+                &c.outbox,
+                &c.shared,
                 || true,
             );
-            if shared.core.input(Input::Drained(conn)).is_err() || over.is_none() {
+            if c.shared.core.input(Input::Drained(c.id)).is_err() || over.is_none() {
                 break;
             }
             continue;
         }
         // Packet by packet, as long as the core does not pause this connection.
-        let go = || !outbox.paused();
-        let Some(needed) = hand_over(&mut inbuf, machine, &mut partial, conn, outbox, shared, go)
-        else {
+        let go = || !c.outbox.paused();
+        let Some(needed) = hand_over(
+            &mut inbuf,
+            &c.machine,
+            &mut partial,
+            c.id,
+            &c.outbox,
+            &c.shared,
+            go,
+        ) else {
             break;
         };
         if inbuf.is_empty() {
             // Decoded packets share the old allocation; an idle connection keeps none.
             inbuf = BytesMut::new();
         }
-        if outbox.paused() {
+        if c.outbox.paused() {
             // The broker stopped reading; the client is not late meanwhile.
             partial.since = None;
-            outbox.to_reader.notified().await;
+            c.outbox.to_reader.notified().await;
             continue;
         }
-        keep_alive.arm(machine, &shared.clock);
+        keep_alive.arm(&c.machine, &c.shared.clock);
         if !inbuf.is_empty() && partial.since.is_none() {
             partial.since = Some(tokio::time::Instant::now());
         }
@@ -843,11 +860,11 @@ async fn read(
             } else {
                 tokio::select! {
                     _ = budget.freed.notified() => {}
-                    _ = outbox.to_reader.notified() => {}
+                    _ = c.outbox.to_reader.notified() => {}
                     _ = late => {
                         let why = "the broker-wide budget for packets in transit stayed full";
-                        let input = Input::Disconnect(conn, ReasonCode::QUOTA_EXCEEDED, why);
-                        let _ = shared.core.input(input);
+                        let input = Input::Disconnect(c.id, ReasonCode::QUOTA_EXCEEDED, why);
+                        let _ = c.shared.core.input(input);
                         break;
                     }
                 }
@@ -859,30 +876,30 @@ async fn read(
             biased;
             r = rx.read_into(&mut inbuf) => match r {
                 Ok(0) | Err(_) => {
-                    let _ = shared.core.input(Input::Closed(conn));
+                    let _ = c.shared.core.input(Input::Closed(c.id));
                     break;
                 }
                 Ok(_) => {}
             },
-            _ = outbox.to_reader.notified() => {}
+            _ = c.outbox.to_reader.notified() => {}
             _ = late => {
                 let why = "a packet did not finish arriving in time";
-                let input = Input::Disconnect(conn, ReasonCode::KEEP_ALIVE_TIMEOUT, why);
-                let _ = shared.core.input(input);
+                let input = Input::Disconnect(c.id, ReasonCode::KEEP_ALIVE_TIMEOUT, why);
+                let _ = c.shared.core.input(input);
                 break;
             }
             _ = keep_alive.fired() => {
                 keep_alive.at = None;
                 // [MQTT-3.1.2-22] silent for one and a half times the keep-alive.
-                if lock(machine).handle_timeout(shared.clock.now()) {
-                    let _ = shared.core.input(Input::KeepAliveTimeout(conn));
+                if lock(&c.machine).handle_timeout(c.shared.clock.now()) {
+                    let _ = c.shared.core.input(Input::KeepAliveTimeout(c.id));
                     break;
                 }
             }
         }
     }
     partial.done(budget);
-    outbox.close();
+    c.outbox.close();
 }
 
 /// What a closing connection reads and drops at most, and for how long.
@@ -909,16 +926,10 @@ async fn linger(rx: &mut impl Rx) {
 }
 
 /// Writes what the core queues until the connection closes.
-async fn write(
-    mut tx: impl Tx,
-    conn: ConnectionId,
-    outbox: &Outbox,
-    machine: &Machine,
-    shared: &Shared,
-) {
+async fn write(mut tx: impl Tx, c: &Conn) {
     let mut batch = VecDeque::new();
     loop {
-        let closing = outbox.take(&mut batch);
+        let closing = c.outbox.take(&mut batch);
         if batch.is_empty() {
             if closing {
                 let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, tx.close())).await;
@@ -927,14 +938,14 @@ async fn write(
             // Nothing to write: keep no storage while idle (busy, the two queues swap and
             // are reused).
             batch = VecDeque::new();
-            outbox.release_idle();
-            outbox.to_writer.notified().await;
+            c.outbox.release_idle();
+            c.outbox.to_writer.notified().await;
             continue;
         }
         let mut out = BytesMut::new();
         let mut counted = 0;
         {
-            let mut m = lock(machine);
+            let mut m = lock(&c.machine);
             let connected = m.is_connected();
             for (version, mut packet, len) in batch.drain(..) {
                 m.outgoing(&mut packet);
@@ -943,14 +954,14 @@ async fn write(
             }
             if !connected && m.is_connected() {
                 // The CONNACK is out: the reader arms the keep-alive.
-                outbox.to_reader.notify_one();
+                c.outbox.to_reader.notify_one();
             }
         }
         // A write that makes no progress is abandoned once the connection closes (the
         // core closes a client that stopped reading after its write timeout).
         let abandon = async {
-            if !outbox.is_closing() {
-                outbox.closing.notified().await;
+            if !c.outbox.is_closing() {
+                c.outbox.closing.notified().await;
             }
             tokio::time::sleep(CLOSE_GRACE).await;
         };
@@ -963,15 +974,15 @@ async fn write(
         })
         .await;
         if !written {
-            let _ = shared.core.input(Input::Closed(conn));
+            let _ = c.shared.core.input(Input::Closed(c.id));
             break;
         }
         // (A PINGRESP alone counted nothing: the hub need not hear of it.)
-        if counted > 0 && shared.core.input(Input::Written(conn, counted)).is_err() {
+        if counted > 0 && c.shared.core.input(Input::Written(c.id, counted)).is_err() {
             break;
         }
     }
-    outbox.close();
+    c.outbox.close();
 }
 
 fn encode(buf: &mut BytesMut, version: ProtocolVersion, packet: &Packet) {
