@@ -23,12 +23,11 @@ use crate::net::{Input, Outbox};
 use crate::persist::Persistence;
 use crate::users::Users;
 
-/// A connection as the core knows it.
+/// A connection as the core knows it: one per connection in a table, so kept small (the
+/// TLS identity, needed once and by few, is kept aside).
 struct Link {
     outbox: Arc<Outbox>,
     peer: SocketAddr,
-    /// The Common Name of its TLS client certificate.
-    identity: Option<String>,
 }
 
 impl Drop for Link {
@@ -56,6 +55,9 @@ struct Shared {
 struct State {
     broker: Hub,
     links: HashMap<ConnectionId, Link>,
+    /// The Common Name of a TLS client certificate, until its connection's CONNECT is
+    /// decided.
+    identities: HashMap<ConnectionId, String>,
     users: Users,
     /// Messages dropped per client (logged when the count reaches 1, 10, 100, ...).
     drops: HashMap<MqttString, u64>,
@@ -77,6 +79,7 @@ impl Core {
             state: Mutex::new(State {
                 broker,
                 links: HashMap::new(),
+                identities: HashMap::new(),
                 users,
                 drops: HashMap::new(),
                 timer_at: None,
@@ -168,12 +171,10 @@ impl State {
                 identity,
             } => {
                 debug!("{conn} connection from {peer}");
-                let link = Link {
-                    outbox,
-                    peer,
-                    identity,
-                };
-                self.links.insert(conn, link);
+                self.links.insert(conn, Link { outbox, peer });
+                if let Some(identity) = identity {
+                    self.identities.insert(conn, identity);
+                }
                 broker.handle_opened(now, conn);
             }
             Input::Packet(conn, p) => broker.handle_packet(now, conn, p),
@@ -189,6 +190,7 @@ impl State {
             }
             Input::Closed(conn) => {
                 self.links.remove(&conn);
+                self.identities.remove(&conn);
                 broker.handle_closed(now, conn);
                 let ready = self.deferred.remove(&conn).unwrap_or_default();
                 return self.drain_with(drained(ready));
@@ -234,6 +236,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
     let State {
         broker,
         links,
+        identities,
         users,
         drops,
         clock,
@@ -264,6 +267,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
                 }
                 // Dropping the link lets the writer write what is queued, then close.
                 BrokerAction::Close(conn) => {
+                    identities.remove(&conn);
                     let link = links.remove(&conn);
                     if let (Some(link), Some(p)) = (link, waits(persist)) {
                         p.defer(Box::new(move || drop(link)));
@@ -283,7 +287,8 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
                     }
                 }
                 BrokerAction::Event(e) => {
-                    if let Some(d) = log_event(&e, links, users, drops, clock.now()) {
+                    let now = clock.now();
+                    if let Some(d) = log_event(&e, links, identities, users, drops, now) {
                         decisions.push(d);
                     }
                 }
@@ -346,6 +351,7 @@ fn drained(mut ready: Vec<Decision>) -> Vec<Decision> {
 fn log_event(
     e: &BrokerEvent,
     links: &HashMap<ConnectionId, Link>,
+    identities: &mut HashMap<ConnectionId, String>,
     users: &mut Users,
     drops: &mut HashMap<MqttString, u64>,
     now: Instant,
@@ -359,8 +365,9 @@ fn log_event(
         BrokerEvent::ConnectRequest(r) => {
             let link = links.get(&r.connection);
             let from = link.map(|l| l.peer.ip());
-            let identity = link.and_then(|l| l.identity.as_deref());
-            let d = users.decide(r, from, identity, now);
+            // Needed for this decision only.
+            let identity = identities.remove(&r.connection);
+            let d = users.decide(r, from, identity.as_deref(), now);
             if let Err(rc) = d {
                 info!(
                     "{} refused {:?} from {}: {rc}",
