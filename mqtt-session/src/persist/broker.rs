@@ -9,7 +9,7 @@ use mqtt_codec::{MqttString, Packet, QoS};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::record::{self, Damaged, Reader, Writer};
-use super::{File, META, StoreError, millis, secs_between};
+use super::{File, META, Store, StoreError, millis, secs_between};
 use crate::broker::{
     BrokerSnapshot, RetainedMessage, SessionSnapshot, StoreOp, StoredSubscription,
 };
@@ -36,19 +36,9 @@ const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
 /// A crash-safe store of the broker's durable state: sessions that outlive their connection
 /// (with subscriptions, messages towards their client, incoming QoS 2 identifiers and
 /// wills) and retained messages. See the [module](super) for how to drive it.
+#[derive(Debug)]
 pub struct BrokerStore {
-    file: File,
-    txn: Option<WriteTransaction>,
-    pending: usize,
-}
-
-impl core::fmt::Debug for BrokerStore {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("BrokerStore")
-            .field("path", &self.file.path)
-            .field("pending", &self.pending)
-            .finish_non_exhaustive()
-    }
+    store: Store,
 }
 
 impl BrokerStore {
@@ -64,9 +54,7 @@ impl BrokerStore {
             Ok(())
         })?;
         Ok(Self {
-            file,
-            txn: None,
-            pending: 0,
+            store: Store::new(file),
         })
     }
 
@@ -76,52 +64,31 @@ impl BrokerStore {
     /// After an error the transaction in progress is lost; the store holds what the last
     /// commit wrote, and a driver should stop rather than acknowledge anything more.
     pub fn apply(&mut self, op: &StoreOp, now: SystemTime) -> Result<(), StoreError> {
-        let txn = match &mut self.txn {
-            Some(t) => t,
-            None => {
-                let t = self.file.db.begin_write().map_err(|e| self.file.err(e))?;
-                self.txn.insert(t)
-            }
-        };
-        let result = apply(&self.file, txn, op, millis(now));
-        if result.is_err() {
-            self.txn = None;
-            self.pending = 0;
-        } else {
-            self.pending += 1;
-        }
-        result
+        self.store.apply(|f, txn| apply(f, txn, op, millis(now)))
     }
 
     /// Operations applied and not yet committed.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.store.pending
     }
 
     /// Makes every operation applied so far durable, with one sync of the file, and notes
     /// `now` as the time of the last commit (a session connected at a crash is counted as
     /// disconnected from then). Does nothing when nothing is pending.
     pub fn commit(&mut self, now: SystemTime) -> Result<(), StoreError> {
-        let Some(txn) = self.txn.take() else {
-            return Ok(());
-        };
-        self.pending = 0;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| self.file.err(e))?;
+        self.store.commit(|f, txn| {
+            let mut meta = txn.open_table(META).map_err(|e| f.err(e))?;
             meta.insert("last_commit", millis(now).to_be_bytes().as_slice())
-                .map_err(|e| self.file.err(e))?;
-        }
-        txn.commit().map_err(|e| self.file.err(e))
+                .map_err(|e| f.err(e))?;
+            Ok(())
+        })
     }
 
     /// Records `now` as a moment the broker was running, with what is pending: a session
     /// connected when the broker stopped counts as disconnected from the last commit, so a
     /// driver that commits rarely calls this every few seconds to keep that close.
     pub fn heartbeat(&mut self, now: SystemTime) -> Result<(), StoreError> {
-        if self.txn.is_none() {
-            let t = self.file.db.begin_write().map_err(|e| self.file.err(e))?;
-            self.txn = Some(t);
-        }
+        self.store.begin()?;
         self.commit(now)
     }
 
@@ -136,7 +103,7 @@ impl BrokerStore {
     /// as sent, since it may have reached its client: it goes again with DUP set.
     pub fn snapshot(&self, now: SystemTime) -> Result<BrokerSnapshot, StoreError> {
         let now = millis(now);
-        let f = &self.file;
+        let f = &self.store.file;
         let read = f.db.begin_read().map_err(|e| f.err(e))?;
         let meta = read.open_table(META).map_err(|e| f.err(e))?;
         let last_commit = match meta.get("last_commit").map_err(|e| f.err(e))? {

@@ -8,7 +8,7 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 use super::broker::{outgoing_record, read_outgoing};
 use super::record::{Reader, Writer};
-use super::{File, META, StoreError};
+use super::{File, META, Store, StoreError};
 use crate::store::{Request, SessionOp, SessionState};
 
 /// Packet id → sequence (u64), stored at (u64), then 0 and the PUBLISH, or 1 (PUBREL sent).
@@ -23,19 +23,9 @@ const REQUESTS: TableDefinition<u16, &[u8]> = TableDefinition::new("client_reque
 /// and UNSUBSCRIBE requests. Apply every [`SessionOp`] the client emits, commit before the
 /// packet that follows them is sent, and resume with
 /// [`Client::resume`](crate::client::Client::resume)`(config, store.state()?)`.
+#[derive(Debug)]
 pub struct ClientStore {
-    file: File,
-    txn: Option<WriteTransaction>,
-    pending: usize,
-}
-
-impl core::fmt::Debug for ClientStore {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ClientStore")
-            .field("path", &self.file.path)
-            .field("pending", &self.pending)
-            .finish_non_exhaustive()
-    }
+    store: Store,
 }
 
 impl ClientStore {
@@ -48,9 +38,7 @@ impl ClientStore {
             Ok(())
         })?;
         Ok(Self {
-            file,
-            txn: None,
-            pending: 0,
+            store: Store::new(file),
         })
     }
 
@@ -58,42 +46,24 @@ impl ClientStore {
     /// once [`commit`](Self::commit) returns; after an error, the transaction in progress
     /// is lost.
     pub fn apply(&mut self, op: &SessionOp) -> Result<(), StoreError> {
-        let txn = match &mut self.txn {
-            Some(t) => t,
-            None => {
-                let t = self.file.db.begin_write().map_err(|e| self.file.err(e))?;
-                self.txn.insert(t)
-            }
-        };
-        let result = apply(&self.file, txn, op);
-        if result.is_err() {
-            self.txn = None;
-            self.pending = 0;
-        } else {
-            self.pending += 1;
-        }
-        result
+        self.store.apply(|f, txn| apply(f, txn, op))
     }
 
     /// Operations applied and not yet committed.
     pub fn pending(&self) -> usize {
-        self.pending
+        self.store.pending
     }
 
     /// Makes every operation applied so far durable, with one sync of the file. Does
     /// nothing when nothing is pending.
     pub fn commit(&mut self) -> Result<(), StoreError> {
-        self.pending = 0;
-        match self.txn.take() {
-            Some(txn) => txn.commit().map_err(|e| self.file.err(e)),
-            None => Ok(()),
-        }
+        self.store.commit(|_, _| Ok(()))
     }
 
     /// The committed session, to resume from. Every stored PUBLISH is marked as sent (it
     /// may have reached the server): it goes again with DUP set.
     pub fn state(&self) -> Result<SessionState, StoreError> {
-        let f = &self.file;
+        let f = &self.store.file;
         let read = f.db.begin_read().map_err(|e| f.err(e))?;
         let meta = read.open_table(META).map_err(|e| f.err(e))?;
         let client_id = match meta.get("client_id").map_err(|e| f.err(e))? {

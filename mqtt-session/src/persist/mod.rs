@@ -58,7 +58,7 @@ use alloc::string::String;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 pub use broker::BrokerStore;
 pub use client::ClientStore;
@@ -238,6 +238,75 @@ impl File {
             table,
             detail: detail.into(),
         }
+    }
+}
+
+/// The file with its transaction in progress: what both stores do with operations.
+struct Store {
+    file: File,
+    txn: Option<WriteTransaction>,
+    pending: usize,
+}
+
+impl core::fmt::Debug for Store {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.file.path)
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    fn new(file: File) -> Self {
+        Self {
+            file,
+            txn: None,
+            pending: 0,
+        }
+    }
+
+    /// Begins a transaction if none is in progress.
+    fn begin(&mut self) -> Result<(), StoreError> {
+        if self.txn.is_none() {
+            let t = self.file.db.begin_write().map_err(|e| self.file.err(e))?;
+            self.txn = Some(t);
+        }
+        Ok(())
+    }
+
+    /// Adds one operation, written by `write`, to the transaction in progress. After an
+    /// error the transaction is dropped: the file holds what the last commit wrote.
+    fn apply(
+        &mut self,
+        write: impl FnOnce(&File, &WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.begin()?;
+        let result = match &self.txn {
+            Some(txn) => write(&self.file, txn),
+            None => Ok(()),
+        };
+        if result.is_err() {
+            self.txn = None;
+            self.pending = 0;
+        } else {
+            self.pending += 1;
+        }
+        result
+    }
+
+    /// Commits the transaction in progress, after `last` adds to it what goes with every
+    /// commit; nothing when there is none.
+    fn commit(
+        &mut self,
+        last: impl FnOnce(&File, &WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.pending = 0;
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        last(&self.file, &txn)?;
+        txn.commit().map_err(|e| self.file.err(e))
     }
 }
 
