@@ -711,14 +711,12 @@ fn decode_context(machine: &Machine, limits: &ReadLimits) -> DecodeContext {
 /// connection is over: a decode error or a broken rule (the hub answers and closes) or the
 /// hub gone.
 fn hand_over(
+    c: &Conn,
     inbuf: &mut BytesMut,
-    machine: &Machine,
     partial: &mut Partial,
-    conn: ConnectionId,
-    outbox: &Outbox,
-    shared: &Shared,
     go: impl Fn() -> bool,
 ) -> Option<usize> {
+    let (machine, shared) = (&c.machine, &c.shared);
     let mut cx = decode_context(machine, &shared.limits);
     while go() {
         match Packet::decode_stream(inbuf, &cx) {
@@ -728,14 +726,14 @@ fn hand_over(
                 let connect = matches!(p, Packet::Connect(_));
                 let inbound = lock(machine).handle_packet(shared.clock.now(), &mut p);
                 match inbound {
-                    Inbound::ToHub => shared.core.input(Input::Packet(conn, p)).ok()?,
+                    Inbound::ToHub => shared.core.input(Input::Packet(c.id, p)).ok()?,
                     // PINGRESP, written without the hub.
                     Inbound::PingResp => {
                         let version = lock(machine).protocol().unwrap_or(ProtocolVersion::V5);
-                        outbox.send(version, Packet::PingResp, 0);
+                        c.outbox.send(version, Packet::PingResp, 0);
                     }
                     Inbound::Violation(v) => {
-                        let _ = shared.core.input(Input::Violation(conn, v));
+                        let _ = shared.core.input(Input::Violation(c.id, v));
                         return None;
                     }
                 }
@@ -745,7 +743,7 @@ fn hand_over(
             }
             Ok(Decoded::Incomplete { needed }) => return Some(needed),
             Err(e) => {
-                let _ = shared.core.input(Input::DecodeError(conn, e));
+                let _ = shared.core.input(Input::DecodeError(c.id, e));
                 return None;
             }
         }
@@ -802,15 +800,7 @@ async fn read(mut rx: impl Rx, c: &Conn) {
         if c.outbox.take_drain_request() {
             // Everything received so far, whether paused or not, then say so.
             while rx.read_now(&mut inbuf) > 0 {}
-            let over = hand_over(
-                &mut inbuf,
-                &c.machine,
-                &mut partial,
-                c.id,
-                &c.outbox,
-                &c.shared,
-                || true,
-            );
+            let over = hand_over(c, &mut inbuf, &mut partial, || true);
             if c.shared.core.input(Input::Drained(c.id)).is_err() || over.is_none() {
                 break;
             }
@@ -818,15 +808,7 @@ async fn read(mut rx: impl Rx, c: &Conn) {
         }
         // Packet by packet, as long as the core does not pause this connection.
         let go = || !c.outbox.paused();
-        let Some(needed) = hand_over(
-            &mut inbuf,
-            &c.machine,
-            &mut partial,
-            c.id,
-            &c.outbox,
-            &c.shared,
-            go,
-        ) else {
+        let Some(needed) = hand_over(c, &mut inbuf, &mut partial, go) else {
             break;
         };
         if inbuf.is_empty() {

@@ -104,17 +104,8 @@ fn incoming_qos2_survives_resume() {
     );
 }
 
-/// Write-ahead: every `Persist` comes before the packet that depends on it, and applying
-/// them in order to a store gives the same state as the snapshot.
-#[test]
-fn persisted_operations_match_the_snapshot() {
-    let mut h = interrupted();
-    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9)); // ignored: disconnected
-    h.client.connect(h.now).unwrap();
-    h.drain();
-    h.recv(Packet::ConnAck(Box::new(present())));
-    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9));
-    h.recv(Packet::PubAck(PubResponse::new(id(1))));
+/// Subscribes to `x`, leaving the SUBSCRIBE unanswered.
+fn subscribe_x(h: &mut Harness) {
     h.client
         .subscribe(
             h.now,
@@ -126,6 +117,20 @@ fn persisted_operations_match_the_snapshot() {
         )
         .unwrap();
     h.drain();
+}
+
+/// Write-ahead: every `Persist` comes before the packet that depends on it, and applying
+/// them in order to a store gives the same state as the snapshot.
+#[test]
+fn persisted_operations_match_the_snapshot() {
+    let mut h = interrupted();
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9)); // ignored: disconnected
+    h.client.connect(h.now).unwrap();
+    h.drain();
+    h.recv(Packet::ConnAck(Box::new(present())));
+    h.recv(incoming("t", "m", QoS::ExactlyOnce, 9));
+    h.recv(Packet::PubAck(PubResponse::new(id(1))));
+    subscribe_x(&mut h);
 
     let mut store = MemorySessionStore::new();
     for a in &h.actions {
@@ -478,17 +483,7 @@ fn resume_from_the_store_on_disk() {
     h.drain();
     h.recv(Packet::ConnAck(Box::new(present())));
     h.recv(incoming("t", "m", QoS::ExactlyOnce, 9));
-    h.client
-        .subscribe(
-            h.now,
-            vec![(
-                mqtt_codec::TopicFilter::from_static("x"),
-                mqtt_codec::SubscriptionOptions::default(),
-            )],
-            Default::default(),
-        )
-        .unwrap();
-    h.drain();
+    subscribe_x(&mut h);
 
     let dir = std::env::temp_dir().join(format!("mqtt-client-store-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
