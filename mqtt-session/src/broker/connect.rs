@@ -84,17 +84,21 @@ impl Hub {
             return;
         };
         c.version = connect.protocol;
-        c.auth_method = connect.properties.authentication_method.clone();
+        c.auth_method = connect
+            .properties
+            .authentication_method
+            .clone()
+            .map(Box::new);
         if connect.protocol.is_v5() {
             let p = &connect.properties;
             c.maximum_packet_size = p.maximum_packet_size.map_or(MAX_PACKET_SIZE, |n| n.get());
             c.problem_information = p.request_problem_information != Some(false);
         }
-        c.stage = Stage::Connecting(PendingConnect {
+        c.stage = Stage::Connecting(Box::new(PendingConnect {
             connect,
             turn: Turn::Driver,
             buffered: Default::default(),
-        });
+        }));
         self.pending_connects += 1;
         if let Some((limit, ..)) = over {
             self.limit_reached(Some(conn), limit);
@@ -253,7 +257,7 @@ impl Hub {
             Stage::Connected if c.reauth == Some(Turn::Driver) => {
                 c.reauth = None;
                 c.auth_round_trips = 0;
-                let method = c.auth_method.clone();
+                let method = c.auth_method.as_deref().cloned();
                 self.send_auth(conn, ReasonCode::SUCCESS, method, auth_data);
                 Ok(())
             }
@@ -306,7 +310,7 @@ impl Hub {
             .get_mut(&conn)
             .ok_or(DecisionError::UnknownConnection)?;
         // [MQTT-4.12.0-6] no AUTH to a client that did not ask for enhanced authentication.
-        let Some(method) = c.auth_method.clone() else {
+        let Some(method) = c.auth_method.as_deref().cloned() else {
             return Err(DecisionError::NoAuthenticationMethod);
         };
         match &mut c.stage {
@@ -349,7 +353,7 @@ impl Hub {
         let Some(c) = self.connections.get_mut(&conn) else {
             return;
         };
-        let Some(method) = c.auth_method.clone() else {
+        let Some(method) = c.auth_method.as_deref().cloned() else {
             return self.violation(
                 now,
                 conn,
@@ -450,7 +454,7 @@ impl Hub {
         self.pending_connects = self.pending_connects.saturating_sub(1);
         let PendingConnect {
             connect, buffered, ..
-        } = pending;
+        } = *pending;
         let v5 = connect.protocol.is_v5();
         let assigned = connect.client_id.is_empty();
         let client_id = if assigned {
@@ -619,7 +623,7 @@ impl Hub {
                 props.server_keep_alive = Some(keep_alive);
             }
             if c.auth_method.is_some() {
-                props.authentication_method = c.auth_method.clone();
+                props.authentication_method = c.auth_method.as_deref().cloned();
                 props.authentication_data = auth_data;
             }
         }

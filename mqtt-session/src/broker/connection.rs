@@ -37,8 +37,9 @@ pub(crate) struct PendingConnect {
 pub(crate) enum Stage {
     /// Opened; no CONNECT yet.
     AwaitingConnect,
-    /// CONNECT received, CONNACK not yet sent.
-    Connecting(PendingConnect),
+    /// CONNECT received, CONNACK not yet sent (boxed: a connection spends little time
+    /// here, and its record is kept small for the rest of its life).
+    Connecting(Box<PendingConnect>),
     /// CONNACK with success sent.
     Connected,
 }
@@ -63,8 +64,8 @@ pub(crate) struct Connection {
     /// The connection gives topics aliases in the PUBLISH packets it sends (its
     /// `ServerConnection` does), so a PUBLISH needs room for one.
     pub(crate) outbound_aliases: bool,
-    /// v5 Authentication Method of the CONNECT.
-    pub(crate) auth_method: Option<MqttString>,
+    /// v5 Authentication Method of the CONNECT (boxed: few clients have one).
+    pub(crate) auth_method: Option<Box<MqttString>>,
     /// A re-authentication in progress.
     pub(crate) reauth: Option<Turn>,
     /// AUTH packets received in the current authentication exchange.
