@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use mqtt_codec::{
     BytesMut, DecodeContext, DecodeError, Decoded, Packet, ProtocolVersion, ReasonCode,
 };
@@ -54,12 +54,15 @@ pub enum Input {
 }
 
 /// What the broker core has for one connection: packets to write, whether to read, and
-/// whether to close. The core puts in at most its write budget of bytes before the writer
-/// reports them written, so this needs no bound of its own; an idle connection's queue
-/// holds no allocation.
-#[derive(Debug, Default)]
+/// whether to close; and the connection's `ServerConnection`, which its reader and writer
+/// share. The core puts in at most its write budget of bytes before the writer reports them
+/// written, so this needs no bound of its own; an idle connection's queue holds no
+/// allocation.
+#[derive(Debug)]
 pub struct Outbox {
     state: Mutex<OutboxState>,
+    /// Locked only briefly, never across an await, and only by the connection's task.
+    machine: Mutex<ServerConnection>,
     /// Wakes the writer: packets queued, or closing.
     to_writer: Signal,
     /// Wakes the reader: reading resumed, or closing.
@@ -84,8 +87,9 @@ impl Signal {
         self.waker.wake();
     }
 
-    async fn notified(&self) {
-        std::future::poll_fn(|cx| {
+    /// The returned future holds only `&self` (an `async fn` would hold it twice).
+    fn notified(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
             if self.set.swap(false, Ordering::AcqRel) {
                 return std::task::Poll::Ready(());
             }
@@ -97,7 +101,6 @@ impl Signal {
                 std::task::Poll::Pending
             }
         })
-        .await
     }
 }
 
@@ -112,6 +115,20 @@ struct OutboxState {
 }
 
 impl Outbox {
+    fn new(machine: ServerConnection) -> Self {
+        Self {
+            state: Mutex::default(),
+            machine: Mutex::new(machine),
+            to_writer: Signal::default(),
+            to_reader: Signal::default(),
+            closing: Notify::new(),
+        }
+    }
+
+    fn machine(&self) -> std::sync::MutexGuard<'_, ServerConnection> {
+        self.machine.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, OutboxState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -555,9 +572,14 @@ impl Rx for TcpRx {
     }
 
     /// Polls the socket's readiness rather than awaiting `readable()`, whose future (with
-    /// its waiter) is 200 bytes that every idle connection's task would hold.
-    async fn read_into(&mut self, buf: &mut BytesMut) -> std::io::Result<usize> {
-        std::future::poll_fn(|cx| {
+    /// its waiter) is 200 bytes that every idle connection's task would hold; and returns
+    /// that poll as the future, which holds the two references once (an `async fn` would
+    /// hold them twice).
+    fn read_into(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> impl std::future::Future<Output = std::io::Result<usize>> {
+        std::future::poll_fn(move |cx| {
             loop {
                 std::task::ready!(self.half.as_ref().poll_read_ready(cx))?;
                 buf.reserve(self.chunk);
@@ -572,7 +594,6 @@ impl Rx for TcpRx {
                 }
             }
         })
-        .await
     }
 }
 
@@ -628,6 +649,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Tx for WsTx<S> {
 /// Runs one connection until either side closes it: a reader that decodes and hands each
 /// packet to the core (while the core does not pause it), and a writer that writes what the
 /// core queues and reports it written. Neither holds a buffer while idle.
+///
+/// The task is the two futures joined, nothing around them: each owns its half of the
+/// transport and a `Conn` (two pointers), and what was needed only to open the connection
+/// (the peer's address, its identity) stays out of it.
 fn serve(
     rx: impl Rx,
     tx: impl Tx,
@@ -636,38 +661,27 @@ fn serve(
     identity: Option<String>,
 ) -> impl std::future::Future<Output = ()> {
     let id = shared.conn_id();
-    let outbox = Arc::new(Outbox::default());
+    let machine = ServerConnection::new(shared.clock.now(), &shared.config);
+    let outbox = Arc::new(Outbox::new(machine));
     let opened = Input::Opened {
         conn: id,
         peer,
         outbox: outbox.clone(),
         identity,
     };
-    let open = shared.core.input(opened).is_ok();
-    // Shared by the reader and the writer of this one task: locked only briefly, never
-    // across an await, and never by another task.
-    let machine = Mutex::new(ServerConnection::new(shared.clock.now(), &shared.config));
-    let c = Conn {
-        id,
-        outbox,
-        machine,
-        shared,
-    };
-    // The task holds only this block: what was needed to open the connection (the peer's
-    // address, its identity) stays out of it, and the reader and writer reach everything
-    // through one reference.
-    async move {
-        if open {
-            tokio::join!(read(rx, &c), write(tx, &c));
-        }
+    if shared.core.input(opened).is_err() {
+        // The core has stopped: the writer ends at once, the reader after its grace.
+        outbox.close();
     }
+    let c = Conn { id, outbox, shared };
+    futures_util::future::join(read(rx, c.clone()), write(tx, c)).map(|_| ())
 }
 
-/// One connection, as its reader and writer share it.
+/// One connection, as its reader and its writer each hold it.
+#[derive(Clone)]
 struct Conn {
     id: ConnectionId,
     outbox: Arc<Outbox>,
-    machine: Machine,
     shared: Shared,
 }
 
@@ -686,17 +700,10 @@ impl Partial {
     }
 }
 
-/// One connection's `ServerConnection`, shared by its reader and writer.
-type Machine = Mutex<ServerConnection>;
-
-fn lock(machine: &Machine) -> std::sync::MutexGuard<'_, ServerConnection> {
-    machine.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// How to decode the connection's next packet: as its `ServerConnection` says, within the
 /// driver's own read limits.
-fn decode_context(machine: &Machine, limits: &ReadLimits) -> DecodeContext {
-    let mut cx = lock(machine).decode_context();
+fn decode_context(outbox: &Outbox, limits: &ReadLimits) -> DecodeContext {
+    let mut cx = outbox.machine().decode_context();
     let max = match cx.version {
         None => limits.max_connect_size,
         Some(_) => limits.max_packet_size,
@@ -716,20 +723,21 @@ fn hand_over(
     partial: &mut Partial,
     go: impl Fn() -> bool,
 ) -> Option<usize> {
-    let (machine, shared) = (&c.machine, &c.shared);
-    let mut cx = decode_context(machine, &shared.limits);
+    let shared = &c.shared;
+    let mut cx = decode_context(&c.outbox, &shared.limits);
     while go() {
         match Packet::decode_stream(inbuf, &cx) {
             Ok(Decoded::Packet(p)) => {
                 partial.done(&shared.limits.partial_budget);
                 let mut p = p;
                 let connect = matches!(p, Packet::Connect(_));
-                let inbound = lock(machine).handle_packet(shared.clock.now(), &mut p);
+                let inbound = c.outbox.machine().handle_packet(shared.clock.now(), &mut p);
                 match inbound {
                     Inbound::ToHub => shared.core.input(Input::Packet(c.id, p)).ok()?,
                     // PINGRESP, written without the hub.
                     Inbound::PingResp => {
-                        let version = lock(machine).protocol().unwrap_or(ProtocolVersion::V5);
+                        let version = c.outbox.machine().protocol();
+                        let version = version.unwrap_or(ProtocolVersion::V5);
                         c.outbox.send(version, Packet::PingResp, 0);
                     }
                     Inbound::Violation(v) => {
@@ -738,7 +746,7 @@ fn hand_over(
                     }
                 }
                 if connect {
-                    cx = decode_context(machine, &shared.limits);
+                    cx = decode_context(&c.outbox, &shared.limits);
                 }
             }
             Ok(Decoded::Incomplete { needed }) => return Some(needed),
@@ -753,135 +761,136 @@ fn hand_over(
 
 /// When the keep-alive of the connection is next to be checked, as a boxed timer (only
 /// while there is one: an idle connection without keep-alive holds none).
-struct KeepAlive {
-    at: Option<mqtt_session::time::Instant>,
-    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
-}
+struct KeepAlive(Option<std::pin::Pin<Box<tokio::time::Sleep>>>);
 
 impl KeepAlive {
     /// Arms the timer if the connection has a keep-alive and none is armed. It is checked
     /// lazily: when it fires, the `ServerConnection` says whether the client was silent.
-    fn arm(&mut self, machine: &Machine, clock: &Clock) {
-        if self.at.is_some() {
-            return;
+    fn arm(&mut self, outbox: &Outbox, clock: &Clock) {
+        if self.0.is_none() {
+            self.0 = outbox.machine().poll_timeout().map(|at| {
+                let at = tokio::time::Instant::from_std(clock.to_std(at));
+                Box::pin(tokio::time::sleep_until(at))
+            });
         }
-        self.at = lock(machine).poll_timeout();
-        self.sleep = self.at.map(|at| {
-            let at = tokio::time::Instant::from_std(clock.to_std(at));
-            Box::pin(tokio::time::sleep_until(at))
-        });
     }
 
-    async fn fired(&mut self) {
-        match &mut self.sleep {
-            Some(s) => s.as_mut().await,
-            None => std::future::pending().await,
-        }
+    fn fired(&mut self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| match &mut self.0 {
+            Some(s) => s.as_mut().poll(cx),
+            None => std::task::Poll::Pending,
+        })
     }
 }
 
 /// Reads and decodes until the transport ends or the connection closes. A packet that has
 /// begun to arrive must finish within the partial-packet timeout, and one larger than
 /// [`SMALL_PACKET`] is read only once the shared budget holds its size.
-async fn read(mut rx: impl Rx, c: &Conn) {
-    let limits = &*c.shared.limits;
-    let budget = &limits.partial_budget;
-    let mut inbuf = BytesMut::new();
-    let mut partial = Partial::default();
-    let mut keep_alive = KeepAlive {
-        at: None,
-        sleep: None,
-    };
-    loop {
-        if c.outbox.is_closing() {
-            linger(&mut rx).await;
-            break;
-        }
-        if c.outbox.take_drain_request() {
-            // Everything received so far, whether paused or not, then say so.
-            while rx.read_now(&mut inbuf) > 0 {}
-            let over = hand_over(c, &mut inbuf, &mut partial, || true);
-            if c.shared.core.input(Input::Drained(c.id)).is_err() || over.is_none() {
+///
+/// A function returning its future rather than an `async fn`, which would keep its
+/// arguments twice for the whole life of the connection.
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+fn read(mut rx: impl Rx, c: Conn) -> impl std::future::Future<Output = ()> {
+    async move {
+        let c = &c;
+        let mut inbuf = BytesMut::new();
+        let mut partial = Partial::default();
+        let mut keep_alive = KeepAlive(None);
+        loop {
+            if c.outbox.is_closing() {
+                linger(&mut rx).await;
                 break;
             }
-            continue;
-        }
-        // Packet by packet, as long as the core does not pause this connection.
-        let go = || !c.outbox.paused();
-        let Some(needed) = hand_over(c, &mut inbuf, &mut partial, go) else {
-            break;
-        };
-        if inbuf.is_empty() {
-            // Decoded packets share the old allocation; an idle connection keeps none.
-            inbuf = BytesMut::new();
-        }
-        if c.outbox.paused() {
-            // The broker stopped reading; the client is not late meanwhile.
-            partial.since = None;
-            c.outbox.to_reader.notified().await;
-            continue;
-        }
-        keep_alive.arm(&c.machine, &c.shared.clock);
-        if !inbuf.is_empty() && partial.since.is_none() {
-            partial.since = Some(tokio::time::Instant::now());
-        }
-        let deadline = partial.since.map(|t| t + limits.partial_timeout);
-        // Boxed, and only while a packet is arriving: an idle connection's task holds no
-        // timer.
-        let late = async {
-            match deadline {
-                Some(at) => Box::pin(tokio::time::sleep_until(at)).await,
-                None => std::future::pending().await,
-            }
-        };
-        // A large packet waits for room in the shared budget before more of it is read.
-        let total = inbuf.len() + needed;
-        if total > SMALL_PACKET && partial.reserved < total {
-            if budget.take(total - partial.reserved) {
-                partial.reserved = total;
-            } else {
-                tokio::select! {
-                    _ = budget.freed.notified() => {}
-                    _ = c.outbox.to_reader.notified() => {}
-                    _ = late => {
-                        let why = "the broker-wide budget for packets in transit stayed full";
-                        let input = Input::Disconnect(c.id, ReasonCode::QUOTA_EXCEEDED, why);
-                        let _ = c.shared.core.input(input);
-                        break;
-                    }
+            if c.outbox.take_drain_request() {
+                // Everything received so far, whether paused or not, then say so.
+                while rx.read_now(&mut inbuf) > 0 {}
+                let over = hand_over(c, &mut inbuf, &mut partial, || true);
+                if c.shared.core.input(Input::Drained(c.id)).is_err() || over.is_none() {
+                    break;
                 }
                 continue;
             }
-        }
-        tokio::select! {
-            // What has arrived is read before the keep-alive is judged.
-            biased;
-            r = rx.read_into(&mut inbuf) => match r {
-                Ok(0) | Err(_) => {
-                    let _ = c.shared.core.input(Input::Closed(c.id));
-                    break;
-                }
-                Ok(_) => {}
-            },
-            _ = c.outbox.to_reader.notified() => {}
-            _ = late => {
-                let why = "a packet did not finish arriving in time";
-                let input = Input::Disconnect(c.id, ReasonCode::KEEP_ALIVE_TIMEOUT, why);
-                let _ = c.shared.core.input(input);
+            // Packet by packet, as long as the core does not pause this connection.
+            let go = || !c.outbox.paused();
+            let Some(needed) = hand_over(c, &mut inbuf, &mut partial, go) else {
                 break;
+            };
+            if inbuf.is_empty() {
+                // Decoded packets share the old allocation; an idle connection keeps none.
+                inbuf = BytesMut::new();
             }
-            _ = keep_alive.fired() => {
-                keep_alive.at = None;
-                // [MQTT-3.1.2-22] silent for one and a half times the keep-alive.
-                if lock(&c.machine).handle_timeout(c.shared.clock.now()) {
-                    let _ = c.shared.core.input(Input::KeepAliveTimeout(c.id));
+            if c.outbox.paused() {
+                // The broker stopped reading; the client is not late meanwhile.
+                partial.since = None;
+                c.outbox.to_reader.notified().await;
+                continue;
+            }
+            keep_alive.arm(&c.outbox, &c.shared.clock);
+            if !inbuf.is_empty() && partial.since.is_none() {
+                partial.since = Some(tokio::time::Instant::now());
+            }
+            // Boxed, and only while a packet is arriving: an idle connection's task holds no
+            // timer.
+            let since = partial.since;
+            let late = async move {
+                match since {
+                    Some(t) => {
+                        let at = t + c.shared.limits.partial_timeout;
+                        Box::pin(tokio::time::sleep_until(at)).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            // A large packet waits for room in the shared budget before more of it is read.
+            let total = inbuf.len() + needed;
+            let budget = &c.shared.limits.partial_budget;
+            if total > SMALL_PACKET && partial.reserved < total {
+                if budget.take(total - partial.reserved) {
+                    partial.reserved = total;
+                } else {
+                    tokio::select! {
+                        _ = budget.freed.notified() => {}
+                        _ = c.outbox.to_reader.notified() => {}
+                        _ = late => {
+                            let why = "the broker-wide budget for packets in transit stayed full";
+                            let input = Input::Disconnect(c.id, ReasonCode::QUOTA_EXCEEDED, why);
+                            let _ = c.shared.core.input(input);
+                            break;
+                        }
+                    }
+                    continue;
+                }
+            }
+            tokio::select! {
+                // What has arrived is read before the keep-alive is judged.
+                biased;
+                r = rx.read_into(&mut inbuf) => match r {
+                    Ok(0) | Err(_) => {
+                        let _ = c.shared.core.input(Input::Closed(c.id));
+                        break;
+                    }
+                    Ok(_) => {}
+                },
+                _ = c.outbox.to_reader.notified() => {}
+                _ = late => {
+                    let why = "a packet did not finish arriving in time";
+                    let input = Input::Disconnect(c.id, ReasonCode::KEEP_ALIVE_TIMEOUT, why);
+                    let _ = c.shared.core.input(input);
                     break;
+                }
+                _ = keep_alive.fired() => {
+                    keep_alive.0 = None;
+                    // [MQTT-3.1.2-22] silent for one and a half times the keep-alive.
+                    if c.outbox.machine().handle_timeout(c.shared.clock.now()) {
+                        let _ = c.shared.core.input(Input::KeepAliveTimeout(c.id));
+                        break;
+                    }
                 }
             }
         }
+        partial.done(&c.shared.limits.partial_budget);
+        c.outbox.close();
     }
-    partial.done(budget);
-    c.outbox.close();
 }
 
 /// What a closing connection reads and drops at most, and for how long.
@@ -907,64 +916,69 @@ async fn linger(rx: &mut impl Rx) {
     let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, drain)).await;
 }
 
-/// Writes what the core queues until the connection closes.
-async fn write(mut tx: impl Tx, c: &Conn) {
-    let mut batch = VecDeque::new();
-    loop {
-        let closing = c.outbox.take(&mut batch);
-        if batch.is_empty() {
-            if closing {
-                let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, tx.close())).await;
+/// Writes what the core queues until the connection closes (a function returning its
+/// future, as [`read`] is).
+#[allow(clippy::manual_async_fn)] // an `async fn` keeps its arguments twice
+fn write(mut tx: impl Tx, c: Conn) -> impl std::future::Future<Output = ()> {
+    async move {
+        let c = &c;
+        let mut batch = VecDeque::new();
+        loop {
+            let closing = c.outbox.take(&mut batch);
+            if batch.is_empty() {
+                if closing {
+                    let _ = Box::pin(tokio::time::timeout(CLOSE_GRACE, tx.close())).await;
+                    break;
+                }
+                // Nothing to write: keep no storage while idle (busy, the two queues swap and
+                // are reused).
+                batch = VecDeque::new();
+                c.outbox.release_idle();
+                c.outbox.to_writer.notified().await;
+                continue;
+            }
+            let mut out = BytesMut::new();
+            let mut counted = 0;
+            {
+                let mut m = c.outbox.machine();
+                let connected = m.is_connected();
+                for (version, mut packet, len) in batch.drain(..) {
+                    m.outgoing(&mut packet);
+                    encode(&mut out, version, &packet);
+                    counted += len;
+                }
+                if !connected && m.is_connected() {
+                    // The CONNACK is out: the reader arms the keep-alive.
+                    c.outbox.to_reader.notify_one();
+                }
+            }
+            // A write that makes no progress is abandoned once the connection closes (the
+            // core closes a client that stopped reading after its write timeout).
+            let abandon = async {
+                if !c.outbox.is_closing() {
+                    c.outbox.closing.notified().await;
+                }
+                tokio::time::sleep(CLOSE_GRACE).await;
+            };
+            // Boxed: the task keeps only what it needs while idle, not a write in progress.
+            let written = Box::pin(async {
+                tokio::select! {
+                    r = tx.write(&out) => r.is_ok(),
+                    _ = abandon => false,
+                }
+            })
+            .await;
+            if !written {
+                let _ = c.shared.core.input(Input::Closed(c.id));
                 break;
             }
-            // Nothing to write: keep no storage while idle (busy, the two queues swap and
-            // are reused).
-            batch = VecDeque::new();
-            c.outbox.release_idle();
-            c.outbox.to_writer.notified().await;
-            continue;
-        }
-        let mut out = BytesMut::new();
-        let mut counted = 0;
-        {
-            let mut m = lock(&c.machine);
-            let connected = m.is_connected();
-            for (version, mut packet, len) in batch.drain(..) {
-                m.outgoing(&mut packet);
-                encode(&mut out, version, &packet);
-                counted += len;
-            }
-            if !connected && m.is_connected() {
-                // The CONNACK is out: the reader arms the keep-alive.
-                c.outbox.to_reader.notify_one();
+            // (A PINGRESP alone counted nothing: the hub need not hear of it.)
+            if counted > 0 && c.shared.core.input(Input::Written(c.id, counted)).is_err() {
+                break;
             }
         }
-        // A write that makes no progress is abandoned once the connection closes (the
-        // core closes a client that stopped reading after its write timeout).
-        let abandon = async {
-            if !c.outbox.is_closing() {
-                c.outbox.closing.notified().await;
-            }
-            tokio::time::sleep(CLOSE_GRACE).await;
-        };
-        // Boxed: the task keeps only what it needs while idle, not a write in progress.
-        let written = Box::pin(async {
-            tokio::select! {
-                r = tx.write(&out) => r.is_ok(),
-                _ = abandon => false,
-            }
-        })
-        .await;
-        if !written {
-            let _ = c.shared.core.input(Input::Closed(c.id));
-            break;
-        }
-        // (A PINGRESP alone counted nothing: the hub need not hear of it.)
-        if counted > 0 && c.shared.core.input(Input::Written(c.id, counted)).is_err() {
-            break;
-        }
+        c.outbox.close();
     }
-    c.outbox.close();
 }
 
 fn encode(buf: &mut BytesMut, version: ProtocolVersion, packet: &Packet) {
