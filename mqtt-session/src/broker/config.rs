@@ -92,8 +92,9 @@ pub struct BrokerConfig {
     /// authenticated can make a driver buffer. 64 KiB by default; a CONNECT is usually
     /// well under a kilobyte, unless its will carries a large payload.
     pub maximum_connect_size: u32,
-    /// Incoming QoS 2 messages a client may have unreleased at once (Receive Maximum); one
-    /// more is a Receive Maximum exceeded (0x93) disconnect ([MQTT-3.3.4-7]).
+    /// Incoming QoS 2 messages a v5 client may have unreleased at once (Receive Maximum);
+    /// one more is a Receive Maximum exceeded (0x93) disconnect ([MQTT-3.3.4-7]). A 3.1.1
+    /// client, which is never told this, is held only to its 65,535 packet identifiers.
     pub receive_maximum: u16,
     /// The highest QoS accepted in a PUBLISH and granted to a subscription (Maximum QoS,
     /// [MQTT-3.2.2-9]).

@@ -94,9 +94,10 @@ impl Hub {
             if session.inbound_qos2.contains(id) {
                 return self.send(conn, Packet::PubRec(PubResponse::new(id)));
             }
-            // 3.1.1 has no Receive Maximum, but the bound holds for it too: such a client
-            // just loses its connection.
-            if session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
+            // A 3.1.1 client never hears of a Receive Maximum, so it is not held to one: a
+            // compliant client must not lose its connection for what it could not know.
+            // Its identifiers bound what it can leave unreleased (65,535).
+            if v5 && session.inbound_qos2.len() >= usize::from(self.config.receive_maximum) {
                 self.limit_reached(Some(conn), Limit::InboundQos2);
                 return self.violation(
                     now,
