@@ -275,9 +275,12 @@ impl Client {
                     return self.protocol_violation(now, v);
                 }
                 self.inbound_qos2.insert(id);
-                self.emit(Event::Message(p));
-                // Write-ahead: the identifier is stored before PUBREC promises delivery.
+                // Write-ahead, the specification's Method B (section 4.3.3): the identifier
+                // is stored, then the message is delivered, then PUBREC promises that no
+                // copy will be delivered again. A driver that hands the message on in the
+                // same transaction as the operation receives it exactly once across a crash.
                 self.persist(SessionOp::PutIncoming(id));
+                self.emit(Event::Message(p));
                 if manual {
                     self.pending_acks.push_back(PendingAck {
                         packet_id: id,

@@ -90,7 +90,7 @@ fn refused_qos2_frees_the_identifier() {
     assert_eq!(h.drain(), ["persist rm-in 4", "send PUBREC 4 rc=0x97"]);
     assert_eq!(
         h.recv(incoming("t", "again", QoS::ExactlyOnce, 4)),
-        ["event message 't' again qos=2", "persist put-in 4"]
+        ["persist put-in 4", "event message 't' again qos=2"]
     );
     h.client
         .acknowledge(h.now, PubResponse::new(id(4)))

@@ -99,7 +99,7 @@ fn incoming_qos2_survives_resume() {
     let out = h.connect_with(ConnAck::default());
     assert_eq!(out[0], "persist rm-in 4");
     assert_eq!(
-        h.recv(incoming("t", "new", QoS::ExactlyOnce, 4))[0],
+        h.recv(incoming("t", "new", QoS::ExactlyOnce, 4))[1],
         "event message 't' new qos=2"
     );
 }
@@ -354,7 +354,7 @@ fn session_present_0_discards_the_session_state() {
     assert_eq!(ids, [id(2)]);
     // A PUBLISH with the forgotten incoming identifier is a new message.
     assert_eq!(
-        h.recv(incoming("t", "new", QoS::ExactlyOnce, 8))[0],
+        h.recv(incoming("t", "new", QoS::ExactlyOnce, 8))[1],
         "event message 't' new qos=2"
     );
 }
@@ -405,7 +405,7 @@ fn v311_clean_session_discards_the_previous_session() {
         ]
     );
     assert_eq!(
-        h.recv(incoming("t", "n", QoS::ExactlyOnce, 6))[0],
+        h.recv(incoming("t", "n", QoS::ExactlyOnce, 6))[1],
         "event message 't' n qos=2"
     );
     assert_eq!(h.client.session_state().outgoing, []);
