@@ -6,8 +6,10 @@ mod strategies;
 use std::fmt::Debug;
 
 use mqtt_codec::{
-    Bytes, BytesMut, DecodeContext, EncodeError, Packet, PacketType, ProtocolVersion, PubResponse,
-    Publish, QoS, ReasonCode, RetainHandling, TopicName, Will,
+    AckProperties, Bytes, BytesMut, ConnAckProperties, ConnectProperties, DecodeContext,
+    DisconnectProperties, EncodeError, Packet, PacketType, ProtocolVersion, PubResponse, Publish,
+    PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeProperties, TopicName,
+    UnsubscribeProperties, UserProperty, Will, WillProperties,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -129,11 +131,7 @@ proptest! {
 /// that field is.
 fn with_one_v5_feature() -> BoxedStrategy<(Packet, &'static str)> {
     prop_oneof![
-        8 => packet(ProtocolVersion::V3_1_1)
-            .prop_filter("PINGREQ and PINGRESP have no v5-only field", |p| {
-                !matches!(p, Packet::PingReq | Packet::PingResp)
-            })
-            .prop_flat_map(|p| add_v5_feature(&p)),
+        8 => packet_other_than_ping(ProtocolVersion::V3_1_1).prop_flat_map(|p| add_v5_feature(&p)),
         1 => auth().prop_map(|a| (Packet::Auth(a), "AUTH")),
     ]
     .boxed()
@@ -156,10 +154,20 @@ fn edit<T: Debug + Clone + 'static>(
         .boxed()
 }
 
+/// Properties from `s` (each present or not at random), never none: a draw without any
+/// becomes `with_user_property` of one user property. Drawn, not filtered, so that long
+/// runs reject nothing.
 fn non_empty<T: Default + PartialEq + Debug + Clone + 'static>(
     s: BoxedStrategy<T>,
+    with_user_property: fn(UserProperty) -> T,
 ) -> impl Strategy<Value = T> {
-    s.prop_filter("empty properties", |v| *v != T::default())
+    (s, (mqtt_string(), mqtt_string())).prop_map(move |(v, user_property)| {
+        if v == T::default() {
+            with_user_property(user_property)
+        } else {
+            v
+        }
+    })
 }
 
 /// Reason codes of `codes` that 3.1.1 (which knows `v3`) cannot express.
@@ -181,7 +189,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "CONNECT properties",
-                non_empty(connect_properties()),
+                non_empty(some_connect_properties(), |up| ConnectProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::Connect(c) = p {
                         c.properties = v;
@@ -191,7 +202,13 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "Will properties",
-                (non_empty(will_properties()), topic_name()),
+                (
+                    non_empty(some_will_properties(), |up| WillProperties {
+                        user_properties: vec![up],
+                        ..Default::default()
+                    }),
+                    topic_name()
+                ),
                 |p, (v, topic)| {
                     if let Packet::Connect(c) = p {
                         let will = c.will.get_or_insert(Will {
@@ -218,7 +235,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "CONNACK properties",
-                non_empty(connack_properties()),
+                non_empty(some_connack_properties(), |up| ConnAckProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::ConnAck(c) = p {
                         c.properties = v;
@@ -242,7 +262,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "PUBLISH properties",
-                non_empty(publish_properties()),
+                non_empty(some_publish_properties(), |up| PublishProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::Publish(m) = p {
                         m.properties = v.into();
@@ -266,7 +289,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 edit(
                     p,
                     "acknowledgement properties",
-                    non_empty(ack_properties()),
+                    non_empty(some_ack_properties(), |up| AckProperties {
+                        user_properties: vec![up],
+                        ..Default::default()
+                    }),
                     |p, v| {
                         pub_response(p).properties = v;
                     }
@@ -283,7 +309,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 edit(
                     p,
                     "SUBSCRIBE properties",
-                    non_empty(subscribe_properties()),
+                    non_empty(some_subscribe_properties(), |up| SubscribeProperties {
+                        user_properties: vec![up],
+                        ..Default::default()
+                    }),
                     |p, v| {
                         if let Packet::Subscribe(s) = p {
                             s.properties = v;
@@ -310,7 +339,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "SUBACK properties",
-                non_empty(ack_properties()),
+                non_empty(some_ack_properties(), |up| AckProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::SubAck(s) = p {
                         s.properties = v;
@@ -333,7 +365,9 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
         Packet::Unsubscribe(_) => edit(
             p,
             "UNSUBSCRIBE properties",
-            non_empty(unsubscribe_properties()),
+            non_empty(some_unsubscribe_properties(), |up| UnsubscribeProperties {
+                user_properties: vec![up],
+            }),
             |p, v| {
                 if let Packet::Unsubscribe(u) = p {
                     u.properties = v;
@@ -344,7 +378,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "UNSUBACK properties",
-                non_empty(ack_properties()),
+                non_empty(some_ack_properties(), |up| AckProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::UnsubAck(u) = p {
                         u.properties = v;
@@ -368,7 +405,10 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             edit(
                 p,
                 "DISCONNECT properties",
-                non_empty(disconnect_properties()),
+                non_empty(some_disconnect_properties(), |up| DisconnectProperties {
+                    user_properties: vec![up],
+                    ..Default::default()
+                }),
                 |p, v| {
                     if let Packet::Disconnect(d) = p {
                         d.properties = v.into();

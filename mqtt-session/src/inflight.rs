@@ -198,6 +198,12 @@ impl Outbound {
         self.state.iter().flat_map(|s| s.entries.values())
     }
 
+    /// The sequence number the next entry will take (a new message, or one a PUBREC
+    /// releases): every entry now present has a lower one.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     /// The entry `seq`.
     pub(crate) fn get(&self, seq: u64) -> Option<&OutgoingEntry> {
         self.state.as_ref()?.entries.get(&seq)

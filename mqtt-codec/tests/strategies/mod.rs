@@ -9,7 +9,9 @@
 //! `reason_code_tables_match_allowed_in` compares them with `ReasonCode::allowed_in`.
 #![allow(dead_code)] // each test file uses a different part of this module
 
+use std::borrow::Cow;
 use std::num::{NonZeroU16, NonZeroU32};
+use std::ops::RangeInclusive;
 
 use mqtt_codec::{
     AckProperties, Auth, AuthProperties, Bytes, ConnAck, ConnAckProperties, Connect,
@@ -137,16 +139,28 @@ pub fn payload() -> impl Strategy<Value = Bytes> + Clone {
 /// the encoding length boundaries of UTF-8, and U+FEFF, which must survive as is
 /// ([MQTT-1.5.4-3]).
 pub fn text_char() -> impl Strategy<Value = char> + Clone {
+    chars(
+        &[
+            'A', 'Z', '0', '9', ' ', '-', '_', '.', '$', '/', '+', '#', '\u{1}', '\u{7F}',
+        ],
+        &['\u{1}'..=char::MAX],
+    )
+}
+
+/// Characters weighted as `text_char` describes: `ascii` are the chosen ASCII ones, and
+/// `ranges` all that may appear.
+fn chars(
+    ascii: &'static [char],
+    ranges: &'static [RangeInclusive<char>],
+) -> impl Strategy<Value = char> + Clone {
     prop_oneof![
         4 => prop::char::range('a', 'e'),
-        1 => select(&[
-            'A', 'Z', '0', '9', ' ', '-', '_', '.', '$', '/', '+', '#', '\u{1}', '\u{7F}',
-        ][..]),
+        1 => select(ascii),
         2 => select(&[
             '\u{80}', 'é', 'ß', 'я', '\u{7FF}', '\u{800}', '中', '\u{FEFF}', '\u{FFFF}',
             '\u{10000}', '😀', '\u{10FFFF}',
         ][..]),
-        1 => any::<char>().prop_filter("U+0000 is not allowed", |c| *c != '\0'),
+        1 => prop::char::ranges(Cow::Borrowed(ranges)),
     ]
 }
 
@@ -170,7 +184,12 @@ pub fn user_properties() -> impl Strategy<Value = Vec<UserProperty>> + Clone {
 
 /// A character of a topic level: anything but the separator and the wildcards.
 fn level_char() -> impl Strategy<Value = char> + Clone {
-    text_char().prop_filter("separator or wildcard", |c| !matches!(c, '/' | '+' | '#'))
+    chars(
+        &[
+            'A', 'Z', '0', '9', ' ', '-', '_', '.', '$', '\u{1}', '\u{7F}',
+        ],
+        &['\u{1}'..='"', '$'..='*', ','..='.', '0'..=char::MAX],
+    )
 }
 
 /// One topic level. A small vocabulary (with the empty level and `$` levels) makes filters
@@ -185,25 +204,26 @@ pub fn topic_level() -> impl Strategy<Value = String> + Clone {
 
 /// A non-empty topic name ([MQTT-4.7.3-1]) without wildcards ([MQTT-3.3.2-2]).
 pub fn topic_name() -> impl Strategy<Value = TopicName> + Clone {
-    vec(topic_level(), 1..6)
-        .prop_map(|levels| levels.join("/"))
-        .prop_filter("empty topic", |s| !s.is_empty())
-        .prop_map(|s| TopicName::new(s).unwrap())
+    vec(topic_level(), 1..6).prop_map(|mut levels| {
+        if levels == [""] {
+            levels.push(String::new()); // "/": a lone empty level is an empty topic
+        }
+        TopicName::new(levels.join("/")).unwrap()
+    })
 }
 
 /// A topic filter: `+` filling whole levels anywhere ([MQTT-4.7.1-2]), `#` only as the whole
 /// last level ([MQTT-4.7.1-1]), at least one character ([MQTT-4.7.3-1]).
 pub fn plain_topic_filter() -> impl Strategy<Value = TopicFilter> + Clone {
     let level = prop_oneof![3 => topic_level(), 1 => Just("+".to_string())];
-    (vec(level, 0..6), any::<bool>())
-        .prop_map(|(mut levels, hash)| {
-            if hash {
-                levels.push("#".to_string());
-            }
-            levels.join("/")
-        })
-        .prop_filter("empty filter", |s| !s.is_empty())
-        .prop_map(|s| TopicFilter::new(s).unwrap())
+    let levels = (vec(level, 1..6), any::<bool>()).prop_map(|(mut levels, hash)| {
+        // A lone empty level is an empty filter: "#" after it makes "/#".
+        if hash || levels == [""] {
+            levels.push("#".to_string());
+        }
+        levels.join("/")
+    });
+    prop_oneof![1 => Just("#".to_string()), 10 => levels].prop_map(|s| TopicFilter::new(s).unwrap())
 }
 
 /// A shared subscription filter `$share/{ShareName}/{filter}` ([MQTT-4.8.2-1],
@@ -243,109 +263,118 @@ fn auth_method_and_data() -> impl Strategy<Value = (Option<MqttString>, Option<B
 }
 
 pub fn connect_properties() -> BoxedStrategy<ConnectProperties> {
-    or_empty(
-        (
-            option::of(any::<u32>()),
-            option::of(nz16()),
-            option::of(nz32()),
-            option::of(any::<u16>()),
-            option::of(any::<bool>()),
-            option::of(any::<bool>()),
-            auth_method_and_data(),
-            user_properties(),
-        )
-            .prop_map(
-                |(sei, rm, mps, tam, rri, rpi, (am, ad), up)| ConnectProperties {
-                    session_expiry_interval: sei,
-                    receive_maximum: rm,
-                    maximum_packet_size: mps,
-                    topic_alias_maximum: tam,
-                    request_response_information: rri,
-                    request_problem_information: rpi,
-                    authentication_method: am,
-                    authentication_data: ad,
-                    user_properties: up,
-                },
-            ),
+    or_empty(some_connect_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_connect_properties() -> BoxedStrategy<ConnectProperties> {
+    (
+        option::of(any::<u32>()),
+        option::of(nz16()),
+        option::of(nz32()),
+        option::of(any::<u16>()),
+        option::of(any::<bool>()),
+        option::of(any::<bool>()),
+        auth_method_and_data(),
+        user_properties(),
     )
+        .prop_map(
+            |(sei, rm, mps, tam, rri, rpi, (am, ad), up)| ConnectProperties {
+                session_expiry_interval: sei,
+                receive_maximum: rm,
+                maximum_packet_size: mps,
+                topic_alias_maximum: tam,
+                request_response_information: rri,
+                request_problem_information: rpi,
+                authentication_method: am,
+                authentication_data: ad,
+                user_properties: up,
+            },
+        )
+        .boxed()
 }
 
 pub fn will_properties() -> BoxedStrategy<WillProperties> {
-    or_empty(
-        (
-            option::of(any::<u32>()),
-            option::of(any::<bool>()),
-            option::of(any::<u32>()),
-            option::of(mqtt_string()),
-            option::of(topic_name()),
-            option::of(binary()),
-            user_properties(),
-        )
-            .prop_map(|(wdi, pfi, mei, ct, rt, cd, up)| WillProperties {
-                will_delay_interval: wdi,
-                payload_format_indicator: pfi,
-                message_expiry_interval: mei,
-                content_type: ct,
-                response_topic: rt,
-                correlation_data: cd,
-                user_properties: up,
-            }),
+    or_empty(some_will_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_will_properties() -> BoxedStrategy<WillProperties> {
+    (
+        option::of(any::<u32>()),
+        option::of(any::<bool>()),
+        option::of(any::<u32>()),
+        option::of(mqtt_string()),
+        option::of(topic_name()),
+        option::of(binary()),
+        user_properties(),
     )
+        .prop_map(|(wdi, pfi, mei, ct, rt, cd, up)| WillProperties {
+            will_delay_interval: wdi,
+            payload_format_indicator: pfi,
+            message_expiry_interval: mei,
+            content_type: ct,
+            response_topic: rt,
+            correlation_data: cd,
+            user_properties: up,
+        })
+        .boxed()
 }
 
 pub fn connack_properties() -> BoxedStrategy<ConnAckProperties> {
+    or_empty(some_connack_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_connack_properties() -> BoxedStrategy<ConnAckProperties> {
     // Maximum QoS is 0 or 1 (section 3.2.2.3.4).
     let max_qos = select(&[QoS::AtMostOnce, QoS::AtLeastOnce][..]);
-    or_empty(
+    (
         (
-            (
-                option::of(any::<u32>()),
-                option::of(nz16()),
-                option::of(max_qos),
-                option::of(any::<bool>()),
-                option::of(nz32()),
-                option::of(mqtt_string()),
-                option::of(any::<u16>()),
-                option::of(mqtt_string()),
-            ),
-            (
-                option::of(any::<bool>()),
-                option::of(any::<bool>()),
-                option::of(any::<bool>()),
-                option::of(any::<u16>()),
-                option::of(mqtt_string()),
-                option::of(mqtt_string()),
-                auth_method_and_data(),
-                user_properties(),
-            ),
-        )
-            .prop_map(
-                |(
-                    (sei, rm, mq, ra, mps, aci, tam, rs),
-                    (wsa, sia, ssa, ska, ri, sr, (am, ad), up),
-                )| {
-                    ConnAckProperties {
-                        session_expiry_interval: sei,
-                        receive_maximum: rm,
-                        maximum_qos: mq,
-                        retain_available: ra,
-                        maximum_packet_size: mps,
-                        assigned_client_identifier: aci,
-                        topic_alias_maximum: tam,
-                        reason_string: rs,
-                        wildcard_subscription_available: wsa,
-                        subscription_identifiers_available: sia,
-                        shared_subscription_available: ssa,
-                        server_keep_alive: ska,
-                        response_information: ri,
-                        server_reference: sr,
-                        authentication_method: am,
-                        authentication_data: ad,
-                        user_properties: up,
-                    }
-                },
-            ),
+            option::of(any::<u32>()),
+            option::of(nz16()),
+            option::of(max_qos),
+            option::of(any::<bool>()),
+            option::of(nz32()),
+            option::of(mqtt_string()),
+            option::of(any::<u16>()),
+            option::of(mqtt_string()),
+        ),
+        (
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<bool>()),
+            option::of(any::<u16>()),
+            option::of(mqtt_string()),
+            option::of(mqtt_string()),
+            auth_method_and_data(),
+            user_properties(),
+        ),
     )
+        .prop_map(
+            |((sei, rm, mq, ra, mps, aci, tam, rs), (wsa, sia, ssa, ska, ri, sr, (am, ad), up))| {
+                ConnAckProperties {
+                    session_expiry_interval: sei,
+                    receive_maximum: rm,
+                    maximum_qos: mq,
+                    retain_available: ra,
+                    maximum_packet_size: mps,
+                    assigned_client_identifier: aci,
+                    topic_alias_maximum: tam,
+                    reason_string: rs,
+                    wildcard_subscription_available: wsa,
+                    subscription_identifiers_available: sia,
+                    shared_subscription_available: ssa,
+                    server_keep_alive: ska,
+                    response_information: ri,
+                    server_reference: sr,
+                    authentication_method: am,
+                    authentication_data: ad,
+                    user_properties: up,
+                }
+            },
+        )
+        .boxed()
 }
 
 pub fn subscription_id() -> impl Strategy<Value = SubscriptionId> + Clone {
@@ -368,71 +397,94 @@ pub fn subscription_id() -> impl Strategy<Value = SubscriptionId> + Clone {
 }
 
 pub fn publish_properties() -> BoxedStrategy<PublishProperties> {
-    or_empty(
-        (
-            option::of(any::<bool>()),
-            option::of(any::<u32>()),
-            option::of(nz16()),
-            option::of(topic_name()),
-            option::of(binary()),
-            option::of(mqtt_string()),
-            user_properties(),
-            vec(subscription_id(), 0..4),
-        )
-            .prop_map(|(pfi, mei, ta, rt, cd, ct, up, si)| PublishProperties {
-                payload_format_indicator: pfi,
-                message_expiry_interval: mei,
-                topic_alias: ta,
-                response_topic: rt,
-                correlation_data: cd,
-                content_type: ct,
-                user_properties: up,
-                subscription_identifiers: si,
-            }),
+    or_empty(some_publish_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_publish_properties() -> BoxedStrategy<PublishProperties> {
+    (
+        option::of(any::<bool>()),
+        option::of(any::<u32>()),
+        option::of(nz16()),
+        option::of(topic_name()),
+        option::of(binary()),
+        option::of(mqtt_string()),
+        user_properties(),
+        vec(subscription_id(), 0..4),
     )
+        .prop_map(|(pfi, mei, ta, rt, cd, ct, up, si)| PublishProperties {
+            payload_format_indicator: pfi,
+            message_expiry_interval: mei,
+            topic_alias: ta,
+            response_topic: rt,
+            correlation_data: cd,
+            content_type: ct,
+            user_properties: up,
+            subscription_identifiers: si,
+        })
+        .boxed()
 }
 
 pub fn ack_properties() -> BoxedStrategy<AckProperties> {
-    or_empty(
-        (option::of(mqtt_string()), user_properties()).prop_map(|(rs, up)| AckProperties {
+    or_empty(some_ack_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_ack_properties() -> BoxedStrategy<AckProperties> {
+    (option::of(mqtt_string()), user_properties())
+        .prop_map(|(rs, up)| AckProperties {
             reason_string: rs,
             user_properties: up,
-        }),
-    )
+        })
+        .boxed()
 }
 
 pub fn subscribe_properties() -> BoxedStrategy<SubscribeProperties> {
-    or_empty(
-        (option::of(subscription_id()), user_properties()).prop_map(|(si, up)| {
-            SubscribeProperties {
-                subscription_identifier: si,
-                user_properties: up,
-            }
-        }),
-    )
+    or_empty(some_subscribe_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_subscribe_properties() -> BoxedStrategy<SubscribeProperties> {
+    (option::of(subscription_id()), user_properties())
+        .prop_map(|(si, up)| SubscribeProperties {
+            subscription_identifier: si,
+            user_properties: up,
+        })
+        .boxed()
 }
 
 pub fn unsubscribe_properties() -> BoxedStrategy<UnsubscribeProperties> {
-    or_empty(user_properties().prop_map(|up| UnsubscribeProperties {
-        user_properties: up,
-    }))
+    or_empty(some_unsubscribe_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_unsubscribe_properties() -> BoxedStrategy<UnsubscribeProperties> {
+    user_properties()
+        .prop_map(|up| UnsubscribeProperties {
+            user_properties: up,
+        })
+        .boxed()
 }
 
 pub fn disconnect_properties() -> BoxedStrategy<DisconnectProperties> {
-    or_empty(
-        (
-            option::of(any::<u32>()),
-            option::of(mqtt_string()),
-            option::of(mqtt_string()),
-            user_properties(),
-        )
-            .prop_map(|(sei, rs, sr, up)| DisconnectProperties {
-                session_expiry_interval: sei,
-                reason_string: rs,
-                server_reference: sr,
-                user_properties: up,
-            }),
+    or_empty(some_disconnect_properties())
+}
+
+/// Each property present or not at random (rarely none of them).
+pub fn some_disconnect_properties() -> BoxedStrategy<DisconnectProperties> {
+    (
+        option::of(any::<u32>()),
+        option::of(mqtt_string()),
+        option::of(mqtt_string()),
+        user_properties(),
     )
+        .prop_map(|(sei, rs, sr, up)| DisconnectProperties {
+            session_expiry_interval: sei,
+            reason_string: rs,
+            server_reference: sr,
+            user_properties: up,
+        })
+        .boxed()
 }
 
 /// AUTH properties with an Authentication Method, which every AUTH but a bare Success
@@ -694,6 +746,15 @@ pub fn auth() -> BoxedStrategy<Auth> {
 
 /// Any packet `version` can carry, each type about equally likely.
 pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+    packet_of_types(version, true)
+}
+
+/// Any packet `version` can carry but PINGREQ and PINGRESP, which are a fixed header alone.
+pub fn packet_other_than_ping(version: ProtocolVersion) -> BoxedStrategy<Packet> {
+    packet_of_types(version, false)
+}
+
+fn packet_of_types(version: ProtocolVersion, ping: bool) -> BoxedStrategy<Packet> {
     let v5 = version.is_v5();
     let mut all = vec![
         connect(version)
@@ -723,10 +784,12 @@ pub fn packet(version: ProtocolVersion) -> BoxedStrategy<Packet> {
         suback(v5).prop_map(Packet::SubAck).boxed(),
         unsubscribe(v5).prop_map(Packet::Unsubscribe).boxed(),
         unsuback(v5).prop_map(Packet::UnsubAck).boxed(),
-        Just(Packet::PingReq).boxed(),
-        Just(Packet::PingResp).boxed(),
-        disconnect(v5).prop_map(Packet::Disconnect).boxed(),
     ];
+    if ping {
+        all.push(Just(Packet::PingReq).boxed());
+        all.push(Just(Packet::PingResp).boxed());
+    }
+    all.push(disconnect(v5).prop_map(Packet::Disconnect).boxed());
     if v5 {
         all.push(auth().prop_map(Packet::Auth).boxed());
     }

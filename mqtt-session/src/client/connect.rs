@@ -159,6 +159,7 @@ impl Client {
             self.config.automatic_topic_aliases,
         );
         self.state = ConnectionState::Connected;
+        self.connection_start = self.outbound.next_seq();
         self.has_session = true;
         self.protocol_settled = true;
         self.timers.stop(ClientTimer::ConnAck);

@@ -107,6 +107,12 @@ pub struct Published {
     pub qos: QoS,
     /// The reason code of the PUBACK, PUBREC (on failure) or PUBCOMP that ended it; 0x80 or
     /// above means the server did not accept the message.
+    ///
+    /// A PUBCOMP 0x92 Packet Identifier not found that answers a PUBREL sent again after a
+    /// resume is reported as Success: the server completed the message before the
+    /// connection was lost, and 0x92 "is not an error during recovery" (section 3.7.2.1).
+    /// At other times 0x92 is reported as it came: the server's session state does not
+    /// match the client's, and whether the message reached subscribers is unknown.
     pub reason_code: ReasonCode,
     /// That packet's properties (v5 reason string, user properties).
     pub properties: AckProperties,

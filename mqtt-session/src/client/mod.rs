@@ -120,6 +120,10 @@ pub struct Client {
     sent_clean_start: bool,
     reauthenticating: bool,
     outbound: Outbound,
+    /// Where the current connection began in `outbound`'s order: an entry with a lower
+    /// sequence number was released on an earlier connection, so its PUBREL on this one
+    /// is sent again to recover the flow (see `on_pubcomp`).
+    connection_start: u64,
     inbound_qos2: InboundQos2,
     /// Under manual acknowledgement: incoming QoS 1/2 messages delivered and not yet
     /// acknowledged, in the order they arrived.
@@ -153,6 +157,7 @@ impl Client {
             sent_clean_start: false,
             reauthenticating: false,
             outbound: Outbound::new(),
+            connection_start: 0,
             inbound_qos2: InboundQos2::new(),
             pending_acks: VecDeque::new(),
             ids: PacketIds::new(),

@@ -466,9 +466,24 @@ impl Client {
         self.send(now, Packet::PubComp(comp));
     }
 
-    pub(super) fn on_pubcomp(&mut self, now: Instant, ack: PubResponse) {
+    pub(super) fn on_pubcomp(&mut self, now: Instant, mut ack: PubResponse) {
         match self.outbound.pubcomp(ack.packet_id) {
             Ok(entry) => {
+                // Section 3.7.2.1: Packet Identifier not found "is not an error during
+                // recovery, but at other times indicates a mismatch between the Session
+                // State on the Client and Server". Recovery is a PUBREL released on an
+                // earlier connection and sent again on this resumed session: the server
+                // had the message (its PUBREC said so) and completed it, and the PUBCOMP
+                // it sent then was lost with the connection. So the message is delivered
+                // and reported as Success. Whether an earlier PUBREL reached the server
+                // before the cut cannot be known, so every PUBREL sent again counts. A
+                // PUBREL released on this connection follows a PUBREC on this connection:
+                // 0x92 then is the mismatch, and the application hears it as it came.
+                if ack.reason_code == ReasonCode::PACKET_IDENTIFIER_NOT_FOUND
+                    && entry.seq < self.connection_start
+                {
+                    ack.reason_code = ReasonCode::SUCCESS;
+                }
                 self.complete(entry, ack);
                 self.flush(now);
             }

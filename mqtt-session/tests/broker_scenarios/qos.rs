@@ -265,6 +265,56 @@ fn in_flight_messages_are_resent_with_dup_on_resume() {
     );
 }
 
+/// Section 3.7.2.1, the broker's side: a client that completed a QoS 2 message before the
+/// cut answers the PUBREL sent again on resume with PUBCOMP 0x92 Packet Identifier not
+/// found, which "is not an error during recovery". The message is done like any other:
+/// out of flight, not sent again, and no drop reported.
+#[test]
+fn pubcomp_0x92_for_a_pubrel_sent_again_completes_the_message() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect_v5_session("s", false, 600);
+    h.connect("p", V5, true);
+    h.subscribe("s", 1, &[("t", QoS::ExactlyOnce)]);
+    h.publish("p", "t", "a", QoS::ExactlyOnce, 1);
+    h.send("s", Packet::PubRec(ack(1)));
+    h.sever("s");
+    h.transcript();
+    h.connect_v5_session("s", false, 600);
+    let mut not_found = ack(1);
+    not_found.reason_code = ReasonCode::PACKET_IDENTIFIER_NOT_FOUND;
+    h.send("s", Packet::PubComp(not_found));
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            s <- PUBREL 1
+            s -> PUBCOMP 1 0x92
+            "
+        )
+    );
+    assert_eq!(h.broker.queued("s"), Some((0, 0)), "nothing left in flight");
+    let dropped = h
+        .take_events()
+        .into_iter()
+        .filter(|e| matches!(e, BrokerEvent::MessageDropped { .. }))
+        .count();
+    assert_eq!(dropped, 0);
+    h.sever("s");
+    h.transcript();
+    h.connect_v5_session("s", false, 600);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            s -> CONNECT 5.0 id=s clean=0 expiry=600
+            s <- CONNACK 0x00 sp=1
+            "
+        )
+    );
+}
+
 /// [MQTT-4.5.0-1]; 3.1.1 [MQTT-3.1.2-5], [MQTT-4.5.0-1]: QoS 1/2 messages are queued for a
 /// disconnected session, QoS 0 ones are not; the queue is bounded and each drop is counted
 /// and evented.

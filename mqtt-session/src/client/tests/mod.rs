@@ -11,6 +11,7 @@ mod flow;
 mod keepalive;
 mod ordering;
 mod publish;
+mod recovery;
 mod session;
 mod subscribe;
 mod violations;
