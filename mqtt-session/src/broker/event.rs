@@ -46,6 +46,14 @@ pub enum BrokerAction {
     /// broker has forgotten the connection; later input for it is ignored.
     Close(ConnectionId),
     /// Apply this operation to durable storage before carrying out later actions.
+    ///
+    /// The operations one input hands out (from one `handle_*` call to the next) belong
+    /// together: apply them as one transaction, and carry out the actions after the first
+    /// of them once it is committed. A crash may then lose a whole input's operations, never
+    /// part of them. Exactly-once QoS 2 needs this: a message routed to durable sessions and
+    /// its publisher's packet identifier are stored by one input, and a store holding one
+    /// without the other delivers the message twice (or never) when the publisher sends it
+    /// again. `persist::BrokerStore` applies into a transaction and commits on `commit`.
     Persist(StoreOp),
     /// Tell the driver (log it, count it, or answer a pending decision).
     Event(BrokerEvent),

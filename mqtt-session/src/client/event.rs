@@ -17,6 +17,11 @@ pub enum Action {
     /// Encode this packet (with the client's protocol version) and write it to the server.
     Send(Packet),
     /// Apply this operation to durable storage before carrying out later actions.
+    ///
+    /// An incoming QoS 2 message comes as `Persist(PutIncoming)`, then `Event(Message)`,
+    /// then the PUBREC (the specification's Method B): hand the message on in the same
+    /// transaction as the operation to receive it exactly once across a crash; applied
+    /// separately, a crash between the two loses it rather than duplicating it.
     Persist(SessionOp),
     /// Tell the application.
     Event(Event),
