@@ -562,8 +562,14 @@ impl Model {
         self.drops.push((i, why));
     }
 
-    pub fn broker_restarted(&mut self, snapshot: &BrokerSnapshot, now: Instant) {
+    /// The broker restarted at `now` from `snapshot`; its store counts a session that was
+    /// connected, or whose end it had not committed, as gone since `since` (its last
+    /// commit, for a store that keeps time).
+    pub fn broker_restarted(&mut self, snapshot: &BrokerSnapshot, now: Instant, since: Instant) {
         let seq = self.tick();
+        for end in self.last_end.iter_mut().flatten() {
+            *end = (*end).min(since);
+        }
         self.broker_restarts += 1;
         self.crashes.push(seq);
         for i in 0..self.specs.len() {
@@ -584,7 +590,11 @@ impl Model {
                     normal: false,
                     crash: true,
                 });
-                self.last_end[i] = Some(now);
+                // Gone since the store's last commit (connected then), or since before it.
+                self.last_end[i] = match (conn, self.last_end[i]) {
+                    (None, Some(t)) => Some(t.min(since)),
+                    _ => Some(since),
+                };
             }
         }
         // What a turn the crash cut short did never took effect.

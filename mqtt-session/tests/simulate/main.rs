@@ -19,7 +19,7 @@ mod world;
 use std::time::Instant as WallClock;
 
 use plan::Plan;
-use world::{Plant, World};
+use world::{Plant, Storage, World};
 
 struct Args {
     seeds: u64,
@@ -28,6 +28,11 @@ struct Args {
     transcript: bool,
     plant: Option<Plant>,
     plants: bool,
+    /// The broker's store is the redb file of `persist`, not the one in memory.
+    file: bool,
+    /// Seeds run with the file store after the others, when no seed was asked for.
+    #[cfg_attr(not(feature = "persist"), allow(dead_code))]
+    file_seeds: u64,
 }
 
 fn args() -> Args {
@@ -38,6 +43,8 @@ fn args() -> Args {
         transcript: false,
         plant: None,
         plants: true,
+        file: false,
+        file_seeds: 20,
     };
     let mut it = std::env::args().skip(1);
     let mut explicit = false;
@@ -58,6 +65,11 @@ fn args() -> Args {
                 explicit = true;
             }
             "--transcript" => a.transcript = true,
+            "--store" => match it.next().as_deref() {
+                Some("file") => a.file = true,
+                Some("memory") => a.file = false,
+                _ => usage("--store"),
+            },
             "--plant" => {
                 a.plant = match it.next().as_deref() {
                     Some("drop-outgoing-persist") => Some(Plant::DropOutgoingPersist),
@@ -82,28 +94,49 @@ fn usage(bad: &str) -> ! {
     }
     eprintln!(
         "usage: simulate [--seeds N] [--from K] [--seed S [--transcript]] \
-         [--plant drop-outgoing-persist|reuse-packet-id]"
+         [--store memory|file] [--plant drop-outgoing-persist|reuse-packet-id]"
     );
     std::process::exit(2)
 }
 
-/// Runs one seed's plan (or a shortened one); `record` keeps the transcript.
-fn run(
-    seed: u64,
-    plan: Plan,
+/// How a run is set up besides its plan: a planted bug, and which store the broker has.
+#[derive(Clone, Copy)]
+struct Setup {
     plant: Option<Plant>,
-    record: bool,
-) -> (Result<(), check::Violation>, World) {
-    let mut w = World::new(plan, seed, plant, record);
+    file: bool,
+}
+
+/// Runs one seed's plan (or a shortened one); `record` keeps the transcript.
+fn run(seed: u64, plan: Plan, setup: Setup, record: bool) -> (Result<(), check::Violation>, World) {
+    let store = if setup.file {
+        file_store(seed)
+    } else {
+        Storage::Memory(Default::default())
+    };
+    let mut w = World::new(plan, seed, setup.plant, record, store);
     let r = w.run();
     (r, w)
 }
 
+#[cfg(feature = "persist")]
+fn file_store(seed: u64) -> Storage {
+    Storage::file(seed).unwrap_or_else(|v| {
+        eprintln!("simulate: {v}");
+        std::process::exit(1)
+    })
+}
+
+#[cfg(not(feature = "persist"))]
+fn file_store(_: u64) -> Storage {
+    eprintln!("simulate: --store file needs the persist feature");
+    std::process::exit(2)
+}
+
 /// Removes steps while the run still breaks the same rule: chunks first, then single
 /// steps, within a budget of runs.
-fn shrink(seed: u64, plan: &Plan, plant: Option<Plant>, rule: &str) -> Plan {
+fn shrink(seed: u64, plan: &Plan, setup: Setup, rule: &str) -> Plan {
     let mut best = plan.clone();
-    let mut budget = 2_000;
+    let mut budget = if setup.file { 300 } else { 2_000 };
     let mut chunk = best.steps.len() / 2;
     while chunk >= 1 && budget > 0 {
         let mut i = 0;
@@ -113,7 +146,7 @@ fn shrink(seed: u64, plan: &Plan, plant: Option<Plant>, rule: &str) -> Plan {
             let end = (i + chunk).min(trial.steps.len());
             trial.steps.drain(i..end);
             budget -= 1;
-            match run(seed, trial.clone(), plant, false).0 {
+            match run(seed, trial.clone(), setup, false).0 {
                 Err(v) if v.rule == rule => {
                     best = trial;
                     progress = true;
@@ -128,11 +161,11 @@ fn shrink(seed: u64, plan: &Plan, plant: Option<Plant>, rule: &str) -> Plan {
     best
 }
 
-fn report(seed: u64, plant: Option<Plant>, v: &check::Violation) {
+fn report(seed: u64, setup: Setup, v: &check::Violation) {
     let plan = Plan::draw(seed);
     eprintln!("seed {seed} fails: {v}");
-    let small = shrink(seed, &plan, plant, v.rule);
-    let (r, w) = run(seed, small.clone(), plant, true);
+    let small = shrink(seed, &plan, setup, v.rule);
+    let (r, w) = run(seed, small.clone(), setup, true);
     eprintln!(
         "shortest failing run: {} of {} steps; clients {:?}; broker {:?}",
         small.steps.len(),
@@ -140,70 +173,53 @@ fn report(seed: u64, plant: Option<Plant>, v: &check::Violation) {
         small.clients,
         small.broker
     );
-    for line in w.log.unwrap_or_default() {
+    for line in w.log.iter().flatten() {
         eprintln!("  {line}");
     }
     match r {
         Err(v) => eprintln!("  => {v}"),
         Ok(()) => eprintln!("  => (the shortened run passes when replayed: flaky harness?)"),
     }
+    let store = if setup.file { " --store file" } else { "" };
     eprintln!(
-        "replay: cargo test --release -p mqtt-session --test simulate -- --seed {seed} --transcript"
+        "replay: cargo test --release -p mqtt-session --test simulate -- --seed {seed}{store} --transcript"
     );
 }
 
-fn main() {
-    let a = args();
-    if let Some(seed) = a.one {
-        let (r, w) = run(seed, Plan::draw(seed), a.plant, a.transcript);
-        for line in w.log.iter().flatten() {
-            println!("{line}");
-        }
-        match r {
-            Ok(()) => println!("seed {seed} passes"),
-            Err(v) => {
-                report(seed, a.plant, &v);
-                std::process::exit(1);
-            }
-        }
-        return;
-    }
-    let start = WallClock::now();
+/// Runs `count` seeds from `from`; the totals, or the first failure.
+fn run_seeds(from: u64, count: u64, setup: Setup) -> Result<[usize; 5], (u64, check::Violation)> {
     let mut totals = [0usize; 5];
-    for seed in a.from..a.from + a.seeds {
+    for seed in from..from + count {
         let plan = Plan::draw(seed);
         let clients = plan.clients.len();
         let steps = plan.steps.len();
-        let (r, w) = run(seed, plan, a.plant, false);
-        match r {
-            Ok(()) => {
-                totals[0] += clients;
-                totals[1] += steps;
-                totals[2] += w.model.messages();
-                totals[3] += w.model.broker_restarts as usize;
-                totals[4] += w.model.client_restarts as usize;
-            }
-            Err(v) if a.plant.is_some() => {
-                println!("planted bug caught by seed {seed}: {v}");
-                return;
-            }
-            Err(v) => {
-                report(seed, None, &v);
-                std::process::exit(1);
-            }
+        let (r, w) = run(seed, plan, setup, false);
+        r.map_err(|v| (seed, v))?;
+        totals[0] += clients;
+        totals[1] += steps;
+        totals[2] += w.model.messages();
+        totals[3] += w.model.broker_restarts as usize;
+        totals[4] += w.model.client_restarts as usize;
+    }
+    Ok(totals)
+}
+
+fn pass(from: u64, count: u64, setup: Setup) {
+    let start = WallClock::now();
+    let totals = match run_seeds(from, count, setup) {
+        Ok(t) => t,
+        Err((seed, v)) => {
+            report(seed, setup, &v);
+            std::process::exit(1);
         }
-    }
-    if a.plant.is_some() {
-        eprintln!("the planted bug went unnoticed over {} seeds", a.seeds);
-        std::process::exit(1);
-    }
+    };
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "simulate: seeds {}..{} pass: {:.0} runs/s ({:.1} s); {} clients, {} steps, {} messages, \
-         {} broker and {} client restarts in all",
-        a.from,
-        a.from + a.seeds,
-        a.seeds as f64 / secs,
+        "simulate ({} store): seeds {from}..{} pass: {:.0} runs/s ({:.1} s); {} clients, {} steps, \
+         {} messages, {} broker and {} client restarts in all",
+        if setup.file { "file" } else { "memory" },
+        from + count,
+        count as f64 / secs,
         secs,
         totals[0],
         totals[1],
@@ -211,18 +227,60 @@ fn main() {
         totals[3],
         totals[4]
     );
+}
+
+fn main() {
+    let a = args();
+    let setup = Setup {
+        plant: a.plant,
+        file: a.file,
+    };
+    if let Some(seed) = a.one {
+        let (r, w) = run(seed, Plan::draw(seed), setup, a.transcript);
+        for line in w.log.iter().flatten() {
+            println!("{line}");
+        }
+        match r {
+            Ok(()) => println!("seed {seed} passes"),
+            Err(v) => {
+                report(seed, setup, &v);
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    if a.plant.is_some() {
+        match run_seeds(a.from, a.seeds, setup) {
+            Err((seed, v)) => println!("planted bug caught by seed {seed}: {v}"),
+            Ok(_) => {
+                eprintln!("the planted bug went unnoticed over {} seeds", a.seeds);
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
+    pass(a.from, a.seeds, setup);
     if a.plants {
+        // The same world with the crash-safe store on disk, for a few seeds (each commit
+        // syncs the file).
+        #[cfg(feature = "persist")]
+        pass(
+            0,
+            a.file_seeds,
+            Setup {
+                plant: None,
+                file: true,
+            },
+        );
         // The harness can fail: each planted bug is caught within the first seeds.
         for plant in [Plant::DropOutgoingPersist, Plant::ReusePacketId] {
-            let caught = (0..200).find_map(|seed| {
-                run(seed, Plan::draw(seed), Some(plant), false)
-                    .0
-                    .err()
-                    .map(|v| (seed, v))
-            });
-            match caught {
-                Some((seed, v)) => println!("planted {plant:?}: caught by seed {seed}: {v}"),
-                None => {
+            let setup = Setup {
+                plant: Some(plant),
+                file: false,
+            };
+            match run_seeds(0, 200, setup) {
+                Err((seed, v)) => println!("planted {plant:?}: caught by seed {seed}: {v}"),
+                Ok(_) => {
                     eprintln!("planted {plant:?}: not caught in 200 seeds");
                     std::process::exit(1);
                 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use mqtt_codec::*;
 use mqtt_session::broker::{
-    Broker, BrokerAction, BrokerConfig, BrokerEvent, ConnectionId, MemoryStore, StoreOp,
+    self, Broker, BrokerAction, BrokerConfig, BrokerEvent, ConnectionId, MemoryStore, StoreOp,
 };
 use mqtt_session::client::{self, Client, ClientConfig, Message};
 use mqtt_session::event::CloseCause;
@@ -28,6 +28,98 @@ pub enum Plant {
     /// A new PUBLISH the broker sends to a client takes the packet identifier of one still
     /// in flight to it, when there is one.
     ReusePacketId,
+}
+
+/// Where the broker's store operations go.
+pub enum Storage {
+    /// The reference store, in memory: intervals start again at a restart.
+    Memory(MemoryStore),
+    /// The crash-safe store in a file (redb), reopened at each restart: intervals count
+    /// across it in wall-clock time (the simulated clock, read as a date).
+    #[cfg(feature = "persist")]
+    File(
+        Option<Box<mqtt_session::persist::BrokerStore>>,
+        std::path::PathBuf,
+    ),
+}
+
+/// The simulated clock as a wall-clock date.
+#[cfg(feature = "persist")]
+fn wall(now: Instant) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH
+        + Duration::from_secs(1_800_000_000)
+        + Duration::from_micros(now.as_micros())
+}
+
+#[cfg(feature = "persist")]
+fn store_error(e: impl std::fmt::Display) -> Violation {
+    Violation::new("the broker's store works", e.to_string())
+}
+
+impl Storage {
+    /// A store in a new file named for this process and seed.
+    #[cfg(feature = "persist")]
+    pub fn file(seed: u64) -> Result<Storage, Violation> {
+        let path =
+            std::env::temp_dir().join(format!("mqtt-simulate-{}-{seed}.redb", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let store = mqtt_session::persist::BrokerStore::open(&path).map_err(store_error)?;
+        Ok(Storage::File(Some(Box::new(store)), path))
+    }
+
+    #[cfg_attr(not(feature = "persist"), allow(unused_variables))]
+    fn apply(&mut self, op: &StoreOp, now: Instant) -> Result<(), Violation> {
+        match self {
+            Storage::Memory(m) => m.apply(op),
+            #[cfg(feature = "persist")]
+            Storage::File(s, _) => {
+                let s = s.as_mut().expect("open");
+                s.apply(op, wall(now)).map_err(store_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, now: Instant) -> Result<(), Violation> {
+        #[cfg(feature = "persist")]
+        if let Storage::File(s, _) = self {
+            s.as_mut()
+                .expect("open")
+                .commit(wall(now))
+                .map_err(store_error)?;
+        }
+        let _ = now;
+        Ok(())
+    }
+
+    /// What the store holds for a broker starting at `now`; a file is closed and opened
+    /// again first, as a new process would.
+    #[cfg_attr(not(feature = "persist"), allow(unused_variables))]
+    fn restart(&mut self, now: Instant) -> Result<broker::BrokerSnapshot, Violation> {
+        match self {
+            Storage::Memory(m) => Ok(m.snapshot()),
+            #[cfg(feature = "persist")]
+            Storage::File(s, path) => {
+                // Uncommitted operations die with the process.
+                drop(s.take());
+                let store =
+                    mqtt_session::persist::BrokerStore::open(&*path).map_err(store_error)?;
+                let snapshot = store.snapshot(wall(now)).map_err(store_error)?;
+                *s = Some(Box::new(store));
+                Ok(snapshot)
+            }
+        }
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        #[cfg(feature = "persist")]
+        if let Storage::File(s, path) = self {
+            drop(s.take());
+            let _ = std::fs::remove_file(&*path);
+        }
+    }
 }
 
 /// One direction of a link: chunks of bytes on their way, and what the receiving end has
@@ -100,7 +192,10 @@ pub struct World {
     pub now: Instant,
     broker: Broker,
     config: BrokerConfig,
-    store: MemoryStore,
+    store: Storage,
+    /// When the store last committed (a session connected at a crash counts as gone
+    /// since then, for a store that keeps time).
+    last_commit: Instant,
     /// The store operations of the broker's current turn (one input), committed together
     /// when the turn ends, and the actions that came after the first of them, carried out
     /// once they are committed: as a driver must (see `BrokerAction::Persist`).
@@ -123,7 +218,7 @@ fn us(ms: u64) -> Duration {
 }
 
 impl World {
-    pub fn new(plan: Plan, seed: u64, plant: Option<Plant>, record: bool) -> World {
+    pub fn new(plan: Plan, seed: u64, plant: Option<Plant>, record: bool, store: Storage) -> World {
         let k = &plan.broker;
         let mut config = BrokerConfig::default();
         config.max_queued_messages = 100_000;
@@ -147,7 +242,8 @@ impl World {
         World {
             broker: Broker::new(config.clone()),
             config,
-            store: MemoryStore::new(),
+            store,
+            last_commit: Instant::ZERO,
             txn: Vec::new(),
             deferred: Vec::new(),
             broker_crash_in: None,
@@ -636,10 +732,12 @@ impl World {
                             if publish.qos() == QoS::AtLeastOnce)
                 );
             if !planted {
-                self.store.apply(&op);
+                self.store.apply(&op, self.now)?;
             }
             self.model.broker_persists(&op, self.now)?;
         }
+        self.store.commit(self.now)?;
+        self.last_commit = self.now;
         for a in std::mem::take(&mut self.deferred) {
             if self.broker_dies()? {
                 return Ok(true);
@@ -902,8 +1000,13 @@ impl World {
                 }
             }
         }
-        let snapshot = self.store.snapshot();
-        self.model.broker_restarted(&snapshot, now);
+        let snapshot = self.store.restart(now)?;
+        let since = match self.store {
+            Storage::Memory(_) => now,
+            #[cfg(feature = "persist")]
+            Storage::File(..) => self.last_commit,
+        };
+        self.model.broker_restarted(&snapshot, now, since);
         self.broker = Broker::restore(self.config.clone(), snapshot, now)
             .map_err(|e| Violation::new("the broker restarts from its store", format!("{e}")))?;
         Ok(())
@@ -1058,7 +1161,8 @@ impl World {
                     }
                     BrokerAction::Event(e) => self.broker_event(e)?,
                     BrokerAction::Persist(op) => {
-                        self.store.apply(&op);
+                        self.store.apply(&op, now)?;
+                        self.store.commit(now)?;
                         self.model.broker_persists(&op, now)?;
                     }
                     _ => {}
