@@ -2,10 +2,10 @@
 """Runs the rumqttc load test (benches/load, binary `load`) against several brokers on
 127.0.0.1 and prints a Markdown table of the medians.
 
-    cargo build --release -p mqtt-session --example broker
+    cargo build --release -p mqtt-session --features tokio --bin mqtt-broker
     cargo build --release --manifest-path benches/load/Cargo.toml
     python3 benches/load/run.py \\
-        --broker 'ours=target/release/examples/broker --bind 127.0.0.1:{port}' \\
+        --broker 'ours=target/release/mqtt-broker --bind 127.0.0.1:{port}' \\
         --broker 'mosquitto=mosquitto -p {port}'
 
 Each broker command has `{port}`: a free port is chosen for it. For each run (`--runs`,

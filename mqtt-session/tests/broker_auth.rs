@@ -1,30 +1,30 @@
-//! Authentication and authorisation in the example broker, with mosquitto's own files: a
+//! Authentication and authorisation in the broker program, with mosquitto's own files: a
 //! password file written by `mosquitto_passwd` (both of its hash types), and an ACL file in
 //! mosquitto's `acl_file` format, over real sockets on 127.0.0.1. `mosquitto_passwd` comes
 //! with Debian's `mosquitto` package (CI installs it); without it the test fails and says so.
 
 #[macro_use]
 #[allow(dead_code)]
-#[path = "../examples/broker/log.rs"]
+#[path = "../src/bin/mqtt-broker/log.rs"]
 mod log;
 #[allow(dead_code)]
-#[path = "../examples/broker/acl.rs"]
+#[path = "../src/bin/mqtt-broker/acl.rs"]
 mod acl;
 #[allow(dead_code)]
-#[path = "../examples/broker/conf.rs"]
+#[path = "../src/bin/mqtt-broker/conf.rs"]
 mod conf;
 #[allow(dead_code)]
-#[path = "../examples/broker/hub.rs"]
+#[path = "../src/bin/mqtt-broker/hub.rs"]
 mod hub;
 #[allow(dead_code)]
-#[path = "../examples/broker/net.rs"]
+#[path = "../src/bin/mqtt-broker/net.rs"]
 mod net;
 
-#[path = "../examples/broker/persist.rs"]
+#[path = "../src/bin/mqtt-broker/persist.rs"]
 #[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
 mod persist;
 #[allow(dead_code)]
-#[path = "../examples/broker/users.rs"]
+#[path = "../src/bin/mqtt-broker/users.rs"]
 mod users;
 
 use std::net::SocketAddr;
@@ -40,7 +40,7 @@ use tokio::net::{TcpListener, TcpStream};
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
-/// Starts the example broker with these credentials and ACL on a free loopback port.
+/// Starts the broker program with these credentials and ACL on a free loopback port.
 async fn start(users: users::Users, acl: Option<acl::Acl>) -> SocketAddr {
     log::set_level(log::Level::Error);
     let mut config = BrokerConfig::default();
@@ -195,7 +195,7 @@ fn mosquitto_passwd(args: &[&str]) {
 }
 
 /// A password file made by `mosquitto_passwd` works unchanged: PBKDF2-SHA512 (`$7$`, its
-/// default) and SHA-512 (`$6$`) entries, one written by `broker passwd`, and a plain-text
+/// default) and SHA-512 (`$6$`) entries, one written by `mqtt-broker passwd`, and a plain-text
 /// one. The right password connects; a wrong one, an empty one, an unknown user and an
 /// anonymous client are refused, with 0x86 (3.1.1: return code 4) or 0x87 (return code 5).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -414,7 +414,7 @@ fn pki() -> Pki {
     }
 }
 
-/// Starts the example broker's `kind` listener on a free loopback port, credentials open.
+/// Starts the broker program's `kind` listener on a free loopback port, credentials open.
 async fn start_listener(kind: net::Kind) -> SocketAddr {
     start_listener_with(kind, users::Users::load(None, None).unwrap(), None).await
 }
@@ -586,17 +586,9 @@ async fn a_client_certificate_names_the_user() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// The example broker binary, which `cargo test` builds next to the test binaries.
+/// The broker program, which `cargo test` builds for the tests that need its feature.
 fn example_broker() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let debug = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = debug.join("examples").join("broker");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo test builds it",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_mqtt-broker"))
 }
 
 /// Kills the broker process when the test ends, however it ends.
@@ -670,7 +662,7 @@ fn a_mosquitto_conf_becomes_flags() {
 }
 
 /// An operator's mosquitto.conf, with a password file made by `mosquitto_passwd` and an ACL
-/// file, starts the example broker unchanged, and its permissions hold.
+/// file, starts the broker program unchanged, and its permissions hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_example_broker_runs_a_mosquitto_conf() {
     let dir = scratch("conf-run");

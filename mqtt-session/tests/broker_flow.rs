@@ -1,4 +1,4 @@
-//! Flow control over real sockets: the example broker's listener, connection tasks and
+//! Flow control over real sockets: the broker program's listener, connection tasks and
 //! core on 127.0.0.1, against raw TCP clients. A subscriber that keeps reading gets a
 //! 100,000-message QoS 0 burst and 5,000 retained messages whole; one that stops reading
 //! holds at most its write budget, is closed after the write timeout, and does not hold up
@@ -7,20 +7,20 @@
 
 #[macro_use]
 #[allow(dead_code)]
-#[path = "../examples/broker/log.rs"]
+#[path = "../src/bin/mqtt-broker/log.rs"]
 mod log;
 #[allow(dead_code)]
-#[path = "../examples/broker/hub.rs"]
+#[path = "../src/bin/mqtt-broker/hub.rs"]
 mod hub;
 #[allow(dead_code)]
-#[path = "../examples/broker/net.rs"]
+#[path = "../src/bin/mqtt-broker/net.rs"]
 mod net;
 
-#[path = "../examples/broker/persist.rs"]
+#[path = "../src/bin/mqtt-broker/persist.rs"]
 #[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
 mod persist;
 #[allow(dead_code)]
-#[path = "../examples/broker/users.rs"]
+#[path = "../src/bin/mqtt-broker/users.rs"]
 mod users;
 
 use std::net::SocketAddr;

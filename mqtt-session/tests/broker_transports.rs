@@ -1,26 +1,26 @@
-//! The example broker's transports on 127.0.0.1: MQTT over TCP and over WebSocket, driven
+//! The broker program's transports on 127.0.0.1: MQTT over TCP and over WebSocket, driven
 //! by the example's own listener and core code against real sockets.
 #![allow(clippy::disallowed_methods)] // the example's core task reads the clock
 
 #[macro_use]
 #[allow(dead_code)]
-#[path = "../examples/broker/log.rs"]
+#[path = "../src/bin/mqtt-broker/log.rs"]
 mod log;
 #[allow(dead_code)]
 #[path = "../examples/blocking_client.rs"]
 mod blocking_client;
 #[allow(dead_code)]
-#[path = "../examples/broker/hub.rs"]
+#[path = "../src/bin/mqtt-broker/hub.rs"]
 mod hub;
 #[allow(dead_code)]
-#[path = "../examples/broker/net.rs"]
+#[path = "../src/bin/mqtt-broker/net.rs"]
 mod net;
 
-#[path = "../examples/broker/persist.rs"]
+#[path = "../src/bin/mqtt-broker/persist.rs"]
 #[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
 mod persist;
 #[allow(dead_code)]
-#[path = "../examples/broker/users.rs"]
+#[path = "../src/bin/mqtt-broker/users.rs"]
 mod users;
 
 use std::net::SocketAddr;
@@ -308,7 +308,7 @@ async fn mqtt_311_over_websocket() {
 
 /// The blocking example, the template for a driver with no async runtime that uses only
 /// what `mqtt-session` offers without std, round-trips a message at QoS 0, 1 and 2 through
-/// the example broker, under 3.1.1 and 5.0.
+/// the broker program, under 3.1.1 and 5.0.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_blocking_example_round_trips_every_qos() {
     bounded(async {

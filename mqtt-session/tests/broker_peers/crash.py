@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Kills the example broker with SIGKILL at random moments during QoS 1 and QoS 2 traffic to
+"""Kills the broker program with SIGKILL at random moments during QoS 1 and QoS 2 traffic to
 durable sessions, restarts it from the same --persist directory, and checks that nothing
 acknowledged was lost.
 
-    cargo build -p mqtt-session --example broker
-    python3 mqtt-session/tests/broker_peers/crash.py target/debug/examples/broker \
+    cargo build -p mqtt-session --features tokio --bin mqtt-broker
+    python3 mqtt-session/tests/broker_peers/crash.py target/debug/mqtt-broker \
         [--seed N] [--kills N] [--rate MSGS_PER_S]
 
 The world (paho-mqtt 2 clients, all on 127.0.0.1, the broker on one free port):

@@ -3,7 +3,7 @@
 MQTT 3.1.1 connections that send a CONNECT and then nothing, and prints the broker's
 resident memory (VmRSS) above what it had with 10 connections, per connection.
 
-    python3 idle.py --clients 9000 -- target/release/examples/broker --bind 127.0.0.1:{port}
+    python3 idle.py --clients 9000 -- target/release/mqtt-broker --bind 127.0.0.1:{port}
     python3 idle.py --clients 9000 -- mosquitto -p {port}
     python3 idle.py --clients 9000 --keep-alive 60 -- ...   # clients with a keep-alive
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Runs the Eclipse Paho interoperability test suites against the example broker.
+"""Runs the Eclipse Paho interoperability test suites against the broker program.
 
-    cargo build -p mqtt-session --example broker
-    python3 mqtt-session/tests/broker_peers/interop.py target/debug/examples/broker [--persist]
+    cargo build -p mqtt-session --features tokio --bin mqtt-broker
+    python3 mqtt-session/tests/broker_peers/interop.py target/debug/mqtt-broker [--persist]
 
 With `--persist`, every broker runs with `--persist` in a fresh temporary directory: the
 suites then go through the store (every durable session, will and retained message is

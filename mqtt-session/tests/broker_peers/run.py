@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Real peers against the example broker: mosquitto_pub / mosquitto_sub (MQTT 3.1.1 and 5.0)
+"""Real peers against the broker program: mosquitto_pub / mosquitto_sub (MQTT 3.1.1 and 5.0)
 and paho-mqtt, over TCP, TLS and WebSocket.
 
-    python3 mqtt-session/tests/broker_peers/run.py target/debug/examples/broker
+    python3 mqtt-session/tests/broker_peers/run.py target/debug/mqtt-broker
 
 Each check starts from a broker on free 127.0.0.1 ports (port 0, read back from its log),
 is bounded in time, and prints PASS or FAIL; the exit status is the number of failures.
@@ -25,13 +25,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-BROKER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/debug/examples/broker")
+BROKER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "target/debug/mqtt-broker")
 TIMEOUT = 5.0
 V311, V5 = mqtt.MQTTv311, mqtt.MQTTv5
 
 
 class Broker:
-    """The example broker as a child process, with its log collected."""
+    """The broker program as a child process, with its log collected."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen(

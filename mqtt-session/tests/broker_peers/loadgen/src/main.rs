@@ -1,4 +1,4 @@
-//! A load generator for the example broker on 127.0.0.1: P publishers each send M messages
+//! A load generator for the broker program on 127.0.0.1: P publishers each send M messages
 //! to `load/{p}`, S subscribers to `load/#` each receive all of them; it prints how long that
 //! took and the deliveries per second. Bounded: at most `--timeout` seconds.
 //!

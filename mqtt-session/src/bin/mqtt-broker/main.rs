@@ -1,8 +1,8 @@
 //! An MQTT 3.1.1 / 5.0 broker on tokio, driving the sans-IO [`Broker`].
 //!
 //! ```sh
-//! cargo run --release -p mqtt-session --example broker                 # 127.0.0.1:1883
-//! cargo run --release -p mqtt-session --example broker -- --help
+//! cargo run --release -p mqtt-session --features tokio --bin mqtt-broker                 # 127.0.0.1:1883
+//! cargo run --release -p mqtt-session --features tokio --bin mqtt-broker -- --help
 //! ```
 //!
 //! Each connection has a task that decodes what arrives, hands it to the broker core under a
@@ -40,7 +40,7 @@ const DEFAULT_MAX_IN_TRANSIT: usize = 64 * 1024 * 1024;
 use users::Users;
 
 const USAGE: &str = "\
-usage: broker [OPTIONS]
+usage: mqtt-broker [OPTIONS]
 
   -c, --config FILE        read the common subset of mosquitto.conf (listener, protocol,
                            certfile, keyfile, cafile, allow_anonymous, password_file,
@@ -100,7 +100,7 @@ usage: broker [OPTIONS]
   --log-level LEVEL        error, warn, info (default) or debug
   --help                   this text
 
-       broker passwd FILE USER PASSWORD
+       mqtt-broker passwd FILE USER PASSWORD
                            add USER to the password file FILE (or replace it), hashed
                            as mosquitto_passwd does (PBKDF2-SHA512)";
 
@@ -261,7 +261,7 @@ async fn main() -> ExitCode {
         return match users::passwd_command(&argv[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("broker passwd: {e}");
+                eprintln!("mqtt-broker passwd: {e}");
                 ExitCode::from(2)
             }
         };
