@@ -54,6 +54,11 @@ mod reason;
 mod string;
 mod types;
 
+#[cfg(feature = "tokio-util")]
+mod codec;
+#[cfg(feature = "tokio-util")]
+pub use codec::{CodecError, MqttCodec};
+
 pub use bytes::{Bytes, BytesMut};
 pub use bytestring::ByteString;
 
