@@ -456,11 +456,41 @@ impl World {
                 Some(t) if t <= target => {
                     self.now = self.now.max(t);
                     self.process_due()?;
+                    self.check_bounds()?;
                 }
                 _ => break,
             }
         }
         self.now = self.now.max(target);
+        Ok(())
+    }
+
+    /// Memory stays within the configured bounds: what the broker hands a connection and
+    /// the driver has not written stays within the write budget and one packet, and what
+    /// a session holds within `max_queued_messages`.
+    fn check_bounds(&self) -> Result<(), Violation> {
+        for l in self.links.iter().filter(|l| l.broker_open) {
+            let unwritten = self.broker.unwritten(l.conn).unwrap_or(0);
+            if unwritten > self.config.write_budget + 4096 {
+                return Err(Violation::new(
+                    "the broker hands a connection no more than its write budget",
+                    format!(
+                        "link {}: {unwritten} bytes unwritten, budget {}",
+                        l.conn.0, self.config.write_budget
+                    ),
+                ));
+            }
+        }
+        for i in 0..self.peers.len() {
+            if let Some((held, _)) = self.broker.queued(&format!("c{i}"))
+                && held > self.config.max_queued_messages
+            {
+                return Err(Violation::new(
+                    "a session holds no more than max_queued_messages",
+                    format!("c{i}'s session holds {held}"),
+                ));
+            }
+        }
         Ok(())
     }
 
