@@ -990,18 +990,3 @@ impl Model {
         Ok(())
     }
 }
-
-/// Whether `topic` matches `filter` (no `$` topics here).
-pub fn matches_filter(filter: &str, topic: &str) -> bool {
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}

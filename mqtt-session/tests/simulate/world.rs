@@ -283,8 +283,8 @@ impl World {
         self.finish()
     }
 
-    fn apply(&mut self, action: &Action) -> Result<(), Violation> {
-        // A crash waiting for actions that never came happens now.
+    /// A crash waiting for actions that never came happens now.
+    fn crash_now(&mut self) -> Result<(), Violation> {
         if self.broker_crash_in.is_some() {
             self.crash_broker()?;
         }
@@ -293,6 +293,11 @@ impl World {
                 self.crash_client(i)?;
             }
         }
+        Ok(())
+    }
+
+    fn apply(&mut self, action: &Action) -> Result<(), Violation> {
+        self.crash_now()?;
         let now = self.now;
         self.note(|| format!("step {action:?}"));
         match *action {
@@ -1070,14 +1075,7 @@ impl World {
     /// Everything released, every client connected, and the world quiet.
     fn settle(&mut self) -> Result<(), Violation> {
         self.note(|| "settle: holds released, everyone reconnects".into());
-        if self.broker_crash_in.is_some() {
-            self.crash_broker()?;
-        }
-        for i in 0..self.peers.len() {
-            if self.peers[i].crash_in.is_some() {
-                self.crash_client(i)?;
-            }
-        }
+        self.crash_now()?;
         let now = self.now;
         for l in &mut self.links {
             l.up.held_until = now;
