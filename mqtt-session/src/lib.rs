@@ -68,6 +68,8 @@ extern crate std;
 pub mod broker;
 pub mod client;
 mod collections;
+#[cfg(feature = "tokio")]
+pub mod driver;
 pub mod event;
 mod fit;
 mod inflight;

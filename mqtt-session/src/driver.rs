@@ -1,0 +1,453 @@
+//! A tokio driver for the sans-IO [`Client`]: an [`AsyncClient`] handle whose calls resolve
+//! when their handshake completes, an [`Events`] stream of what arrives, and a task that
+//! owns the connection, reconnects with exponential back-off and jitter, and resumes the
+//! session (feature `tokio`).
+//!
+//! ```no_run
+//! use mqtt_session::driver::{AsyncClient, ClientOptions, Notification};
+//! use mqtt_session::client::{ClientConfig, Message};
+//! use mqtt_session::mqtt_codec::{MqttString, ProtocolVersion, QoS, TopicFilter, TopicName};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ClientConfig::new(ProtocolVersion::V5, MqttString::new("hello")?);
+//! let (client, mut events) = AsyncClient::start(ClientOptions::new("127.0.0.1:1883", config));
+//! events.connected().await?;
+//! client.subscribe(TopicFilter::new("hello/#")?, QoS::AtLeastOnce).await?;
+//! let msg = Message::new(TopicName::new("hello/world")?, "hi").with_qos(QoS::AtLeastOnce);
+//! client.publish(msg).await?;
+//! while let Some(n) = events.recv().await {
+//!     if let Notification::Message(m) = n {
+//!         println!("{}: {:?}", m.topic, m.payload);
+//!         break;
+//!     }
+//! }
+//! client.disconnect().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The client keeps its session in memory across reconnections (Clean Start 0 after the
+//! first connection under 5.0, as [`ClientConfig::clean_start`] says); QoS 1/2 messages
+//! published while disconnected wait in its queue ([`ClientConfig::max_queued`]) and go
+//! out once it is connected again, and their `publish` calls resolve then.
+
+use std::boxed::Box;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::string::String;
+use std::time::Duration;
+use std::vec;
+use std::vec::Vec;
+
+use mqtt_codec::{
+    BytesMut, Decoded, Packet, PacketId, Publish, QoS, SubscriptionOptions, TopicFilter,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::client::{
+    Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
+    SubscribeError, Subscribed,
+};
+use crate::event::Disconnected;
+use crate::store::SessionState;
+use crate::time::Clock;
+
+/// How to reach the server, and how to behave when it cannot be reached.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// The server's address (`host:port`), for TCP.
+    pub addr: String,
+    /// The client's configuration (version, client identifier, keep-alive, will...).
+    pub config: ClientConfig,
+    /// The first wait before connecting again after a failure; it doubles up to
+    /// `reconnect_max`, and each wait is drawn between half and all of it (jitter).
+    pub reconnect_min: Duration,
+    /// The longest wait between attempts.
+    pub reconnect_max: Duration,
+    /// Notifications the application has not read yet, at most; beyond, the driver waits
+    /// (and reads nothing more from the server) until the application catches up.
+    pub events_capacity: usize,
+}
+
+impl ClientOptions {
+    /// Options for `addr` with `config`: reconnecting after 0.1 s, doubling up to 30 s, and
+    /// 1,024 notifications buffered.
+    pub fn new(addr: impl Into<String>, config: ClientConfig) -> Self {
+        Self {
+            addr: addr.into(),
+            config,
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_secs(30),
+            events_capacity: 1024,
+        }
+    }
+}
+
+/// What the driver tells the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Notification {
+    /// The server accepted a connection (Session Present says whether the session went on).
+    Connected(Connected),
+    /// An application message.
+    Message(Publish),
+    /// The connection ended; the driver connects again unless the client disconnected.
+    Disconnected(Disconnected),
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The client refused the publish (not connected for QoS 0, queue full, ...).
+    #[error("publish refused: {0}")]
+    Publish(#[from] PublishError),
+    /// The client refused the request (not connected, ...).
+    #[error("request refused: {0}")]
+    Subscribe(#[from] SubscribeError),
+    /// The message was dropped before its handshake completed.
+    #[error("message dropped: {0:?}")]
+    Dropped(DropReason),
+    /// The driver's task has ended (the client disconnected, or every handle was
+    /// dropped).
+    #[error("the client has stopped")]
+    Stopped,
+}
+
+enum Command {
+    /// Boxed: a message is large, and the channel holds every command at its size.
+    Publish(
+        Box<Message>,
+        oneshot::Sender<Result<Option<Published>, ClientError>>,
+    ),
+    Subscribe(
+        Vec<(TopicFilter, SubscriptionOptions)>,
+        oneshot::Sender<Result<Subscribed, ClientError>>,
+    ),
+    Disconnect(oneshot::Sender<()>),
+}
+
+/// A handle to a running client: cheap to clone, usable from many tasks.
+#[derive(Debug, Clone)]
+pub struct AsyncClient {
+    commands: mpsc::Sender<Command>,
+}
+
+/// What arrives for the application, in order.
+#[derive(Debug)]
+pub struct Events {
+    rx: mpsc::Receiver<Notification>,
+}
+
+impl Events {
+    /// The next notification; `None` once the driver has stopped.
+    pub async fn recv(&mut self) -> Option<Notification> {
+        self.rx.recv().await
+    }
+
+    /// Waits for the next [`Notification::Connected`], skipping anything before it.
+    pub async fn connected(&mut self) -> Result<Connected, ClientError> {
+        loop {
+            match self.rx.recv().await {
+                Some(Notification::Connected(c)) => return Ok(c),
+                Some(_) => {}
+                None => return Err(ClientError::Stopped),
+            }
+        }
+    }
+}
+
+impl AsyncClient {
+    /// Starts the driver's task on the current tokio runtime; it connects at once.
+    pub fn start(options: ClientOptions) -> (AsyncClient, Events) {
+        let (commands, rx) = mpsc::channel(64);
+        let (events_tx, events) = mpsc::channel(options.events_capacity.max(1));
+        tokio::spawn(run(options, rx, events_tx));
+        (AsyncClient { commands }, Events { rx: events })
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, ClientError>>) -> Command,
+    ) -> Result<T, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)?
+    }
+
+    /// Publishes `msg`. QoS 0 resolves once the client has taken it (`None`); QoS 1 and 2
+    /// once the server's PUBACK or PUBCOMP arrives, with its reason code (a reason code of
+    /// 0x80 or above: the server refused it). Published while disconnected, a QoS 1/2
+    /// message waits in the client's queue and goes out when the client is connected again.
+    pub async fn publish(&self, msg: Message) -> Result<Option<Published>, ClientError> {
+        self.call(|tx| Command::Publish(Box::new(msg), tx)).await
+    }
+
+    /// Subscribes to `filter` at `qos`, resolving with the SUBACK (whose reason codes say
+    /// what was granted). Fails while disconnected.
+    pub async fn subscribe(
+        &self,
+        filter: TopicFilter,
+        qos: QoS,
+    ) -> Result<Subscribed, ClientError> {
+        let filters = vec![(filter, SubscriptionOptions::qos(qos))];
+        self.subscribe_many(filters).await
+    }
+
+    /// Subscribes to several filters with their options in one SUBSCRIBE.
+    pub async fn subscribe_many(
+        &self,
+        filters: Vec<(TopicFilter, SubscriptionOptions)>,
+    ) -> Result<Subscribed, ClientError> {
+        self.call(|tx| Command::Subscribe(filters, tx)).await
+    }
+
+    /// Sends DISCONNECT (when connected), closes the connection and stops the driver.
+    pub async fn disconnect(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Disconnect(tx))
+            .await
+            .map_err(|_| ClientError::Stopped)?;
+        rx.await.map_err(|_| ClientError::Stopped)
+    }
+}
+
+/// Calls waiting for their handshake, by packet identifier.
+#[derive(Default)]
+struct Waiting {
+    publishes: HashMap<PacketId, oneshot::Sender<Result<Option<Published>, ClientError>>>,
+    subscribes: HashMap<PacketId, oneshot::Sender<Result<Subscribed, ClientError>>>,
+}
+
+/// The connection and what it has buffered.
+struct Link {
+    stream: TcpStream,
+    rx: BytesMut,
+}
+
+async fn run(
+    options: ClientOptions,
+    mut commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Notification>,
+) {
+    let clock = Clock::new();
+    // A client that keeps its session holds session state from the start, so a session its
+    // own first CONNECT made is taken up even when that CONNACK was lost.
+    let mut client = if options.config.clean_start {
+        Client::new(options.config.clone())
+    } else {
+        match Client::resume(options.config.clone(), SessionState::default()) {
+            Ok(c) => c,
+            Err(_) => Client::new(options.config.clone()),
+        }
+    };
+    let mut waiting = Waiting::default();
+    let mut link: Option<Link> = None;
+    let mut backoff = options.reconnect_min;
+    let mut reconnect_at = Some(tokio::time::Instant::now());
+    let jitter = RandomState::new();
+    let mut attempts: u64 = 0;
+    let mut stopping: Option<oneshot::Sender<()>> = None;
+    loop {
+        // Carry out what the client asked for, in order.
+        let mut out = BytesMut::new();
+        let mut close = false;
+        while let Some(action) = client.poll_action() {
+            match action {
+                Action::Send(p) => {
+                    if let Err(e) = p.encode(client.protocol(), &mut out) {
+                        // The client only hands out packets that fit its version.
+                        debug_assert!(false, "client packet does not encode: {e}");
+                    }
+                }
+                // The session lives in this process's memory, across reconnections.
+                Action::Persist(_) => {}
+                Action::Close => close = true,
+                Action::Event(e) => {
+                    if matches!(e, Event::Connected(_)) {
+                        backoff = options.reconnect_min;
+                    }
+                    deliver(e, &mut waiting, &events).await;
+                }
+            }
+        }
+        if let Some(l) = &mut link
+            && !out.is_empty()
+            && l.stream.write_all(&out).await.is_err()
+        {
+            close = true;
+            client.handle_closed(clock.now());
+        }
+        if close && link.take().is_some() {
+            if let Some(done) = stopping.take() {
+                let _ = done.send(());
+                return;
+            }
+            reconnect_at = Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
+            backoff = (backoff * 2).min(options.reconnect_max);
+            continue;
+        }
+        if link.is_none()
+            && let Some(done) = stopping.take()
+        {
+            let _ = done.send(());
+            return;
+        }
+        let connected = link.is_some();
+        let timer = client
+            .poll_timeout()
+            .map(|t| tokio::time::Instant::from_std(clock.to_std(t)));
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(c) => command_in(c, &mut client, &clock, &mut waiting, &mut stopping),
+                // Every handle is gone: leave as a clean disconnect would.
+                None if link.is_some() => {
+                    let _ = client.disconnect(clock.now(), Default::default());
+                    let (tx, _) = oneshot::channel();
+                    stopping = Some(tx);
+                }
+                None => return,
+            },
+            read = async {
+                match &mut link {
+                    Some(l) => l.stream.read_buf(&mut l.rx).await,
+                    None => std::future::pending().await,
+                }
+            } => match read {
+                Ok(n) if n > 0 => {
+                    let Some(l) = &mut link else { continue };
+                    loop {
+                        match Packet::decode_stream(&mut l.rx, &client.decode_context()) {
+                            Ok(Decoded::Packet(p)) => client.handle_packet(clock.now(), p),
+                            Ok(Decoded::Incomplete { .. }) => break,
+                            Err(e) => {
+                                client.handle_decode_error(clock.now(), &e);
+                                break;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    client.handle_closed(clock.now());
+                    link = None;
+                    if stopping.is_some() {
+                        continue;
+                    }
+                    reconnect_at =
+                        Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
+                    backoff = (backoff * 2).min(options.reconnect_max);
+                }
+            },
+            () = async {
+                match timer {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => client.handle_timeout(clock.now()),
+            () = async {
+                match reconnect_at {
+                    Some(at) if !connected => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            } => {
+                reconnect_at = None;
+                attempts += 1;
+                match TcpStream::connect(&options.addr).await {
+                    Ok(stream) => {
+                        let _ = stream.set_nodelay(true);
+                        link = Some(Link { stream, rx: BytesMut::new() });
+                        if client.connect(clock.now()).is_err() {
+                            link = None;
+                            reconnect_at = Some(tokio::time::Instant::now() + backoff);
+                        }
+                    }
+                    Err(_) => {
+                        reconnect_at =
+                            Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
+                        backoff = (backoff * 2).min(options.reconnect_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The wait before the next attempt: between half and all of `backoff`.
+fn wait(jitter: &RandomState, attempt: u64, backoff: Duration) -> Duration {
+    let r = jitter.hash_one(attempt) % 1_000;
+    backoff / 2 + backoff / 2 * (r as u32) / 1_000
+}
+
+/// A command from a handle, handed to the client.
+fn command_in(
+    command: Command,
+    client: &mut Client,
+    clock: &Clock,
+    waiting: &mut Waiting,
+    stopping: &mut Option<oneshot::Sender<()>>,
+) {
+    match command {
+        Command::Publish(msg, done) => match client.publish(clock.now(), *msg) {
+            Ok(Some(id)) => {
+                waiting.publishes.insert(id, done);
+            }
+            Ok(None) => {
+                let _ = done.send(Ok(None));
+            }
+            Err(e) => {
+                let _ = done.send(Err(e.into()));
+            }
+        },
+        Command::Subscribe(filters, done) => {
+            match client.subscribe(clock.now(), filters, Default::default()) {
+                Ok(id) => {
+                    waiting.subscribes.insert(id, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            }
+        }
+        Command::Disconnect(done) => {
+            let _ = client.disconnect(clock.now(), Default::default());
+            *stopping = Some(done);
+        }
+    }
+}
+
+/// Resolves the call an event answers, or tells the application.
+async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notification>) {
+    let note = match e {
+        Event::Published(p) => {
+            if let Some(done) = waiting.publishes.remove(&p.packet_id) {
+                let _ = done.send(Ok(Some(p)));
+            }
+            return;
+        }
+        Event::PublishDropped { packet_id, reason } => {
+            if let Some(done) = waiting.publishes.remove(&packet_id) {
+                let _ = done.send(Err(ClientError::Dropped(reason)));
+            }
+            return;
+        }
+        Event::Subscribed(s) => {
+            if let Some(done) = waiting.subscribes.remove(&s.packet_id) {
+                let _ = done.send(Ok(s));
+            }
+            return;
+        }
+        Event::Connected(c) => Notification::Connected(c),
+        Event::Message(m) => Notification::Message(m),
+        Event::Disconnected(d) => Notification::Disconnected(d),
+        _ => return,
+    };
+    // Nobody reading is no reason to stop: calls may still be waiting.
+    let _ = events.send(note).await;
+}

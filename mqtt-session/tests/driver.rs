@@ -1,0 +1,209 @@
+//! The tokio driver (`mqtt_session::driver`) against the broker program on 127.0.0.1: the
+//! hello world, and QoS 1 publishes through a proxy that cuts the connection again and
+//! again, every one resolved and delivered.
+#![allow(clippy::disallowed_methods)] // a test may read the clock
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mqtt_session::client::{ClientConfig, Message};
+use mqtt_session::driver::{AsyncClient, ClientOptions, Notification};
+use mqtt_session::mqtt_codec::{
+    MqttString, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName,
+};
+use proptest::prelude::RngExt;
+use proptest::test_runner::{RngAlgorithm, TestRng};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// The broker program on a free port, killed when dropped.
+struct Broker(Child, SocketAddr);
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn broker() -> Broker {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_mqtt-broker"))
+        .args(["--bind", &addr.to_string(), "--log-level", "error"])
+        .spawn()
+        .unwrap();
+    let b = Broker(child, addr);
+    for _ in 0..200 {
+        if TcpStream::connect(addr).await.is_ok() {
+            return b;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the broker did not listen on {addr}");
+}
+
+fn config(id: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(ProtocolVersion::V5, MqttString::new(id).unwrap());
+    c.keep_alive = 5;
+    c
+}
+
+/// The README's hello world: connect, subscribe, publish at QoS 1, receive it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_world() {
+    let b = broker().await;
+    let run = async {
+        let options = ClientOptions::new(b.1.to_string(), config("hello"));
+        let (client, mut events) = AsyncClient::start(options);
+        events.connected().await.unwrap();
+        let granted = client
+            .subscribe(TopicFilter::new("hello/#").unwrap(), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        assert_eq!(granted.filters[0].2, ReasonCode::GRANTED_QOS_1);
+        let msg =
+            Message::new(TopicName::new("hello/world").unwrap(), "hi").with_qos(QoS::AtLeastOnce);
+        let done = client.publish(msg).await.unwrap().unwrap();
+        assert_eq!(done.reason_code, ReasonCode::SUCCESS);
+        let got = loop {
+            match events.recv().await.unwrap() {
+                Notification::Message(m) => break m,
+                _ => continue,
+            }
+        };
+        assert_eq!(got.topic.as_str(), "hello/world");
+        assert_eq!(&got.payload[..], b"hi");
+        client.disconnect().await.unwrap();
+        // The driver has stopped: calls fail, and the events end.
+        assert!(
+            client
+                .subscribe(TopicFilter::new("x").unwrap(), QoS::AtMostOnce)
+                .await
+                .is_err()
+        );
+        while events.recv().await.is_some() {}
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap();
+}
+
+/// A TCP proxy to `to` that cuts each connection once a number of bytes drawn from `seed`
+/// (20 to 300) has come back from the broker, mid-packet as likely as not, counting the
+/// cuts. (Counting what comes back lets each connection acknowledge something: a budget
+/// that the client's resent messages alone could use up would cut every connection
+/// before any acknowledgement, for ever.)
+async fn cutting_proxy(to: SocketAddr, seed: u64, cuts: Arc<AtomicUsize>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    tokio::spawn(async move {
+        while let Ok((a, _)) = listener.accept().await {
+            let Ok(b) = TcpStream::connect(to).await else {
+                continue;
+            };
+            let budget: usize = rng.random_range(20..300);
+            let cuts = cuts.clone();
+            tokio::spawn(async move {
+                let (mut ar, mut aw) = a.into_split();
+                let (mut br, mut bw) = b.into_split();
+                let (mut up, mut down) = ([0u8; 512], [0u8; 512]);
+                let mut moved = 0;
+                loop {
+                    let (n, to_broker) = tokio::select! {
+                        r = ar.read(&mut up) => (r.unwrap_or(0), true),
+                        r = br.read(&mut down) => (r.unwrap_or(0), false),
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    // What comes back goes through within the budget; then the cut.
+                    let w = if to_broker {
+                        bw.write_all(&up[..n]).await
+                    } else {
+                        let pass = n.min(budget - moved);
+                        moved += pass;
+                        aw.write_all(&down[..pass]).await
+                    };
+                    if w.is_err() {
+                        return;
+                    }
+                    if moved >= budget {
+                        cuts.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// 200 QoS 1 messages published at once through a proxy that cuts the connection after
+/// every 20 to 300 bytes that come back: the driver reconnects, resumes the session and sends again what was not
+/// acknowledged ([MQTT-4.4.0-1]); every publish resolves with Success, and a durable
+/// subscriber gets every message at least once ([MQTT-4.3.2-2]).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_survive_a_connection_cut_again_and_again() {
+    let b = broker().await;
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let proxy = cutting_proxy(b.1, 7, cuts.clone()).await;
+    let run = async {
+        let mut sub_config = config("subscriber");
+        sub_config.clean_start = false;
+        sub_config.properties.session_expiry_interval = Some(600);
+        let (sub, mut sub_events) =
+            AsyncClient::start(ClientOptions::new(b.1.to_string(), sub_config));
+        sub_events.connected().await.unwrap();
+        sub.subscribe(TopicFilter::new("cut/#").unwrap(), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+
+        let mut pub_config = config("publisher");
+        pub_config.clean_start = false;
+        pub_config.properties.session_expiry_interval = Some(600);
+        let mut options = ClientOptions::new(proxy.to_string(), pub_config);
+        options.reconnect_min = Duration::from_millis(5);
+        options.reconnect_max = Duration::from_millis(50);
+        let (publisher, mut pub_events) = AsyncClient::start(options);
+        tokio::spawn(async move { while pub_events.recv().await.is_some() {} });
+        let calls: Vec<_> = (0..200)
+            .map(|i| {
+                let p = publisher.clone();
+                tokio::spawn(async move {
+                    let topic = TopicName::new(format!("cut/{}", i % 4)).unwrap();
+                    let msg = Message::new(topic, i.to_string()).with_qos(QoS::AtLeastOnce);
+                    p.publish(msg).await
+                })
+            })
+            .collect();
+        for c in calls {
+            let done = c.await.unwrap().unwrap().unwrap();
+            assert_eq!(done.reason_code, ReasonCode::SUCCESS);
+        }
+        let mut seen = HashSet::new();
+        while seen.len() < 200 {
+            if let Some(Notification::Message(m)) = sub_events.recv().await {
+                seen.insert(String::from_utf8(m.payload.to_vec()).unwrap());
+            }
+        }
+        publisher.disconnect().await.unwrap();
+        sub.disconnect().await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .unwrap();
+    let cuts = cuts.load(Ordering::Relaxed);
+    assert!(cuts >= 3, "the proxy cut only {cuts} connections");
+}
