@@ -48,7 +48,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{
     Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
-    SubscribeError, Subscribed,
+    SubscribeError, Subscribed, Unsubscribed,
 };
 use crate::event::Disconnected;
 use crate::store::SessionState;
@@ -126,6 +126,10 @@ enum Command {
     Subscribe(
         Vec<(TopicFilter, SubscriptionOptions)>,
         oneshot::Sender<Result<Subscribed, ClientError>>,
+    ),
+    Unsubscribe(
+        Vec<TopicFilter>,
+        oneshot::Sender<Result<Unsubscribed, ClientError>>,
     ),
     Disconnect(oneshot::Sender<()>),
 }
@@ -208,6 +212,15 @@ impl AsyncClient {
         self.call(|tx| Command::Subscribe(filters, tx)).await
     }
 
+    /// Unsubscribes from `filters`, resolving with the UNSUBACK (v5: a reason code per
+    /// filter). Fails while disconnected.
+    pub async fn unsubscribe(
+        &self,
+        filters: Vec<TopicFilter>,
+    ) -> Result<Unsubscribed, ClientError> {
+        self.call(|tx| Command::Unsubscribe(filters, tx)).await
+    }
+
     /// Sends DISCONNECT (when connected), closes the connection and stops the driver.
     pub async fn disconnect(&self) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
@@ -224,6 +237,7 @@ impl AsyncClient {
 struct Waiting {
     publishes: HashMap<PacketId, oneshot::Sender<Result<Option<Published>, ClientError>>>,
     subscribes: HashMap<PacketId, oneshot::Sender<Result<Subscribed, ClientError>>>,
+    unsubscribes: HashMap<PacketId, oneshot::Sender<Result<Unsubscribed, ClientError>>>,
 }
 
 /// The connection and what it has buffered.
@@ -415,6 +429,16 @@ fn command_in(
                 }
             }
         }
+        Command::Unsubscribe(filters, done) => {
+            match client.unsubscribe(clock.now(), filters, Default::default()) {
+                Ok(id) => {
+                    waiting.unsubscribes.insert(id, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            }
+        }
         Command::Disconnect(done) => {
             let _ = client.disconnect(clock.now(), Default::default());
             *stopping = Some(done);
@@ -440,6 +464,12 @@ async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notifica
         Event::Subscribed(s) => {
             if let Some(done) = waiting.subscribes.remove(&s.packet_id) {
                 let _ = done.send(Ok(s));
+            }
+            return;
+        }
+        Event::Unsubscribed(u) => {
+            if let Some(done) = waiting.unsubscribes.remove(&u.packet_id) {
+                let _ = done.send(Ok(u));
             }
             return;
         }

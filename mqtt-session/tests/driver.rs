@@ -82,6 +82,16 @@ async fn hello_world() {
         };
         assert_eq!(got.topic.as_str(), "hello/world");
         assert_eq!(&got.payload[..], b"hi");
+        // Unsubscribed, the next message finds no subscriber (v5: 0x10 on the PUBACK).
+        let gone = client
+            .unsubscribe(vec![TopicFilter::new("hello/#").unwrap()])
+            .await
+            .unwrap();
+        assert_eq!(gone.filters[0].1, ReasonCode::SUCCESS);
+        let msg =
+            Message::new(TopicName::new("hello/again").unwrap(), "hi").with_qos(QoS::AtLeastOnce);
+        let done = client.publish(msg).await.unwrap().unwrap();
+        assert_eq!(done.reason_code, ReasonCode::NO_MATCHING_SUBSCRIBERS);
         client.disconnect().await.unwrap();
         // The driver has stopped: calls fail, and the events end.
         assert!(
