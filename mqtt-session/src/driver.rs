@@ -42,9 +42,12 @@ use std::vec::Vec;
 use mqtt_codec::{
     BytesMut, Decoded, Packet, PacketId, Publish, QoS, SubscriptionOptions, TopicFilter,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::client::{
     Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
@@ -70,6 +73,85 @@ pub struct ClientOptions {
     /// Notifications the application has not read yet, at most; beyond, the driver waits
     /// (and reads nothing more from the server) until the application catches up.
     pub events_capacity: usize,
+    /// MQTT over TLS (rustls) instead of plain TCP.
+    pub tls: Option<Tls>,
+}
+
+/// How to speak TLS to the server: a rustls configuration and the name the server's
+/// certificate must carry.
+#[derive(Clone)]
+pub struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+}
+
+impl core::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tls")
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a TLS setting could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// A PEM input holds no certificate or key, or is not PEM.
+    #[error("PEM: {0}")]
+    Pem(String),
+    /// rustls refused the configuration (a certificate or key it cannot use).
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+    /// The server name is not a DNS name or IP address.
+    #[error("server name: {0}")]
+    ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
+}
+
+impl Tls {
+    /// TLS with a configuration of the application's own, checking the server's
+    /// certificate against `server_name`.
+    pub fn new(config: Arc<rustls::ClientConfig>, server_name: &str) -> Result<Tls, TlsError> {
+        Ok(Tls {
+            config,
+            server_name: ServerName::try_from(server_name)?.to_owned(),
+        })
+    }
+
+    /// TLS trusting the certificate authorities in `ca_pem` (PEM), presenting the client
+    /// certificate chain and key `client` (PEM) when given (mutual TLS), with rustls's
+    /// safe defaults and the ring provider.
+    pub fn with_ca_pem(
+        ca_pem: &[u8],
+        client: Option<(&[u8], &[u8])>,
+        server_name: &str,
+    ) -> Result<Tls, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let pem = |e: rustls::pki_types::pem::Error| TlsError::Pem(std::format!("{e:?}"));
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(ca_pem) {
+            roots.add(ca.map_err(pem)?)?;
+        }
+        if roots.is_empty() {
+            return Err(TlsError::Pem("no CA certificate".into()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+        let config = match client {
+            Some((chain, key)) => {
+                let chain = CertificateDer::pem_slice_iter(chain)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(pem)?;
+                let key = PrivateKeyDer::from_pem_slice(key).map_err(pem)?;
+                builder.with_client_auth_cert(chain, key)?
+            }
+            None => builder.with_no_client_auth(),
+        };
+        Tls::new(Arc::new(config), server_name)
+    }
 }
 
 impl ClientOptions {
@@ -82,7 +164,14 @@ impl ClientOptions {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
             events_capacity: 1024,
+            tls: None,
         }
+    }
+
+    /// The same, over TLS.
+    pub fn with_tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 }
 
@@ -240,10 +329,28 @@ struct Waiting {
     unsubscribes: HashMap<PacketId, oneshot::Sender<Result<Unsubscribed, ClientError>>>,
 }
 
+/// A byte stream to the server: TCP, or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// The connection and what it has buffered.
 struct Link {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     rx: BytesMut,
+}
+
+/// Opens a connection to the server: TCP, then the TLS handshake when configured.
+async fn open(options: &ClientOptions) -> std::io::Result<Box<dyn Stream>> {
+    let tcp = TcpStream::connect(&options.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    match &options.tls {
+        None => Ok(Box::new(tcp)),
+        Some(tls) => {
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            let stream = connector.connect(tls.server_name.clone(), tcp).await?;
+            Ok(Box::new(stream))
+        }
+    }
 }
 
 async fn run(
@@ -373,9 +480,8 @@ async fn run(
             } => {
                 reconnect_at = None;
                 attempts += 1;
-                match TcpStream::connect(&options.addr).await {
+                match open(&options).await {
                     Ok(stream) => {
-                        let _ = stream.set_nodelay(true);
                         link = Some(Link { stream, rx: BytesMut::new() });
                         if client.connect(clock.now()).is_err() {
                             link = None;

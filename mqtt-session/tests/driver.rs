@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_session::client::{ClientConfig, Message};
-use mqtt_session::driver::{AsyncClient, ClientOptions, Notification};
+use mqtt_session::driver::{AsyncClient, ClientOptions, Notification, Tls};
 use mqtt_session::mqtt_codec::{
     MqttString, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName,
 };
@@ -31,6 +31,11 @@ impl Drop for Broker {
 }
 
 async fn broker() -> Broker {
+    broker_with(&["--bind"], &[]).await
+}
+
+/// The broker program with `listener ADDR` (ADDR a free port) and `more` arguments.
+async fn broker_with(listener: &[&str], more: &[&str]) -> Broker {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -38,7 +43,10 @@ async fn broker() -> Broker {
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_mqtt-broker"))
-        .args(["--bind", &addr.to_string(), "--log-level", "error"])
+        .args(listener)
+        .arg(addr.to_string())
+        .args(more)
+        .args(["--log-level", "error"])
         .spawn()
         .unwrap();
     let b = Broker(child, addr);
@@ -216,4 +224,73 @@ async fn publishes_survive_a_connection_cut_again_and_again() {
         .unwrap();
     let cuts = cuts.load(Ordering::Relaxed);
     assert!(cuts >= 3, "the proxy cut only {cuts} connections");
+}
+
+/// A CA, and a certificate for "localhost" it signed (PEM: CA, chain, key).
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "test CA");
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
+    (ca.pem(), leaf.pem(), key.serialize_pem())
+}
+
+/// Over TLS: a client trusting the broker's CA connects and gets its own message back; one
+/// trusting another CA never connects (the handshake fails, and so does every attempt).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls() {
+    let (ca, chain, key) = pki();
+    let dir = std::env::temp_dir().join(format!("mqtt-driver-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, &chain).unwrap();
+    std::fs::write(&key_file, &key).unwrap();
+    let more = [
+        "--cert",
+        cert_file.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+    ];
+    let b = broker_with(&["--tls"], &more).await;
+    let run = async {
+        let tls = Tls::with_ca_pem(ca.as_bytes(), None, "localhost").unwrap();
+        let options = ClientOptions::new(b.1.to_string(), config("tls")).with_tls(tls);
+        let (client, mut events) = AsyncClient::start(options);
+        events.connected().await.unwrap();
+        client
+            .subscribe(TopicFilter::new("secure").unwrap(), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        let msg = Message::new(TopicName::new("secure").unwrap(), "s").with_qos(QoS::AtLeastOnce);
+        client.publish(msg).await.unwrap();
+        loop {
+            if let Some(Notification::Message(m)) = events.recv().await {
+                assert_eq!(&m.payload[..], b"s");
+                break;
+            }
+        }
+        client.disconnect().await.unwrap();
+
+        let (other_ca, _, _) = pki();
+        let tls = Tls::with_ca_pem(other_ca.as_bytes(), None, "localhost").unwrap();
+        let mut options = ClientOptions::new(b.1.to_string(), config("untrusting")).with_tls(tls);
+        options.reconnect_min = Duration::from_millis(20);
+        let (client, mut events) = AsyncClient::start(options);
+        let connected = tokio::time::timeout(Duration::from_millis(500), events.connected()).await;
+        assert!(
+            connected.is_err(),
+            "connected to a server its CA did not sign"
+        );
+        let msg = Message::new(TopicName::new("secure").unwrap(), "x");
+        assert!(client.publish(msg).await.is_err());
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap();
+    let _ = std::fs::remove_dir_all(dir);
 }
