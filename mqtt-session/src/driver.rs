@@ -39,6 +39,7 @@ use std::time::Duration;
 use std::vec;
 use std::vec::Vec;
 
+use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::{
     BytesMut, Decoded, Packet, PacketId, Publish, QoS, SubscriptionOptions, TopicFilter,
 };
@@ -48,6 +49,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::client::{
     Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
@@ -75,6 +77,9 @@ pub struct ClientOptions {
     pub events_capacity: usize,
     /// MQTT over TLS (rustls) instead of plain TCP.
     pub tls: Option<Tls>,
+    /// MQTT over WebSocket (subprotocol `mqtt`, binary frames), with this request path
+    /// (`/mqtt`, say): `ws://`, or `wss://` with `tls`.
+    pub websocket: Option<String>,
 }
 
 /// How to speak TLS to the server: a rustls configuration and the name the server's
@@ -165,7 +170,14 @@ impl ClientOptions {
             reconnect_max: Duration::from_secs(30),
             events_capacity: 1024,
             tls: None,
+            websocket: None,
         }
+    }
+
+    /// The same, over WebSocket at `path` (`wss://` if TLS is set too).
+    pub fn with_websocket(mut self, path: impl Into<String>) -> Self {
+        self.websocket = Some(path.into());
+        self
     }
 
     /// The same, over TLS.
@@ -333,24 +345,81 @@ struct Waiting {
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-/// The connection and what it has buffered.
+/// The connection, and what has arrived of a packet not yet whole.
 struct Link {
-    stream: Box<dyn Stream>,
+    transport: Transport,
     rx: BytesMut,
 }
 
-/// Opens a connection to the server: TCP, then the TLS handshake when configured.
-async fn open(options: &ClientOptions) -> std::io::Result<Box<dyn Stream>> {
-    let tcp = TcpStream::connect(&options.addr).await?;
-    let _ = tcp.set_nodelay(true);
-    match &options.tls {
-        None => Ok(Box::new(tcp)),
-        Some(tls) => {
-            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
-            let stream = connector.connect(tls.server_name.clone(), tcp).await?;
-            Ok(Box::new(stream))
+enum Transport {
+    /// TCP or TLS: a byte stream.
+    Bytes(Box<dyn Stream>),
+    /// WebSocket: packets in binary frames, which may split and join them ([MQTT-6.0.0-2]).
+    WebSocket(Box<tokio_tungstenite::WebSocketStream<Box<dyn Stream>>>),
+}
+
+impl Link {
+    /// Appends what arrives to `rx`; 0 at the end of the stream.
+    async fn read(&mut self) -> std::io::Result<usize> {
+        match &mut self.transport {
+            Transport::Bytes(s) => s.read_buf(&mut self.rx).await,
+            Transport::WebSocket(ws) => loop {
+                match ws.next().await {
+                    None | Some(Ok(WsMessage::Close(_))) => return Ok(0),
+                    Some(Err(e)) => return Err(std::io::Error::other(e)),
+                    Some(Ok(WsMessage::Binary(b))) => {
+                        self.rx.extend_from_slice(&b);
+                        return Ok(b.len());
+                    }
+                    // [MQTT-6.0.0-1] MQTT travels in binary frames only.
+                    Some(Ok(WsMessage::Text(_))) => {
+                        return Err(std::io::Error::other("text frame on an MQTT WebSocket"));
+                    }
+                    Some(Ok(_)) => {}
+                }
+            },
         }
     }
+
+    async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match &mut self.transport {
+            Transport::Bytes(s) => s.write_all(bytes).await,
+            Transport::WebSocket(ws) => ws
+                .send(WsMessage::Binary(bytes.to_vec().into()))
+                .await
+                .map_err(std::io::Error::other),
+        }
+    }
+}
+
+/// Opens a connection to the server: TCP, then the TLS handshake when configured, then
+/// the WebSocket upgrade when configured.
+async fn open(options: &ClientOptions) -> std::io::Result<Transport> {
+    let tcp = TcpStream::connect(&options.addr).await?;
+    let _ = tcp.set_nodelay(true);
+    let stream: Box<dyn Stream> = match &options.tls {
+        None => Box::new(tcp),
+        Some(tls) => {
+            let connector = tokio_rustls::TlsConnector::from(tls.config.clone());
+            Box::new(connector.connect(tls.server_name.clone(), tcp).await?)
+        }
+    };
+    let Some(path) = &options.websocket else {
+        return Ok(Transport::Bytes(stream));
+    };
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let scheme = if options.tls.is_some() { "wss" } else { "ws" };
+    let url = std::format!("{scheme}://{}{path}", options.addr);
+    let mut request = url.into_client_request().map_err(std::io::Error::other)?;
+    // [MQTT-6.0.0-3]: the subprotocol is `mqtt`.
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        tokio_tungstenite::tungstenite::http::HeaderValue::from_static("mqtt"),
+    );
+    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(Transport::WebSocket(Box::new(ws)))
 }
 
 async fn run(
@@ -401,7 +470,7 @@ async fn run(
         }
         if let Some(l) = &mut link
             && !out.is_empty()
-            && l.stream.write_all(&out).await.is_err()
+            && l.write(&out).await.is_err()
         {
             close = true;
             client.handle_closed(clock.now());
@@ -438,7 +507,7 @@ async fn run(
             },
             read = async {
                 match &mut link {
-                    Some(l) => l.stream.read_buf(&mut l.rx).await,
+                    Some(l) => l.read().await,
                     None => std::future::pending().await,
                 }
             } => match read {
@@ -481,8 +550,8 @@ async fn run(
                 reconnect_at = None;
                 attempts += 1;
                 match open(&options).await {
-                    Ok(stream) => {
-                        link = Some(Link { stream, rx: BytesMut::new() });
+                    Ok(transport) => {
+                        link = Some(Link { transport, rx: BytesMut::new() });
                         if client.connect(clock.now()).is_err() {
                             link = None;
                             reconnect_at = Some(tokio::time::Instant::now() + backoff);

@@ -294,3 +294,36 @@ async fn over_tls() {
         .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Over WebSocket (subprotocol `mqtt`, [MQTT-6.0.0-3]): the broker program's `--ws`
+/// listener, a client that gets its own message back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_websocket() {
+    let b = broker_with(&["--ws"], &[]).await;
+    let run = async {
+        let options = ClientOptions::new(b.1.to_string(), config("ws")).with_websocket("/mqtt");
+        let (client, mut events) = AsyncClient::start(options);
+        events.connected().await.unwrap();
+        client
+            .subscribe(TopicFilter::new("ws/#").unwrap(), QoS::ExactlyOnce)
+            .await
+            .unwrap();
+        for i in 0..20 {
+            let msg = Message::new(TopicName::new("ws/t").unwrap(), i.to_string())
+                .with_qos(QoS::ExactlyOnce);
+            client.publish(msg).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < 20 {
+            if let Some(Notification::Message(m)) = events.recv().await {
+                got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+            }
+        }
+        let want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(got, want);
+        client.disconnect().await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap();
+}
