@@ -41,7 +41,8 @@ use std::vec::Vec;
 
 use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::{
-    BytesMut, Decoded, Packet, PacketId, Publish, QoS, SubscriptionOptions, TopicFilter,
+    Bytes, BytesMut, Decoded, Packet, PacketId, Publish, QoS, SubscriptionOptions, TopicFilter,
+    TopicName,
 };
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -216,6 +217,16 @@ pub enum ClientError {
     /// dropped).
     #[error("the client has stopped")]
     Stopped,
+    /// No response came in time.
+    #[error("no response in time")]
+    Timeout,
+    /// Request/response needs MQTT 5.0 (Response Topic and Correlation Data).
+    #[error("request/response needs MQTT 5.0")]
+    NotV5,
+    /// The client identifier makes no topic name for responses (a wildcard in an
+    /// identifier the server assigned, say).
+    #[error("no response topic can be made of this client identifier")]
+    ResponseTopic,
 }
 
 enum Command {
@@ -232,6 +243,7 @@ enum Command {
         Vec<TopicFilter>,
         oneshot::Sender<Result<Unsubscribed, ClientError>>,
     ),
+    Request(Box<Message>, oneshot::Sender<Result<Publish, ClientError>>),
     Disconnect(oneshot::Sender<()>),
 }
 
@@ -322,6 +334,18 @@ impl AsyncClient {
         self.call(|tx| Command::Unsubscribe(filters, tx)).await
     }
 
+    /// MQTT 5.0 request/response (section 4.10): publishes `msg` with a Response Topic of
+    /// this client's own (`responses/CLIENT-ID`, subscribed at the first request) and a
+    /// Correlation Data of its own, and resolves with the first message that comes back
+    /// on that topic with that Correlation Data, or fails with
+    /// [`ClientError::Timeout`] after `timeout`. Responses never reach [`Events`].
+    pub async fn request(&self, msg: Message, timeout: Duration) -> Result<Publish, ClientError> {
+        let call = self.call(|tx| Command::Request(Box::new(msg), tx));
+        tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| ClientError::Timeout)?
+    }
+
     /// Sends DISCONNECT (when connected), closes the connection and stops the driver.
     pub async fn disconnect(&self) -> Result<(), ClientError> {
         let (tx, rx) = oneshot::channel();
@@ -339,6 +363,11 @@ struct Waiting {
     publishes: HashMap<PacketId, oneshot::Sender<Result<Option<Published>, ClientError>>>,
     subscribes: HashMap<PacketId, oneshot::Sender<Result<Subscribed, ClientError>>>,
     unsubscribes: HashMap<PacketId, oneshot::Sender<Result<Unsubscribed, ClientError>>>,
+    /// Requests awaiting their response, by Correlation Data.
+    requests: HashMap<u64, oneshot::Sender<Result<Publish, ClientError>>>,
+    /// The Response Topic, once subscribed on the current session.
+    response_topic: Option<TopicName>,
+    next_correlation: u64,
 }
 
 /// A byte stream to the server: TCP, or TLS over TCP.
@@ -614,6 +643,48 @@ fn command_in(
                 }
             }
         }
+        Command::Request(mut msg, done) => {
+            if !client.protocol().is_v5() {
+                let _ = done.send(Err(ClientError::NotV5));
+                return;
+            }
+            let topic = match &waiting.response_topic {
+                Some(t) => t.clone(),
+                None => {
+                    let name = std::format!("responses/{}", client.client_id());
+                    let (Ok(topic), Ok(filter)) =
+                        (TopicName::new(name.clone()), TopicFilter::new(name))
+                    else {
+                        let _ = done.send(Err(ClientError::ResponseTopic));
+                        return;
+                    };
+                    let options = SubscriptionOptions::qos(QoS::AtLeastOnce);
+                    if let Err(e) =
+                        client.subscribe(clock.now(), vec![(filter, options)], Default::default())
+                    {
+                        let _ = done.send(Err(e.into()));
+                        return;
+                    }
+                    waiting.response_topic = Some(topic.clone());
+                    topic
+                }
+            };
+            waiting.next_correlation += 1;
+            let correlation = waiting.next_correlation;
+            msg.properties.response_topic = Some(topic);
+            msg.properties.correlation_data =
+                Some(Bytes::copy_from_slice(&correlation.to_be_bytes()));
+            // Requests whose caller gave up are forgotten here.
+            waiting.requests.retain(|_, d| !d.is_closed());
+            match client.publish(clock.now(), *msg) {
+                Ok(_) => {
+                    waiting.requests.insert(correlation, done);
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
+            }
+        }
         Command::Disconnect(done) => {
             let _ = client.disconnect(clock.now(), Default::default());
             *stopping = Some(done);
@@ -648,8 +719,24 @@ async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notifica
             }
             return;
         }
-        Event::Connected(c) => Notification::Connected(c),
-        Event::Message(m) => Notification::Message(m),
+        Event::Connected(c) => {
+            if !c.session_present {
+                // A new session holds no subscription to the Response Topic.
+                waiting.response_topic = None;
+            }
+            Notification::Connected(c)
+        }
+        Event::Message(m) => {
+            if waiting.response_topic.as_ref() == Some(&m.topic)
+                && let Some(data) = &m.properties.correlation_data
+                && let Ok(bytes) = <[u8; 8]>::try_from(&data[..])
+                && let Some(done) = waiting.requests.remove(&u64::from_be_bytes(bytes))
+            {
+                let _ = done.send(Ok(m));
+                return;
+            }
+            Notification::Message(m)
+        }
         Event::Disconnected(d) => Notification::Disconnected(d),
         _ => return,
     };

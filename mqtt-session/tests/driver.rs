@@ -327,3 +327,60 @@ async fn over_websocket() {
         .await
         .unwrap();
 }
+
+/// MQTT 5.0 request/response (section 4.10, with the Response Topic and Correlation Data
+/// of sections 3.3.2.3.5 and 3.3.2.3.6): a responder answers on the Response Topic with
+/// the request's Correlation Data, and each `request` resolves with its own answer,
+/// several at once; one nobody answers times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_response() {
+    let b = broker().await;
+    let run = async {
+        let (responder, mut requests) =
+            AsyncClient::start(ClientOptions::new(b.1.to_string(), config("echo")));
+        requests.connected().await.unwrap();
+        responder
+            .subscribe(TopicFilter::new("service/echo").unwrap(), QoS::AtLeastOnce)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            while let Some(n) = requests.recv().await {
+                let Notification::Message(m) = n else {
+                    continue;
+                };
+                let Some(to) = m.properties.response_topic.clone() else {
+                    continue;
+                };
+                let mut answer = b"pong:".to_vec();
+                answer.extend_from_slice(&m.payload);
+                let mut reply = Message::new(to, answer).with_qos(QoS::AtLeastOnce);
+                reply.properties.correlation_data = m.properties.correlation_data.clone();
+                let _ = responder.publish(reply).await;
+            }
+        });
+        let (client, mut events) =
+            AsyncClient::start(ClientOptions::new(b.1.to_string(), config("asker")));
+        events.connected().await.unwrap();
+        let calls: Vec<_> = (0..5)
+            .map(|i| {
+                let c = client.clone();
+                tokio::spawn(async move {
+                    let msg = Message::new(TopicName::new("service/echo").unwrap(), i.to_string())
+                        .with_qos(QoS::AtLeastOnce);
+                    c.request(msg, Duration::from_secs(10)).await
+                })
+            })
+            .collect();
+        for (i, call) in calls.into_iter().enumerate() {
+            let answer = call.await.unwrap().unwrap();
+            assert_eq!(answer.payload, format!("pong:{i}").as_bytes());
+        }
+        let nobody = Message::new(TopicName::new("service/none").unwrap(), "?");
+        let err = client.request(nobody, Duration::from_millis(200)).await;
+        assert_eq!(err, Err(mqtt_session::driver::ClientError::Timeout));
+        client.disconnect().await.unwrap();
+    };
+    tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .unwrap();
+}
