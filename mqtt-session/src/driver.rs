@@ -76,6 +76,10 @@ pub struct ClientOptions {
     /// Notifications the application has not read yet, at most; beyond, the driver waits
     /// (and reads nothing more from the server) until the application catches up.
     pub events_capacity: usize,
+    /// Topic and payload bytes of QoS 1/2 messages published and not yet acknowledged, at
+    /// most (while disconnected, they wait); beyond, `publish` fails with
+    /// [`PublishError::QueueFull`]. [`ClientConfig::max_queued`] bounds their number.
+    pub max_queued_bytes: usize,
     /// MQTT over TLS (rustls) instead of plain TCP.
     pub tls: Option<Tls>,
     /// MQTT over WebSocket (subprotocol `mqtt`, binary frames), with this request path
@@ -161,8 +165,8 @@ impl Tls {
 }
 
 impl ClientOptions {
-    /// Options for `addr` with `config`: reconnecting after 0.1 s, doubling up to 30 s, and
-    /// 1,024 notifications buffered.
+    /// Options for `addr` with `config`: reconnecting after 0.1 s, doubling up to 30 s,
+    /// 1,024 notifications buffered, 16 MiB of messages awaiting acknowledgement.
     pub fn new(addr: impl Into<String>, config: ClientConfig) -> Self {
         Self {
             addr: addr.into(),
@@ -170,6 +174,7 @@ impl ClientOptions {
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(30),
             events_capacity: 1024,
+            max_queued_bytes: 16 * 1024 * 1024,
             tls: None,
             websocket: None,
         }
@@ -357,10 +362,17 @@ impl AsyncClient {
     }
 }
 
+/// Where a QoS 1/2 `publish` call waits for its handshake.
+type PublishDone = oneshot::Sender<Result<Option<Published>, ClientError>>;
+
 /// Calls waiting for their handshake, by packet identifier.
 #[derive(Default)]
 struct Waiting {
-    publishes: HashMap<PacketId, oneshot::Sender<Result<Option<Published>, ClientError>>>,
+    /// With the bytes each counts against `max_queued_bytes`.
+    publishes: HashMap<PacketId, (PublishDone, usize)>,
+    /// Topic and payload bytes of the QoS 1/2 messages not yet acknowledged.
+    queued_bytes: usize,
+    max_queued_bytes: usize,
     subscribes: HashMap<PacketId, oneshot::Sender<Result<Subscribed, ClientError>>>,
     unsubscribes: HashMap<PacketId, oneshot::Sender<Result<Unsubscribed, ClientError>>>,
     /// Requests awaiting their response, by Correlation Data.
@@ -467,7 +479,10 @@ async fn run(
             Err(_) => Client::new(options.config.clone()),
         }
     };
-    let mut waiting = Waiting::default();
+    let mut waiting = Waiting {
+        max_queued_bytes: options.max_queued_bytes,
+        ..Waiting::default()
+    };
     let mut link: Option<Link> = None;
     let mut backoff = options.reconnect_min;
     let mut reconnect_at = Some(tokio::time::Instant::now());
@@ -612,17 +627,26 @@ fn command_in(
     stopping: &mut Option<oneshot::Sender<()>>,
 ) {
     match command {
-        Command::Publish(msg, done) => match client.publish(clock.now(), *msg) {
-            Ok(Some(id)) => {
-                waiting.publishes.insert(id, done);
+        Command::Publish(msg, done) => {
+            let size = msg.topic.len() + msg.payload.len();
+            if msg.qos != QoS::AtMostOnce && waiting.queued_bytes + size > waiting.max_queued_bytes
+            {
+                let _ = done.send(Err(ClientError::Publish(PublishError::QueueFull)));
+                return;
             }
-            Ok(None) => {
-                let _ = done.send(Ok(None));
+            match client.publish(clock.now(), *msg) {
+                Ok(Some(id)) => {
+                    waiting.queued_bytes += size;
+                    waiting.publishes.insert(id, (done, size));
+                }
+                Ok(None) => {
+                    let _ = done.send(Ok(None));
+                }
+                Err(e) => {
+                    let _ = done.send(Err(e.into()));
+                }
             }
-            Err(e) => {
-                let _ = done.send(Err(e.into()));
-            }
-        },
+        }
         Command::Subscribe(filters, done) => {
             match client.subscribe(clock.now(), filters, Default::default()) {
                 Ok(id) => {
@@ -696,13 +720,15 @@ fn command_in(
 async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notification>) {
     let note = match e {
         Event::Published(p) => {
-            if let Some(done) = waiting.publishes.remove(&p.packet_id) {
+            if let Some((done, size)) = waiting.publishes.remove(&p.packet_id) {
+                waiting.queued_bytes -= size;
                 let _ = done.send(Ok(Some(p)));
             }
             return;
         }
         Event::PublishDropped { packet_id, reason } => {
-            if let Some(done) = waiting.publishes.remove(&packet_id) {
+            if let Some((done, size)) = waiting.publishes.remove(&packet_id) {
+                waiting.queued_bytes -= size;
                 let _ = done.send(Err(ClientError::Dropped(reason)));
             }
             return;

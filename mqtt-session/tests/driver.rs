@@ -384,3 +384,49 @@ async fn request_response() {
         .await
         .unwrap();
 }
+
+/// While the server cannot be reached, QoS 1 messages wait, bounded in bytes
+/// (`max_queued_bytes`): the message that would exceed the bound fails at once with
+/// `QueueFull`, those before it stay pending, and QoS 0 needs a connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_queue_is_bounded_in_bytes() {
+    // A port with nobody listening.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut options = ClientOptions::new(addr.to_string(), config("offline"));
+    options.max_queued_bytes = 1_000;
+    options.reconnect_min = Duration::from_millis(20);
+    let (client, _events) = AsyncClient::start(options);
+    let big = |i: usize| {
+        Message::new(TopicName::new("q").unwrap(), vec![i as u8; 300]).with_qos(QoS::AtLeastOnce)
+    };
+    let waiting: Vec<_> = (0..3)
+        .map(|i| {
+            let c = client.clone();
+            let m = big(i);
+            tokio::spawn(async move { c.publish(m).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let full = client.publish(big(3)).await;
+    assert_eq!(
+        full,
+        Err(mqtt_session::driver::ClientError::Publish(
+            mqtt_session::client::PublishError::QueueFull
+        ))
+    );
+    let qos0 = client
+        .publish(Message::new(TopicName::new("q").unwrap(), "now"))
+        .await;
+    assert_eq!(
+        qos0,
+        Err(mqtt_session::driver::ClientError::Publish(
+            mqtt_session::client::PublishError::NotConnected
+        ))
+    );
+    for w in &waiting {
+        assert!(!w.is_finished(), "a queued publish resolved with no server");
+    }
+}
