@@ -272,6 +272,8 @@ fn main() {
                 file: true,
             },
         );
+        #[cfg(not(feature = "persist"))]
+        println!("simulate (file store): not run, the persist feature is off in this build");
         // The harness can fail: each planted bug is caught within the first seeds.
         for plant in [Plant::DropOutgoingPersist, Plant::ReusePacketId] {
             let setup = Setup {
