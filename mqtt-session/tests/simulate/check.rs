@@ -498,7 +498,8 @@ impl Model {
         }
     }
 
-    fn index(&self, client_id: &str) -> Option<usize> {
+    /// The index of client `c{i}` of this world, if `client_id` is one.
+    pub fn index(&self, client_id: &str) -> Option<usize> {
         let i: usize = client_id.strip_prefix('c')?.parse().ok()?;
         (i < self.specs.len()).then_some(i)
     }

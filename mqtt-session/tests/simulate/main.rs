@@ -13,6 +13,8 @@
 #![allow(clippy::disallowed_methods)] // the runner times itself; the world's clock is simulated
 
 mod check;
+#[path = "../common/mod.rs"]
+mod common;
 mod plan;
 mod world;
 

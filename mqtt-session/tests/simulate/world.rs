@@ -17,6 +17,7 @@ use proptest::prelude::RngExt;
 use proptest::test_runner::TestRng;
 
 use crate::check::{Model, Violation};
+use crate::common::describe;
 use crate::plan::{self, Action, Durability, FILTERS, Plan, SHARED, TOPICS};
 
 /// A bug planted in the harness, to show that the invariants catch what it breaks.
@@ -597,11 +598,6 @@ impl World {
                 return Ok(());
             }
             let conn = l.conn;
-            if self.broker.unwritten(conn).is_none() {
-                // The broker has forgotten the connection; its Close is on its way (a
-                // driver's reader may still read, and the broker would ignore it).
-                return Ok(());
-            }
             let cx = self.broker.decode_context(conn);
             let l = &mut self.links[li];
             match Packet::decode_stream(&mut l.up.inbuf, &cx) {
@@ -970,11 +966,9 @@ impl World {
         Ok(())
     }
 
+    /// The client `c{i}` is, or `usize::MAX` (the observer), which the model ignores.
     fn client_index(&self, id: &MqttString) -> usize {
-        id.as_str()
-            .strip_prefix('c')
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(usize::MAX)
+        self.model.index(id.as_str()).unwrap_or(usize::MAX)
     }
 
     fn client_action(&mut self, i: usize, a: client::Action) -> Result<(), Violation> {
@@ -1254,30 +1248,6 @@ fn client_config(plan: &Plan, i: usize) -> ClientConfig {
         c.will = Some(will);
     }
     c
-}
-
-/// A packet in a line of the transcript.
-pub fn describe(p: &Packet) -> String {
-    match p {
-        Packet::Publish(m) => format!(
-            "PUBLISH {} q{} {:?} dup={} retain={} '{}'",
-            m.topic.as_str(),
-            m.qos() as u8,
-            m.qos_pid.packet_id().map(|i| i.get()),
-            m.dup as u8,
-            m.retain as u8,
-            String::from_utf8_lossy(&m.payload)
-        ),
-        Packet::PubAck(r) => format!("PUBACK {} 0x{:02x}", r.packet_id.get(), r.reason_code.0),
-        Packet::PubRec(r) => format!("PUBREC {} 0x{:02x}", r.packet_id.get(), r.reason_code.0),
-        Packet::PubRel(r) => format!("PUBREL {} 0x{:02x}", r.packet_id.get(), r.reason_code.0),
-        Packet::PubComp(r) => format!("PUBCOMP {} 0x{:02x}", r.packet_id.get(), r.reason_code.0),
-        Packet::ConnAck(a) => format!(
-            "CONNACK 0x{:02x} session_present={}",
-            a.reason_code.0, a.session_present as u8
-        ),
-        other => format!("{:?}", other.packet_type()),
-    }
 }
 
 /// A store operation in a line of the transcript.
