@@ -362,19 +362,16 @@ impl AsyncClient {
     }
 }
 
-/// Where a QoS 1/2 `publish` call waits for its handshake.
-type PublishDone = oneshot::Sender<Result<Option<Published>, ClientError>>;
-
 /// Calls waiting for their handshake, by packet identifier.
 #[derive(Default)]
 struct Waiting {
     /// With the bytes each counts against `max_queued_bytes`.
-    publishes: HashMap<PacketId, (PublishDone, usize)>,
+    publishes: HashMap<PacketId, (Reply<Option<Published>>, usize)>,
     /// Topic and payload bytes of the QoS 1/2 messages not yet acknowledged.
     queued_bytes: usize,
     max_queued_bytes: usize,
-    subscribes: HashMap<PacketId, oneshot::Sender<Result<Subscribed, ClientError>>>,
-    unsubscribes: HashMap<PacketId, oneshot::Sender<Result<Unsubscribed, ClientError>>>,
+    subscribes: HashMap<PacketId, Reply<Subscribed>>,
+    unsubscribes: HashMap<PacketId, Reply<Unsubscribed>>,
     /// Requests awaiting their response, by Correlation Data.
     requests: HashMap<u64, oneshot::Sender<Result<Publish, ClientError>>>,
     /// The Response Topic, once subscribed on the current session.
@@ -484,10 +481,8 @@ async fn run(
         ..Waiting::default()
     };
     let mut link: Option<Link> = None;
-    let mut backoff = options.reconnect_min;
+    let mut backoff = Backoff::new(&options);
     let mut reconnect_at = Some(tokio::time::Instant::now());
-    let jitter = RandomState::new();
-    let mut attempts: u64 = 0;
     let mut stopping: Option<oneshot::Sender<()>> = None;
     loop {
         // Carry out what the client asked for, in order.
@@ -506,7 +501,7 @@ async fn run(
                 Action::Close => close = true,
                 Action::Event(e) => {
                     if matches!(e, Event::Connected(_)) {
-                        backoff = options.reconnect_min;
+                        backoff.reset();
                     }
                     deliver(e, &mut waiting, &events).await;
                 }
@@ -524,8 +519,7 @@ async fn run(
                 let _ = done.send(());
                 return;
             }
-            reconnect_at = Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
-            backoff = (backoff * 2).min(options.reconnect_max);
+            reconnect_at = Some(backoff.next());
             continue;
         }
         if link.is_none()
@@ -574,9 +568,7 @@ async fn run(
                     if stopping.is_some() {
                         continue;
                     }
-                    reconnect_at =
-                        Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
-                    backoff = (backoff * 2).min(options.reconnect_max);
+                    reconnect_at = Some(backoff.next());
                 }
             },
             () = async {
@@ -592,19 +584,16 @@ async fn run(
                 }
             } => {
                 reconnect_at = None;
-                attempts += 1;
                 match open(&options).await {
                     Ok(transport) => {
                         link = Some(Link { transport, rx: BytesMut::new() });
                         if client.connect(clock.now()).is_err() {
                             link = None;
-                            reconnect_at = Some(tokio::time::Instant::now() + backoff);
+                            reconnect_at = Some(backoff.next());
                         }
                     }
                     Err(_) => {
-                        reconnect_at =
-                            Some(tokio::time::Instant::now() + wait(&jitter, attempts, backoff));
-                        backoff = (backoff * 2).min(options.reconnect_max);
+                        reconnect_at = Some(backoff.next());
                     }
                 }
             }
@@ -612,10 +601,40 @@ async fn run(
     }
 }
 
-/// The wait before the next attempt: between half and all of `backoff`.
-fn wait(jitter: &RandomState, attempt: u64, backoff: Duration) -> Duration {
-    let r = jitter.hash_one(attempt) % 1_000;
-    backoff / 2 + backoff / 2 * (r as u32) / 1_000
+/// When to connect again: a wait that doubles from `reconnect_min` to `reconnect_max`
+/// with each failure, each drawn between half and all of it (jitter, from std's random
+/// hash keys), and starts over once a connection is accepted.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    current: Duration,
+    attempts: u64,
+    jitter: RandomState,
+}
+
+impl Backoff {
+    fn new(options: &ClientOptions) -> Self {
+        Self {
+            min: options.reconnect_min,
+            max: options.reconnect_max,
+            current: options.reconnect_min,
+            attempts: 0,
+            jitter: RandomState::new(),
+        }
+    }
+
+    /// The time of the next attempt, after a failure now.
+    fn next(&mut self) -> tokio::time::Instant {
+        self.attempts += 1;
+        let r = self.jitter.hash_one(self.attempts) % 1_000;
+        let wait = self.current / 2 + self.current / 2 * (r as u32) / 1_000;
+        self.current = (self.current * 2).min(self.max);
+        tokio::time::Instant::now() + wait
+    }
+
+    fn reset(&mut self) {
+        self.current = self.min;
+    }
 }
 
 /// A command from a handle, handed to the client.
@@ -648,24 +667,12 @@ fn command_in(
             }
         }
         Command::Subscribe(filters, done) => {
-            match client.subscribe(clock.now(), filters, Default::default()) {
-                Ok(id) => {
-                    waiting.subscribes.insert(id, done);
-                }
-                Err(e) => {
-                    let _ = done.send(Err(e.into()));
-                }
-            }
+            let sent = client.subscribe(clock.now(), filters, Default::default());
+            wait_for_ack(&mut waiting.subscribes, sent, done);
         }
         Command::Unsubscribe(filters, done) => {
-            match client.unsubscribe(clock.now(), filters, Default::default()) {
-                Ok(id) => {
-                    waiting.unsubscribes.insert(id, done);
-                }
-                Err(e) => {
-                    let _ = done.send(Err(e.into()));
-                }
-            }
+            let sent = client.unsubscribe(clock.now(), filters, Default::default());
+            wait_for_ack(&mut waiting.unsubscribes, sent, done);
         }
         Command::Request(mut msg, done) => {
             if !client.protocol().is_v5() {
@@ -716,6 +723,33 @@ fn command_in(
     }
 }
 
+/// Where a call waits for its answer.
+type Reply<T> = oneshot::Sender<Result<T, ClientError>>;
+
+/// A SUBSCRIBE or UNSUBSCRIBE handed to the client: its call waits for the ack, or fails
+/// at once if the client refused it.
+fn wait_for_ack<T>(
+    waiting: &mut HashMap<PacketId, Reply<T>>,
+    sent: Result<PacketId, SubscribeError>,
+    done: Reply<T>,
+) {
+    match sent {
+        Ok(id) => {
+            waiting.insert(id, done);
+        }
+        Err(e) => {
+            let _ = done.send(Err(e.into()));
+        }
+    }
+}
+
+/// The ack a call waited for.
+fn answer<T>(waiting: &mut HashMap<PacketId, Reply<T>>, id: PacketId, ack: T) {
+    if let Some(done) = waiting.remove(&id) {
+        let _ = done.send(Ok(ack));
+    }
+}
+
 /// Resolves the call an event answers, or tells the application.
 async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notification>) {
     let note = match e {
@@ -733,18 +767,8 @@ async fn deliver(e: Event, waiting: &mut Waiting, events: &mpsc::Sender<Notifica
             }
             return;
         }
-        Event::Subscribed(s) => {
-            if let Some(done) = waiting.subscribes.remove(&s.packet_id) {
-                let _ = done.send(Ok(s));
-            }
-            return;
-        }
-        Event::Unsubscribed(u) => {
-            if let Some(done) = waiting.unsubscribes.remove(&u.packet_id) {
-                let _ = done.send(Ok(u));
-            }
-            return;
-        }
+        Event::Subscribed(s) => return answer(&mut waiting.subscribes, s.packet_id, s),
+        Event::Unsubscribed(u) => return answer(&mut waiting.unsubscribes, u.packet_id, u),
         Event::Connected(c) => {
             if !c.session_present {
                 // A new session holds no subscription to the Response Topic.
