@@ -127,7 +127,8 @@ impl Encoder<&Packet> for MqttCodec {
 
     fn encode(&mut self, packet: &Packet, dst: &mut BytesMut) -> Result<(), CodecError> {
         let version = self.context.version.ok_or(CodecError::NoVersion)?;
-        dst.reserve(packet.encoded_len(version)?);
+        // Packet::encode measures and checks the packet before it writes, and `dst` grows
+        // as needed: measuring here too would do that work twice.
         packet.encode(version, dst)?;
         Ok(())
     }
