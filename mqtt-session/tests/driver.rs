@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_session::client::{ClientConfig, Message};
-use mqtt_session::driver::{AsyncClient, ClientOptions, Notification, Tls};
+use mqtt_session::driver::{AsyncClient, ClientOptions, Events, Notification, Tls};
 use mqtt_session::mqtt_codec::{
-    MqttString, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName,
+    MqttString, ProtocolVersion, Publish, QoS, ReasonCode, TopicFilter, TopicName,
 };
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -59,6 +59,18 @@ async fn broker_with(listener: &[&str], more: &[&str]) -> Broker {
     panic!("the broker did not listen on {addr}");
 }
 
+/// The next application message; the driver stopping first fails the test (rather than
+/// spinning until its time limit).
+async fn next_message(events: &mut Events) -> Publish {
+    loop {
+        match events.recv().await {
+            Some(Notification::Message(m)) => return m,
+            Some(_) => {}
+            None => panic!("the driver stopped before a message came"),
+        }
+    }
+}
+
 fn config(id: &str) -> ClientConfig {
     let mut c = ClientConfig::new(ProtocolVersion::V5, MqttString::new(id).unwrap());
     c.keep_alive = 5;
@@ -82,12 +94,7 @@ async fn hello_world() {
             Message::new(TopicName::new("hello/world").unwrap(), "hi").with_qos(QoS::AtLeastOnce);
         let done = client.publish(msg).await.unwrap().unwrap();
         assert_eq!(done.reason_code, ReasonCode::SUCCESS);
-        let got = loop {
-            match events.recv().await.unwrap() {
-                Notification::Message(m) => break m,
-                _ => continue,
-            }
-        };
+        let got = next_message(&mut events).await;
         assert_eq!(got.topic.as_str(), "hello/world");
         assert_eq!(&got.payload[..], b"hi");
         // Unsubscribed, the next message finds no subscriber (v5: 0x10 on the PUBACK).
@@ -234,10 +241,9 @@ async fn publishes_survive_a_connection_cut_again_and_again() {
         }
         let mut count = HashMap::<usize, usize>::new();
         let mut receive = async |count: &mut HashMap<usize, usize>| {
-            if let Some(Notification::Message(m)) = sub_events.recv().await {
-                let i: usize = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
-                *count.entry(i).or_default() += 1;
-            }
+            let m = next_message(&mut sub_events).await;
+            let i: usize = std::str::from_utf8(&m.payload).unwrap().parse().unwrap();
+            *count.entry(i).or_default() += 1;
         };
         while count.len() < 200 {
             receive(&mut count).await;
@@ -306,12 +312,7 @@ async fn over_tls() {
             .unwrap();
         let msg = Message::new(TopicName::new("secure").unwrap(), "s").with_qos(QoS::AtLeastOnce);
         client.publish(msg).await.unwrap();
-        loop {
-            if let Some(Notification::Message(m)) = events.recv().await {
-                assert_eq!(&m.payload[..], b"s");
-                break;
-            }
-        }
+        assert_eq!(&next_message(&mut events).await.payload[..], b"s");
         client.disconnect().await.unwrap();
 
         let (other_ca, _, _) = pki();
@@ -353,9 +354,8 @@ async fn over_websocket() {
         }
         let mut got = Vec::new();
         while got.len() < 20 {
-            if let Some(Notification::Message(m)) = events.recv().await {
-                got.push(String::from_utf8(m.payload.to_vec()).unwrap());
-            }
+            let m = next_message(&mut events).await;
+            got.push(String::from_utf8(m.payload.to_vec()).unwrap());
         }
         let want: Vec<String> = (0..20).map(|i| i.to_string()).collect();
         assert_eq!(got, want);
