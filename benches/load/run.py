@@ -2,7 +2,7 @@
 """Runs the rumqttc load test (benches/load, binary `load`) against several brokers on
 127.0.0.1 and prints a Markdown table of the medians.
 
-    cargo build --release -p mqtt-session --features tokio --bin mqtt-broker
+    cargo build --release -p mqtt-session --features cli --bin mqtt-broker
     cargo build --release --manifest-path benches/load/Cargo.toml
     python3 benches/load/run.py \\
         --broker 'ours=target/release/mqtt-broker --bind 127.0.0.1:{port}' \\

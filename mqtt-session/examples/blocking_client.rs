@@ -11,7 +11,7 @@
 //! itself, waits for all three and for the QoS 1 and 2 handshakes, and disconnects:
 //!
 //! ```sh
-//! cargo run -p mqtt-session --features tokio --bin mqtt-broker &
+//! cargo run -p mqtt-session --features cli --bin mqtt-broker &
 //! cargo run -p mqtt-session --example blocking_client -- 127.0.0.1:1883
 //! ```
 

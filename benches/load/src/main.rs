@@ -4,7 +4,7 @@
 //! they can. It measures how many messages arrive, in order and once, and how fast.
 //!
 //! ```sh
-//! cargo build --release -p mqtt-session --features tokio --bin mqtt-broker
+//! cargo build --release -p mqtt-session --features cli --bin mqtt-broker
 //! target/release/mqtt-broker --bind 127.0.0.1:1883 &
 //! cargo run --release --manifest-path benches/load/Cargo.toml -- \
 //!     --port 1883 --scenario qos1-4to4 --broker ours

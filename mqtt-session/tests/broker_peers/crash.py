@@ -3,7 +3,7 @@
 durable sessions, restarts it from the same --persist directory, and checks that nothing
 acknowledged was lost.
 
-    cargo build -p mqtt-session --features tokio --bin mqtt-broker
+    cargo build -p mqtt-session --features cli --bin mqtt-broker
     python3 mqtt-session/tests/broker_peers/crash.py target/debug/mqtt-broker \
         [--seed N] [--kills N] [--rate MSGS_PER_S]
 

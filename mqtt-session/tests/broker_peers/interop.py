@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the Eclipse Paho interoperability test suites against the broker program.
 
-    cargo build -p mqtt-session --features tokio --bin mqtt-broker
+    cargo build -p mqtt-session --features cli --bin mqtt-broker
     python3 mqtt-session/tests/broker_peers/interop.py target/debug/mqtt-broker [--persist]
 
 With `--persist`, every broker runs with `--persist` in a fresh temporary directory: the

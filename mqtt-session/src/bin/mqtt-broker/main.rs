@@ -1,8 +1,8 @@
 //! An MQTT 3.1.1 / 5.0 broker on tokio, driving the sans-IO [`Broker`].
 //!
 //! ```sh
-//! cargo run --release -p mqtt-session --features tokio --bin mqtt-broker                 # 127.0.0.1:1883
-//! cargo run --release -p mqtt-session --features tokio --bin mqtt-broker -- --help
+//! cargo run --release -p mqtt-session --features cli --bin mqtt-broker                 # 127.0.0.1:1883
+//! cargo run --release -p mqtt-session --features cli --bin mqtt-broker -- --help
 //! ```
 //!
 //! Each connection has a task that decodes what arrives, hands it to the broker core under a
