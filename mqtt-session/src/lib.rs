@@ -77,6 +77,8 @@ mod packet_ids;
 #[cfg(feature = "persist")]
 pub mod persist;
 mod rules;
+#[cfg(feature = "tokio")]
+pub mod server;
 pub mod store;
 pub mod time;
 mod timer;

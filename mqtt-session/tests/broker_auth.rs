@@ -3,55 +3,23 @@
 //! mosquitto's `acl_file` format, over real sockets on 127.0.0.1. `mosquitto_passwd` comes
 //! with Debian's `mosquitto` package (CI installs it); without it the test fails and says so.
 
-#[macro_use]
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/log.rs"]
-mod log;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/acl.rs"]
-mod acl;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/conf.rs"]
-mod conf;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/hub.rs"]
-mod hub;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/net.rs"]
-mod net;
-
-#[path = "../src/bin/mqtt-broker/persist.rs"]
-#[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
-mod persist;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/users.rs"]
-mod users;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{Authorizer, BrokerConfig, ConnectPolicy};
+use mqtt_session::broker::BrokerConfig;
+use mqtt_session::server::{Acl, Server, Throttle, Transport, Users, tls_acceptor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
-/// Starts the broker program with these credentials and ACL on a free loopback port.
-async fn start(users: users::Users, acl: Option<acl::Acl>) -> SocketAddr {
-    log::set_level(log::Level::Error);
-    let mut config = BrokerConfig::default();
-    config.connect_policy = ConnectPolicy::AskDriver;
-    let limits = std::sync::Arc::new(net::ReadLimits::new(64 * 1024, 1 << 20, 64 << 20));
-    let acl = acl.map(|a| Box::new(a) as Box<dyn Authorizer>);
-    let (shared, _timer, _done) = net::Shared::start(config, users, acl, limits);
-    let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    tokio::spawn(net::listen(tcp, net::Kind::Tcp, shared));
-    addr
+/// Starts the broker with these credentials and ACL on a free loopback port.
+async fn start(users: Users, acl: Option<Acl>) -> SocketAddr {
+    start_listener_with(Transport::Tcp, users, acl).await
 }
 
 /// A byte stream a client can run over: TCP, or TLS over it.
@@ -205,13 +173,13 @@ async fn mosquitto_password_files_work() {
     let f = file.to_str().unwrap();
     mosquitto_passwd(&["-c", "-b", "-H", "sha512-pbkdf2", f, "alice", "apple"]);
     mosquitto_passwd(&["-b", "-H", "sha512", f, "bob", "banana"]);
-    users::passwd_command(&[f.into(), "carol".into(), "cherry".into()]).unwrap();
+    Users::add_user(f, "carol", "cherry").unwrap();
     let mut text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("alice:$7$") && text.contains("bob:$6$") && text.contains("carol:$7$"));
     text.push_str("dave:durian\neve:\n");
     std::fs::write(&file, text).unwrap();
 
-    let addr = start(users::Users::load(Some(f), None).unwrap(), None).await;
+    let addr = start(Users::load(f).unwrap(), None).await;
     let refused = ReasonCode::BAD_USER_NAME_OR_PASSWORD;
     for version in [V5, V311] {
         for (user, good, bad) in [
@@ -258,8 +226,8 @@ pattern read users/%u/#
 /// `%c` and `%u` patterns apply per client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mosquitto_acl_file_is_enforced() {
-    let acl = acl::Acl::parse(ACL).unwrap();
-    let addr = start(users::Users::load(None, Some(true)).unwrap(), Some(acl)).await;
+    let acl = Acl::parse(ACL).unwrap();
+    let addr = start(Users::any(), Some(acl)).await;
     let (mut alice, _) = Client::connect(addr, V5, "a1", Some(("alice", "x"))).await;
     let (mut bob, _) = Client::connect(addr, V5, "b1", Some(("bob", "x"))).await;
     let (mut anon, _) = Client::connect(addr, V5, "n1", None).await;
@@ -329,11 +297,14 @@ async fn failed_logins_make_an_address_pause() {
     let dir = scratch("backoff");
     let file = dir.join("passwd");
     let f = file.to_str().unwrap();
-    users::passwd_command(&[f.into(), "alice".into(), "apple".into()]).unwrap();
-    let mut users = users::Users::load(Some(f), None).unwrap();
-    users.throttle.failures_allowed = 3;
-    users.throttle.first_pause = Duration::from_millis(600);
-    let addr = start(users, None).await;
+    Users::add_user(f, "alice", "apple").unwrap();
+    let mut throttle = Throttle::default();
+    throttle.failures_allowed = 3;
+    throttle.first_pause = Duration::from_millis(600);
+    let server = Server::new(BrokerConfig::default())
+        .authenticator(Users::load(f).unwrap())
+        .throttle(throttle);
+    let addr = start_server(Transport::Tcp, server, None).await;
     let login = |pw: &'static str| async move {
         let (_, ack) = Client::connect(addr, V5, "g", Some(("alice", pw))).await;
         ack.reason_code
@@ -356,30 +327,6 @@ async fn failed_logins_make_an_address_pause() {
         "a success cleared the count"
     );
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// At most `connects_per_second` CONNECTs from one address in any second (0x9F beyond),
-/// loopback exempt; the next second it may connect again.
-#[test]
-fn a_source_address_may_connect_only_so_fast() {
-    use mqtt_session::time::Instant;
-    let mut t = users::Throttle::default();
-    t.connects_per_second = 3;
-    let remote: std::net::IpAddr = "192.0.2.7".parse().unwrap();
-    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    let t0 = Instant::from_secs(10);
-    for i in 0..3 {
-        assert_eq!(t.admit(remote, t0 + Duration::from_millis(i * 100)), Ok(()));
-    }
-    let late = t0 + Duration::from_millis(900);
-    assert_eq!(
-        t.admit(remote, late),
-        Err(ReasonCode::CONNECTION_RATE_EXCEEDED)
-    );
-    for _ in 0..10 {
-        assert_eq!(t.admit(local, late), Ok(()));
-    }
-    assert_eq!(t.admit(remote, t0 + Duration::from_secs(1)), Ok(()));
 }
 
 /// A throwaway PKI: a CA, a server certificate for `localhost` and a client certificate,
@@ -415,26 +362,28 @@ fn pki() -> Pki {
 }
 
 /// Starts the broker program's `kind` listener on a free loopback port, credentials open.
-async fn start_listener(kind: net::Kind) -> SocketAddr {
-    start_listener_with(kind, users::Users::load(None, None).unwrap(), None).await
+async fn start_listener(transport: Transport) -> SocketAddr {
+    start_listener_with(transport, Users::any(), None).await
 }
 
 /// [`start_listener`] with credentials and an ACL.
-async fn start_listener_with(
-    kind: net::Kind,
-    users: users::Users,
-    acl: Option<acl::Acl>,
-) -> SocketAddr {
-    log::set_level(log::Level::Error);
-    let mut config = BrokerConfig::default();
-    config.connect_policy = ConnectPolicy::AskDriver;
-    let limits = std::sync::Arc::new(net::ReadLimits::new(64 * 1024, 1 << 20, 64 << 20));
-    let acl = acl.map(|a| Box::new(a) as Box<dyn Authorizer>);
-    let (shared, _timer, _done) = net::Shared::start(config, users, acl, limits);
+async fn start_listener_with(transport: Transport, users: Users, acl: Option<Acl>) -> SocketAddr {
+    start_server(
+        transport,
+        Server::new(BrokerConfig::default()).authenticator(users),
+        acl,
+    )
+    .await
+}
+
+/// `server`, with `acl` if given, listening for `transport` on a free loopback port.
+async fn start_server(transport: Transport, server: Server, acl: Option<Acl>) -> SocketAddr {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    tokio::spawn(net::listen(tcp, kind, shared));
-    addr
+    let mut server = server.listener(tcp, transport);
+    if let Some(acl) = acl {
+        server = server.authorizer(acl);
+    }
+    server.start().await.unwrap().local_addrs()[0]
 }
 
 /// A TLS client trusting `pki`'s CA, presenting its client certificate if `with_cert`.
@@ -497,8 +446,8 @@ async fn connack_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
 async fn mutual_tls_requires_a_client_certificate() {
     let pki = pki();
     let (cert, key) = &pki.server;
-    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
-    let addr = start_listener(net::Kind::Tls(acceptor.unwrap())).await;
+    let acceptor = tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
+    let addr = start_listener(Transport::Tls(acceptor.unwrap())).await;
 
     let mut s = tls_connect(addr, &pki, true).await.unwrap();
     let ack = connack_over(&mut s)
@@ -527,8 +476,8 @@ async fn mqtt_over_secure_websocket() {
 
     let pki = pki();
     let (cert, key) = &pki.server;
-    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), None).unwrap();
-    let addr = start_listener(net::Kind::SecureWebSocket(acceptor)).await;
+    let acceptor = tls_acceptor(cert.as_bytes(), key.as_bytes(), None).unwrap();
+    let addr = start_listener(Transport::SecureWebSocket(acceptor)).await;
     let tls = tls_connect(addr, &pki, false).await.unwrap();
     let mut req = "wss://localhost/mqtt".into_client_request().unwrap();
     req.headers_mut()
@@ -563,15 +512,14 @@ async fn mqtt_over_secure_websocket() {
 async fn a_client_certificate_names_the_user() {
     let pki = pki();
     let (cert, key) = &pki.server;
-    let acceptor = net::tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
+    let acceptor = tls_acceptor(cert.as_bytes(), key.as_bytes(), Some(pki.ca.as_bytes()));
     let dir = scratch("identity");
     let file = dir.join("passwd");
     let f = file.to_str().unwrap();
-    users::passwd_command(&[f.into(), "admin".into(), "root-pw".into()]).unwrap();
-    let mut users = users::Users::load(Some(f), None).unwrap();
-    users.use_identity_as_username = true;
-    let acl = acl::Acl::parse("pattern readwrite %u/#\nuser admin\ntopic readwrite #\n");
-    let kind = net::Kind::Tls(acceptor.unwrap());
+    Users::add_user(f, "admin", "root-pw").unwrap();
+    let users = Users::load(f).unwrap().use_identity_as_username(true);
+    let acl = Acl::parse("pattern readwrite %u/#\nuser admin\ntopic readwrite #\n");
+    let kind = Transport::Tls(acceptor.unwrap());
     let addr = start_listener_with(kind, users, Some(acl.unwrap())).await;
 
     let tls = tls_connect(addr, &pki, true).await.unwrap();
@@ -599,66 +547,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// `-c mosquitto.conf`: the common subset of mosquitto's configuration file, read into the
-/// same flags; an unsupported key is an error naming the file, the line and the key.
-#[test]
-fn a_mosquitto_conf_becomes_flags() {
-    let dir = scratch("conf-flags");
-    let file = dir.join("mosquitto.conf");
-    std::fs::write(
-        &file,
-        "# mosquitto.conf\nper_listener_settings false\nlistener 1883\nlistener 8883 127.0.0.1\n\
-         certfile /c.pem\nkeyfile /k.pem\nlistener 9001\nprotocol websockets\n\
-         allow_anonymous false\npassword_file /p\nacl_file /a\nmax_inflight_messages 0\n\
-         max_keepalive 120\nretain_available false\npersistence false\nlog_type debug\n",
-    )
-    .unwrap();
-    let f = file.to_str().unwrap();
-    let args = conf::args_from_conf(f).unwrap();
-    let expected = [
-        "--cert",
-        "/c.pem",
-        "--key",
-        "/k.pem",
-        "--allow-anonymous",
-        "false",
-        "--users",
-        "/p",
-        "--acl",
-        "/a",
-        "--max-inflight",
-        "65535",
-        "--max-keepalive",
-        "120",
-        "--no-retain",
-        "--log-level",
-        "debug",
-        "--bind",
-        "0.0.0.0:1883",
-        "--tls",
-        "127.0.0.1:8883",
-        "--ws",
-        "0.0.0.0:9001",
-    ];
-    assert_eq!(args, expected);
-    // mosquitto's persistence: a directory (the current one by default).
-    std::fs::write(
-        &file,
-        "persistence true\npersistence_location /var/lib/b/\n",
-    )
-    .unwrap();
-    assert_eq!(
-        conf::args_from_conf(f).unwrap(),
-        ["--persist", "/var/lib/b/"]
-    );
-    std::fs::write(&file, "persistence true\n").unwrap();
-    assert_eq!(conf::args_from_conf(f).unwrap(), ["--persist", "."]);
-    std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();
-    let err = conf::args_from_conf(f).unwrap_err();
-    assert!(err.contains(":2: unsupported key `sys_interval`"), "{err}");
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// An operator's mosquitto.conf, with a password file made by `mosquitto_passwd` and an ACL
@@ -717,30 +605,4 @@ async fn the_example_broker_runs_a_mosquitto_conf() {
         ReasonCode::NOT_AUTHORIZED
     );
     let _ = std::fs::remove_dir_all(dir);
-}
-
-/// The per-address table is bounded: full of addresses that each failed a login, a new
-/// address is let through untracked rather than remembered; once the failures are older
-/// than the longest pause, a sweep (at most once a second) makes room again.
-#[test]
-fn the_per_address_table_stays_bounded() {
-    use mqtt_session::time::Instant;
-    let mut t = users::Throttle::default();
-    let t0 = Instant::from_secs(10);
-    let ip = |i: u32| std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
-    for i in 0..users::MAX_SOURCES as u32 {
-        assert_eq!(t.admit(ip(i), t0), Ok(()));
-        t.outcome(ip(i), false, t0);
-    }
-    assert_eq!(t.tracked(), users::MAX_SOURCES);
-    let newcomer = ip(users::MAX_SOURCES as u32);
-    assert_eq!(t.admit(newcomer, t0), Ok(()));
-    assert_eq!(t.tracked(), users::MAX_SOURCES);
-    let later = t0 + t.max_pause + Duration::from_secs(1);
-    assert_eq!(t.admit(newcomer, later), Ok(()));
-    assert_eq!(
-        t.tracked(),
-        1,
-        "the stale failures were forgotten, the newcomer tracked"
-    );
 }

@@ -1,38 +1,17 @@
-//! Flow control over real sockets: the broker program's listener, connection tasks and
+//! Flow control over real sockets: the embeddable server's listener, connection tasks and
 //! core on 127.0.0.1, against raw TCP clients. A subscriber that keeps reading gets a
 //! 100,000-message QoS 0 burst and 5,000 retained messages whole; one that stops reading
 //! holds at most its write budget, is closed after the write timeout, and does not hold up
 //! anyone else.
-#![allow(clippy::disallowed_methods)] // the example's core task reads the clock
-
-#[macro_use]
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/log.rs"]
-mod log;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/hub.rs"]
-mod hub;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/net.rs"]
-mod net;
-
-#[path = "../src/bin/mqtt-broker/persist.rs"]
-#[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
-mod persist;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/users.rs"]
-mod users;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, ConnectPolicy, Limit};
+use mqtt_session::broker::{BrokerConfig, Limit};
+use mqtt_session::server::{RunningServer, Server, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-use net::{Kind, Shared};
 
 /// Counts the heap, to tell what the broker holds from what the allocator keeps around.
 #[global_allocator]
@@ -53,28 +32,16 @@ fn live_bytes() -> isize {
 
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 
-/// Starts the example's TCP listener and core with `config` on a free loopback port.
-async fn start(config: BrokerConfig) -> (SocketAddr, hub::Core) {
-    let limits = net::ReadLimits::new(
-        config.maximum_connect_size,
-        config.maximum_packet_size,
-        64 * 1024 * 1024,
-    );
-    start_with(config, Arc::new(limits)).await
+/// Starts the broker's TCP listener with `config` on a free loopback port.
+async fn start(config: BrokerConfig) -> (SocketAddr, RunningServer) {
+    start_with(Server::new(config)).await
 }
 
-/// [`start`], with the reader's limits given.
-async fn start_with(config: BrokerConfig, limits: Arc<net::ReadLimits>) -> (SocketAddr, hub::Core) {
-    log::set_level(log::Level::Error);
-    let mut config = config;
-    config.connect_policy = ConnectPolicy::AskDriver;
-    let users = users::Users::load(None, None).unwrap();
-    let (shared, _timer, _done) = Shared::start(config, users, None, limits);
+/// [`start`], with the server's own settings.
+async fn start_with(server: Server) -> (SocketAddr, RunningServer) {
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = tcp.local_addr().unwrap();
-    let core = shared.core.clone();
-    tokio::spawn(net::listen(tcp, Kind::Tcp, shared));
-    (addr, core)
+    let server = server.listener(tcp, Transport::Tcp).start().await.unwrap();
+    (server.local_addrs()[0], server)
 }
 
 /// A 3.1.1 client on a raw TCP connection.
@@ -170,7 +137,7 @@ async fn a_qos0_burst_reaches_a_reading_subscriber_whole() {
     let _serial = one_at_a_time().await;
     const N: u32 = 100_000;
     bounded(120, async {
-        let (addr, core) = start(BrokerConfig::default()).await;
+        let (addr, server) = start(BrokerConfig::default()).await;
         let mut sub = Client::connect(addr, "sub").await;
         sub.subscribe("burst/#", QoS::AtMostOnce).await;
         let mut publisher = Client::connect(addr, "pub").await;
@@ -200,7 +167,7 @@ async fn a_qos0_burst_reaches_a_reading_subscriber_whole() {
         let mut sub = reader.await.unwrap();
         publisher.ping().await;
         sub.ping().await;
-        let dropped = core.inspect(|b| b.queued("sub")).flatten();
+        let dropped = server.inspect(|b| b.queued("sub")).flatten();
         assert_eq!(dropped, Some((0, 0)), "nothing queued or dropped for sub");
     })
     .await;
@@ -213,7 +180,7 @@ async fn a_subscription_gets_5000_retained_messages() {
     let _serial = one_at_a_time().await;
     const N: usize = 5_000;
     bounded(60, async {
-        let (addr, _core) = start(BrokerConfig::default()).await;
+        let (addr, _server) = start(BrokerConfig::default()).await;
         let mut publisher = Client::connect(addr, "pub").await;
         let mut all = Vec::new();
         for i in 0..N {
@@ -251,7 +218,7 @@ async fn a_subscriber_that_stops_reading_is_bounded_then_closed() {
     const BUDGET: usize = 64 * 1024;
     const SIZE: usize = 1024;
     bounded(60, async {
-        let (addr, core) = start({
+        let (addr, server) = start({
             let mut c = BrokerConfig::default();
             c.write_budget = BUDGET;
             c.write_timeout = Duration::from_secs(2);
@@ -275,7 +242,7 @@ async fn a_subscriber_that_stops_reading_is_bounded_then_closed() {
         for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(50)).await;
             other.ping().await;
-            let (unwritten, limits) = core
+            let (unwritten, limits) = server
                 .inspect(|b| {
                     let conn = mqtt_session::broker::ConnectionId(1);
                     (b.unwritten(conn), b.limit_count(Limit::WriteTimeout))
@@ -382,10 +349,10 @@ async fn memory_a_peer_can_fill_is_bounded_before_and_after_connect() {
             c.maximum_packet_size = 1024 * 1024;
             c
         };
-        let mut limits = net::ReadLimits::new(64 * 1024, 1024 * 1024, 4 * 1024 * 1024);
-        limits.partial_timeout = Duration::from_secs(2);
-        let limits = Arc::new(limits);
-        let (addr, _core) = start_with(config, limits.clone()).await;
+        let server = Server::new(config)
+            .max_in_transit(4 * 1024 * 1024)
+            .packet_timeout(Duration::from_secs(2));
+        let (addr, server) = start_with(server).await;
         let mut sub = Client::connect(addr, "healthy-sub").await;
         sub.subscribe("health/#", QoS::AtMostOnce).await;
         let mut publisher = Client::connect(addr, "healthy-pub").await;
@@ -424,7 +391,7 @@ async fn memory_a_peer_can_fill_is_bounded_before_and_after_connect() {
         // The budget fills and stays within its size while they stream; the healthy
         // client is served.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(limits.partial_budget.available() < 4 * 1024 * 1024);
+        assert!(server.in_transit_bytes() > 0);
         let during = rss();
         publisher
             .stream
@@ -445,7 +412,7 @@ async fn memory_a_peer_can_fill_is_bounded_before_and_after_connect() {
             );
         }
         // Every share came back.
-        assert_eq!(limits.partial_budget.available(), 4 * 1024 * 1024);
+        assert_eq!(server.in_transit_bytes(), 0);
         publisher.ping().await;
         sub.ping().await;
 
@@ -465,9 +432,12 @@ async fn memory_a_peer_can_fill_is_bounded_before_and_after_connect() {
 async fn a_packet_that_never_finishes_is_cut_off() {
     let _serial = one_at_a_time().await;
     bounded(20, async {
-        let mut limits = net::ReadLimits::new(64 * 1024, 1024 * 1024, 4 * 1024 * 1024);
-        limits.partial_timeout = Duration::from_secs(1);
-        let (addr, _core) = start_with(BrokerConfig::default(), Arc::new(limits)).await;
+        let mut config = BrokerConfig::default();
+        config.maximum_packet_size = 1024 * 1024;
+        let server = Server::new(config)
+            .max_in_transit(4 * 1024 * 1024)
+            .packet_timeout(Duration::from_secs(1));
+        let (addr, _server) = start_with(server).await;
         let v5 = ProtocolVersion::V5;
         let mut s = TcpStream::connect(addr).await.unwrap();
         let mut k = Connect::new(v5, MqttString::from_static("slow"));
@@ -510,7 +480,7 @@ async fn a_packet_that_never_finishes_is_cut_off() {
 async fn kept_messages_do_not_pin_read_buffers() {
     let _serial = one_at_a_time().await;
     bounded(60, async {
-        let (addr, _core) = start(BrokerConfig::default()).await;
+        let (addr, _server) = start(BrokerConfig::default()).await;
         let mut publisher = Client::connect(addr, "pinning").await;
         publisher.ping().await;
         let before = live_bytes();
@@ -549,7 +519,7 @@ async fn kept_messages_do_not_pin_read_buffers() {
 async fn queued_messages_do_not_pin_read_buffers() {
     let _serial = one_at_a_time().await;
     bounded(60, async {
-        let (addr, _core) = start(BrokerConfig::default()).await;
+        let (addr, _server) = start(BrokerConfig::default()).await;
         let mut away = Client::connect_as(addr, "away", false).await;
         away.subscribe("held/#", QoS::AtLeastOnce).await;
         drop(away);
@@ -606,7 +576,7 @@ async fn no_will_after_a_normal_disconnect_and_an_immediate_reconnect() {
             c.pause_publishers_at = 2;
             c
         };
-        let (addr, _core) = start(config).await;
+        let (addr, _server) = start(config).await;
         let mut watcher = Client::connect(addr, "watcher").await;
         watcher.subscribe("wills/#", QoS::AtMostOnce).await;
         // Subscribes, then never reads again.

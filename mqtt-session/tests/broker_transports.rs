@@ -1,42 +1,23 @@
-//! The broker program's transports on 127.0.0.1: MQTT over TCP and over WebSocket, driven
-//! by the example's own listener and core code against real sockets.
-#![allow(clippy::disallowed_methods)] // the example's core task reads the clock
+//! The embeddable server's transports on 127.0.0.1: MQTT over TCP and over WebSocket,
+//! against real sockets.
+#![allow(clippy::disallowed_methods)] // the test times its clients with the real clock
 
-#[macro_use]
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/log.rs"]
-mod log;
 #[allow(dead_code)]
 #[path = "../examples/blocking_client.rs"]
 mod blocking_client;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/hub.rs"]
-mod hub;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/net.rs"]
-mod net;
-
-#[path = "../src/bin/mqtt-broker/persist.rs"]
-#[allow(dead_code)] // --persist is tested on the example binary (tests/broker_peers)
-mod persist;
-#[allow(dead_code)]
-#[path = "../src/bin/mqtt-broker/users.rs"]
-mod users;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, ConnectPolicy};
+use mqtt_session::broker::BrokerConfig;
+use mqtt_session::server::{Server, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-use net::{Kind, Shared};
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
@@ -44,25 +25,16 @@ const V311: ProtocolVersion = ProtocolVersion::V3_1_1;
 /// Starts the example's TCP and WebSocket listeners and its core on free loopback ports, as
 /// its `main` does; returns the two addresses.
 async fn start() -> (SocketAddr, SocketAddr) {
-    log::set_level(log::Level::Error);
-    let config = {
-        let mut c = BrokerConfig::default();
-        c.connect_policy = ConnectPolicy::AskDriver;
-        c
-    };
-    let users = users::Users::load(None, None).unwrap();
-    let limits = net::ReadLimits::new(
-        config.maximum_connect_size,
-        config.maximum_packet_size,
-        64 * 1024 * 1024,
-    );
-    let (shared, _timer, _done) = Shared::start(config, users, None, Arc::new(limits));
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addrs = (tcp.local_addr().unwrap(), ws.local_addr().unwrap());
-    tokio::spawn(net::listen(tcp, Kind::Tcp, shared.clone()));
-    tokio::spawn(net::listen(ws, Kind::WebSocket, shared));
-    addrs
+    let server = Server::new(BrokerConfig::default())
+        .listener(tcp, Transport::Tcp)
+        .listener(ws, Transport::WebSocket)
+        .start()
+        .await
+        .unwrap();
+    // Dropped, the handle leaves the broker running until the test's runtime ends.
+    (server.local_addrs()[0], server.local_addrs()[1])
 }
 
 /// [`start`], on a runtime of its own in a thread of its own: a broker task that loops

@@ -169,3 +169,73 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
     }
     Ok(args)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory of its own under the system's temporary one.
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("mqtt-broker-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// `-c mosquitto.conf`: the common subset of mosquitto's configuration file, read into the
+    /// same flags; an unsupported key is an error naming the file, the line and the key.
+    #[test]
+    fn a_mosquitto_conf_becomes_flags() {
+        let dir = scratch("conf-flags");
+        let file = dir.join("mosquitto.conf");
+        std::fs::write(
+            &file,
+            "# mosquitto.conf\nper_listener_settings false\nlistener 1883\nlistener 8883 127.0.0.1\n\
+             certfile /c.pem\nkeyfile /k.pem\nlistener 9001\nprotocol websockets\n\
+             allow_anonymous false\npassword_file /p\nacl_file /a\nmax_inflight_messages 0\n\
+             max_keepalive 120\nretain_available false\npersistence false\nlog_type debug\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let args = args_from_conf(f).unwrap();
+        let expected = [
+            "--cert",
+            "/c.pem",
+            "--key",
+            "/k.pem",
+            "--allow-anonymous",
+            "false",
+            "--users",
+            "/p",
+            "--acl",
+            "/a",
+            "--max-inflight",
+            "65535",
+            "--max-keepalive",
+            "120",
+            "--no-retain",
+            "--log-level",
+            "debug",
+            "--bind",
+            "0.0.0.0:1883",
+            "--tls",
+            "127.0.0.1:8883",
+            "--ws",
+            "0.0.0.0:9001",
+        ];
+        assert_eq!(args, expected);
+        // mosquitto's persistence: a directory (the current one by default).
+        std::fs::write(
+            &file,
+            "persistence true\npersistence_location /var/lib/b/\n",
+        )
+        .unwrap();
+        assert_eq!(args_from_conf(f).unwrap(), ["--persist", "/var/lib/b/"]);
+        std::fs::write(&file, "persistence true\n").unwrap();
+        assert_eq!(args_from_conf(f).unwrap(), ["--persist", "."]);
+        std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();
+        let err = args_from_conf(f).unwrap_err();
+        assert!(err.contains(":2: unsupported key `sys_interval`"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

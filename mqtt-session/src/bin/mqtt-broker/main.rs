@@ -1,43 +1,29 @@
-//! An MQTT 3.1.1 / 5.0 broker on tokio, driving the sans-IO [`Broker`].
+//! An MQTT 3.1.1 / 5.0 broker on tokio: the command line over `mqtt_session::server`.
 //!
 //! ```sh
 //! cargo run --release -p mqtt-session --features cli --bin mqtt-broker                 # 127.0.0.1:1883
 //! cargo run --release -p mqtt-session --features cli --bin mqtt-broker -- --help
 //! ```
 //!
-//! Each connection has a task that decodes what arrives, hands it to the broker core under a
-//! lock (see `hub.rs`), and writes what the core sends back. Ctrl-C (or SIGTERM)
-//! sends v5 clients DISCONNECT 0x8B and closes every connection before exiting.
+//! The program is [`mqtt_session::server`] with flags: it reads them (and a mosquitto.conf),
+//! builds a `Server`, and serves it until Ctrl-C (or SIGTERM), which sends v5 clients
+//! DISCONNECT 0x8B and closes every connection before exiting.
 #![forbid(unsafe_code)]
-// A driver reads the clock and hands the time to the broker; the library itself never does.
-#![allow(clippy::disallowed_methods)]
 
-#[macro_use]
-mod log;
-mod acl;
 mod conf;
-mod hub;
-mod net;
-mod persist;
-mod users;
 
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mqtt_codec::MAX_PACKET_SIZE;
-use mqtt_session::broker::{Authorizer, BrokerConfig, ConnectPolicy};
+use mqtt_session::broker::BrokerConfig;
+use mqtt_session::server::{Acl, Server, Throttle, TlsAcceptor, Transport, Users};
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-
-use net::{Input, Kind, ReadLimits, Shared};
+use tracing::{error, info, warn};
 
 /// The largest packet by default: ample for telemetry and commands, and a bound on what one
 /// client can make the broker buffer (the protocol allows 256 MiB).
 const DEFAULT_MAX_PACKET_SIZE: u32 = 1024 * 1024;
-/// Bytes of large packets still arriving, all connections together, by default.
-const DEFAULT_MAX_IN_TRANSIT: usize = 64 * 1024 * 1024;
-use users::Users;
 
 const USAGE: &str = "\
 usage: mqtt-broker [OPTIONS]
@@ -135,7 +121,7 @@ struct Args {
     allow_anonymous: Option<bool>,
     persist: Option<String>,
     persist_window: Option<u64>,
-    log_level: Option<log::Level>,
+    log_level: Option<String>,
     help: bool,
 }
 
@@ -209,7 +195,15 @@ impl Args {
                 }
                 "--persist" => a.persist = Some(value()?),
                 "--persist-window" => a.persist_window = Some(number(&flag, &value()?)?),
-                "--log-level" => a.log_level = Some(value()?.parse()?),
+                "--log-level" => {
+                    let level = value()?;
+                    if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
+                        return Err(format!(
+                            "--log-level {level}: error, warn, info, debug or trace"
+                        ));
+                    }
+                    a.log_level = Some(level);
+                }
                 "--help" | "-h" => a.help = true,
                 other => return Err(format!("unknown option {other}")),
             }
@@ -241,24 +235,21 @@ impl Args {
 fn tls_acceptor(cert: &str, key: &str, cafile: Option<&str>) -> Result<TlsAcceptor, String> {
     let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
     let ca = cafile.map(read).transpose()?;
-    net::tls_acceptor(&read(cert)?, &read(key)?, ca.as_deref())
+    mqtt_session::server::tls_acceptor(&read(cert)?, &read(key)?, ca.as_deref())
         .map_err(|e| format!("--cert {cert} / --key {key} / --cafile: {e}"))
 }
 
-async fn bind(addr: &str, what: &str) -> Result<TcpListener, String> {
-    let l = TcpListener::bind(addr)
+async fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = l.local_addr().map_err(|e| e.to_string())?;
-    info!("listening on {local} ({what})");
-    Ok(l)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().is_some_and(|a| a == "passwd") {
-        return match users::passwd_command(&argv[1..]) {
+        return match passwd_command(&argv[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("mqtt-broker passwd: {e}");
@@ -293,8 +284,24 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Log lines with timestamps on stderr, at `--log-level` (default info), or as `RUST_LOG`
+/// says when it is set and no level is given.
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+}
+
 async fn run(args: Args) -> Result<(), String> {
-    log::set_level(args.log_level.unwrap_or(log::Level::Info));
+    init_logging(args.log_level.as_deref());
     // As mosquitto 2: anonymous clients are refused by default once a password file is
     // given or a listener is reachable from other machines.
     let exposed = args
@@ -313,17 +320,23 @@ async fn run(args: Args) -> Result<(), String> {
              (--allow-anonymous true to accept them)"
         );
     }
-    let mut users = Users::load(args.users.as_deref(), allow_anonymous)?;
+    let mut users = match &args.users {
+        Some(path) => Users::load(path).map_err(|e| format!("--users {e}"))?,
+        None => Users::any(),
+    };
+    if let Some(allow) = allow_anonymous {
+        users = users.allow_anonymous(allow);
+    }
+    let users = users.use_identity_as_username(args.use_identity_as_username);
+    let mut throttle = Throttle::default();
     if let Some(n) = args.max_connect_rate {
-        users.throttle.connects_per_second = n;
+        throttle.connects_per_second = n;
     }
     if let Some(n) = args.max_login_failures {
-        users.throttle.failures_allowed = n;
+        throttle.failures_allowed = n;
     }
-    users.use_identity_as_username = args.use_identity_as_username;
     let config = {
         let mut c = BrokerConfig::default();
-        c.connect_policy = ConnectPolicy::AskDriver;
         c.maximum_packet_size = args.max_packet_size.unwrap_or(DEFAULT_MAX_PACKET_SIZE);
         if let Some(n) = args.max_connect_size {
             c.maximum_connect_size = n;
@@ -349,77 +362,55 @@ async fn run(args: Args) -> Result<(), String> {
         c.retain_available = !args.no_retain;
         c
     };
-    let mut limits = ReadLimits::new(
-        config.maximum_connect_size,
-        config.maximum_packet_size,
-        args.max_in_transit.unwrap_or(DEFAULT_MAX_IN_TRANSIT),
-    );
+    let mut server = Server::new(config).authenticator(users).throttle(throttle);
+    if let Some(n) = args.max_in_transit {
+        server = server.max_in_transit(n);
+    }
     if let Some(secs) = args.packet_timeout {
-        limits.partial_timeout = std::time::Duration::from_secs(secs);
+        server = server.packet_timeout(Duration::from_secs(secs));
     }
-
-    let acl = match &args.acl {
-        Some(path) => Some(Box::new(acl::Acl::load(path)?) as Box<dyn Authorizer>),
-        None => None,
-    };
-    let clock = mqtt_session::time::Clock::new();
-    let (mut hub, persistence) = match &args.persist {
-        Some(dir) => {
-            let window = Duration::from_millis(args.persist_window.unwrap_or(0));
-            let (p, snapshot) = persist::Persistence::open(std::path::Path::new(dir), window)?;
-            let (sessions, retained) = (snapshot.sessions.len(), snapshot.retained.len());
-            let hub = mqtt_session::broker::Hub::restore(config, snapshot, clock.now())
-                .map_err(|e| format!("{dir}: {e}"))?;
-            info!(
-                "persistence in {dir}: restored {sessions} sessions and {retained} retained messages"
-            );
-            (hub, Some(p))
-        }
-        None => (mqtt_session::broker::Hub::new(config), None),
-    };
-    if let Some(a) = acl {
-        hub.set_authorizer(a);
+    if let Some(path) = &args.acl {
+        server = server.authorizer(Acl::load(path).map_err(|e| format!("--acl {e}"))?);
     }
-    let (shared, timer, mut all_done) =
-        Shared::start_with(hub, clock, users, Arc::new(limits), persistence);
-    let core = shared.core.clone();
-    let mut listeners = Vec::new();
+    if let Some(dir) = &args.persist {
+        let window = Duration::from_millis(args.persist_window.unwrap_or(0));
+        server = server.persistence(dir).commit_window(window);
+    }
     for addr in &args.binds {
-        listeners.push((bind(addr, "mqtt").await?, Kind::Tcp));
+        server = server.listener(bind(addr).await?, Transport::Tcp);
     }
     let acceptor = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => Some(tls_acceptor(cert, key, args.cafile.as_deref())?),
         _ => None,
     };
     if let (Some(addr), Some(acceptor)) = (&args.tls, &acceptor) {
-        let l = bind(addr, "mqtt over TLS").await?;
-        listeners.push((l, Kind::Tls(acceptor.clone())));
+        server = server.listener(bind(addr).await?, Transport::Tls(acceptor.clone()));
     }
     if let Some(addr) = &args.ws {
-        listeners.push((bind(addr, "mqtt over WebSocket").await?, Kind::WebSocket));
+        server = server.listener(bind(addr).await?, Transport::WebSocket);
     }
     if let (Some(addr), Some(acceptor)) = (&args.wss, &acceptor) {
-        let l = bind(addr, "mqtt over secure WebSocket").await?;
-        listeners.push((l, Kind::SecureWebSocket(acceptor.clone())));
+        let l = bind(addr).await?;
+        server = server.listener(l, Transport::SecureWebSocket(acceptor.clone()));
     }
-    let accepting: Vec<_> = listeners
-        .into_iter()
-        .map(|(l, kind)| tokio::spawn(net::listen(l, kind, shared.clone())))
-        .collect();
-    drop(shared);
+    let running = server.start().await.map_err(|e| e.to_string())?;
+    info!(
+        "mqtt-broker {} running; --help lists its options",
+        env!("CARGO_PKG_VERSION")
+    );
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = running.failed() => {}
+    }
+    running.shutdown().await.map_err(|e| e.to_string())
+}
 
-    shutdown_signal().await;
-    info!("shutting down");
-    for task in accepting {
-        task.abort();
-    }
-    let _ = core.input(Input::Shutdown);
-    let _ = timer.await;
-    let finishing = core.clone();
-    let _ = tokio::task::spawn_blocking(move || finishing.finish_persistence()).await;
-    // Connection tasks write what is left and end; give them a moment.
-    let _ = tokio::time::timeout(Duration::from_secs(3), all_done.recv()).await;
-    Ok(())
+/// `mqtt-broker passwd FILE USER PASSWORD`: adds USER to FILE, or replaces its entry.
+fn passwd_command(args: &[String]) -> Result<(), String> {
+    let [file, user, password] = args else {
+        return Err("usage: mqtt-broker passwd FILE USER PASSWORD".into());
+    };
+    Users::add_user(file, user, password)
 }
 
 /// `-c FILE` (or `--config FILE`) replaced by the flags the file stands for.

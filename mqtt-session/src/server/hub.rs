@@ -10,18 +10,26 @@
 //! 127.0.0.1 (`tests/broker_peers/loadgen`): the lock delivered 10 to 45% more messages per
 //! second, as a channel costs a hand-over between tasks for every packet.
 
+// The crate is no_std underneath; this module has std.
+use std::boxed::Box;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use mqtt_codec::{MqttString, ReasonCode};
-use mqtt_session::broker::{BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId, Hub};
-use mqtt_session::time::{Clock, Instant};
 use tokio::sync::Notify;
+use tracing::{debug, info, warn};
 
-use crate::net::{Input, Outbox};
-use crate::persist::Persistence;
-use crate::users::Users;
+use super::net::{Input, Outbox};
+use super::persist::Persistence;
+use super::users::Throttle;
+use super::{Authenticator, Peer};
+use crate::broker::{BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId, Hub};
+use crate::time::{Clock, Instant};
 
 /// A connection as the core knows it: one per connection in a table, so kept small (the
 /// TLS identity, needed once and by few, is kept aside).
@@ -40,11 +48,11 @@ impl Drop for Link {
 
 /// The core has shut down; no more input is taken.
 #[derive(Debug)]
-pub struct Stopped;
+pub(crate) struct Stopped;
 
 /// The broker core, shared by every connection task and the timer task.
 #[derive(Clone)]
-pub struct Core(Arc<Shared>);
+pub(crate) struct Core(Arc<Shared>);
 
 struct Shared {
     state: Mutex<State>,
@@ -58,7 +66,8 @@ struct State {
     /// The Common Name of a TLS client certificate, until its connection's CONNECT is
     /// decided.
     identities: HashMap<ConnectionId, String>,
-    users: Users,
+    /// Who may connect.
+    auth: Auth,
     /// Messages dropped per client (logged when the count reaches 1, 10, 100, ...).
     drops: HashMap<MqttString, u64>,
     /// The deadline the timer task sleeps until.
@@ -74,13 +83,13 @@ struct State {
 }
 
 impl Core {
-    pub fn new(broker: Hub, users: Users, clock: Clock, persist: Option<Persistence>) -> Self {
+    pub(crate) fn new(broker: Hub, auth: Auth, clock: Clock, persist: Option<Persistence>) -> Self {
         Self(Arc::new(Shared {
             state: Mutex::new(State {
                 broker,
                 links: HashMap::new(),
                 identities: HashMap::new(),
-                users,
+                auth,
                 drops: HashMap::new(),
                 timer_at: None,
                 clock,
@@ -93,7 +102,7 @@ impl Core {
     }
 
     /// Hands one input to the broker and carries out its actions.
-    pub fn input(&self, input: Input) -> Result<(), Stopped> {
+    pub(crate) fn input(&self, input: Input) -> Result<(), Stopped> {
         let mut s = self.0.state.lock().map_err(|_| Stopped)?;
         if s.stopped {
             return Err(Stopped);
@@ -110,7 +119,7 @@ impl Core {
     }
 
     /// Commits what waits for the store and stops its thread (after `Input::Shutdown`).
-    pub fn finish_persistence(&self) {
+    pub(crate) fn finish_persistence(&self) {
         let p = match self.0.state.lock() {
             Ok(mut s) => s.persist.take(),
             Err(_) => None,
@@ -124,15 +133,14 @@ impl Core {
         }
     }
 
-    /// Reads the broker's state (counts, limits) under the lock (for tests).
-    #[allow(dead_code)] // the example itself does not need it
-    pub fn inspect<R>(&self, f: impl FnOnce(&Hub) -> R) -> Option<R> {
+    /// Reads the broker's state (counts, limits) under the lock.
+    pub(crate) fn inspect<R>(&self, f: impl FnOnce(&Hub) -> R) -> Option<R> {
         let s = self.0.state.lock().ok()?;
         Some(f(&s.broker))
     }
 
     /// Fires the broker's deadlines until it shuts down.
-    pub async fn run_timer(self) {
+    pub(crate) async fn run_timer(self) {
         loop {
             let (at, stopped) = match self.0.state.lock() {
                 Ok(s) => (s.timer_at.map(|at| s.clock.to_std(at)), s.stopped),
@@ -237,7 +245,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
         broker,
         links,
         identities,
-        users,
+        auth,
         drops,
         clock,
         deferred,
@@ -288,7 +296,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
                 }
                 BrokerAction::Event(e) => {
                     let now = clock.now();
-                    if let Some(d) = log_event(&e, links, identities, users, drops, now) {
+                    if let Some(d) = log_event(&e, links, identities, auth, drops, now) {
                         decisions.push(d);
                     }
                 }
@@ -324,6 +332,35 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
     }
 }
 
+/// Who may connect: the authenticator, behind the per-address throttle.
+pub(crate) struct Auth {
+    pub(crate) authenticator: Box<dyn Authenticator>,
+    pub(crate) throttle: Throttle,
+}
+
+impl Auth {
+    /// The decision for a CONNECT from `peer` at `now`, whose TLS certificate (if any)
+    /// names `identity`: `Ok` to accept (`Some` user name: under that name), or the reason
+    /// code refusing it. The source address's rate and past failures come first (0x9F),
+    /// then the authenticator; the outcome counts for the address.
+    fn decide(
+        &mut self,
+        r: &crate::broker::ConnectRequest,
+        peer: SocketAddr,
+        identity: Option<&str>,
+        now: Instant,
+    ) -> Result<Option<MqttString>, ReasonCode> {
+        self.throttle.admit(peer.ip(), now)?;
+        let who = Peer {
+            addr: peer,
+            certificate_name: identity,
+        };
+        let d = self.authenticator.authenticate(r, &who);
+        self.throttle.outcome(peer.ip(), d.is_ok(), now);
+        d
+    }
+}
+
 /// The store, when what is sent now must wait for its commit (see persist.rs).
 fn waits(p: &mut Option<Persistence>) -> Option<&mut Persistence> {
     p.as_mut().filter(|p| p.holds())
@@ -352,7 +389,7 @@ fn log_event(
     e: &BrokerEvent,
     links: &HashMap<ConnectionId, Link>,
     identities: &mut HashMap<ConnectionId, String>,
-    users: &mut Users,
+    auth: &mut Auth,
     drops: &mut HashMap<MqttString, u64>,
     now: Instant,
 ) -> Option<Decision> {
@@ -363,11 +400,13 @@ fn log_event(
     };
     match e {
         BrokerEvent::ConnectRequest(r) => {
-            let link = links.get(&r.connection);
-            let from = link.map(|l| l.peer.ip());
             // Needed for this decision only.
             let identity = identities.remove(&r.connection);
-            let d = users.decide(r, from, identity.as_deref(), now);
+            let d = match links.get(&r.connection) {
+                Some(link) => auth.decide(r, link.peer, identity.as_deref(), now),
+                // Closed in this same turn: the answer goes nowhere.
+                None => Err(ReasonCode::UNSPECIFIED_ERROR),
+            };
             if let Err(rc) = d {
                 info!(
                     "{} refused {:?} from {}: {rc}",
@@ -455,7 +494,6 @@ fn log_event(
             connection.map_or_else(|| "-".to_string(), |c| c.to_string()),
             client_id.as_ref().map_or("", |c| c.as_str())
         ),
-        _ => debug!("{e:?}"),
     }
     None
 }

@@ -20,10 +20,15 @@
 //! A `%c` or `%u` pattern does not apply to a client whose identifier or user name holds
 //! `+`, `#` or `/` (one could otherwise widen its own rule), and `%u` not to anonymous ones.
 
+// The crate is no_std underneath; this module has std.
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
 use std::collections::HashMap;
 
+use crate::broker::{Authorizer, ClientInfo};
 use mqtt_codec::{TopicFilter, TopicName, matches_filter};
-use mqtt_session::broker::{Authorizer, ClientInfo};
 
 /// What a rule grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +55,17 @@ struct Rule {
     filter: String,
 }
 
-/// The rules of an ACL file.
+/// The rules of an ACL file, as an [`Authorizer`] for [`Server::authorizer`].
+///
+/// ```
+/// use mqtt_session::server::Acl;
+///
+/// let acl = Acl::parse("user alice\ntopic readwrite alice/#\npattern read clients/%c/#\n");
+/// assert!(acl.is_ok());
+/// assert!(Acl::parse("topic sometimes a/b").is_err());
+/// ```
+///
+/// [`Server::authorizer`]: super::Server::authorizer
 #[derive(Debug, Default)]
 pub struct Acl {
     anonymous: Vec<Rule>,
@@ -59,14 +74,19 @@ pub struct Acl {
 }
 
 impl Acl {
-    /// Reads an ACL file.
-    pub fn load(path: &str) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("--acl {path}: {e}"))?;
-        Self::parse(&text).map_err(|(n, e)| format!("--acl {path}:{n}: {e}"))
+    /// Reads an ACL file; errors name the file and line.
+    pub fn load(path: impl AsRef<std::path::Path>) -> Result<Self, String> {
+        let path = path.as_ref().display();
+        let text = std::fs::read_to_string(path.to_string()).map_err(|e| format!("{path}: {e}"))?;
+        Self::parse(&text).map_err(|e| format!("{path}:{e}"))
     }
 
-    /// Parses an ACL file's text; errors name the line.
-    pub fn parse(text: &str) -> Result<Self, (usize, String)> {
+    /// Parses an ACL file's text; errors begin with the line number (`3: ...`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::parse_lines(text).map_err(|(n, e)| format!("{n}: {e}"))
+    }
+
+    fn parse_lines(text: &str) -> Result<Self, (usize, String)> {
         let mut acl = Self::default();
         let mut user: Option<String> = None;
         for (n, line) in text.lines().enumerate() {

@@ -6,17 +6,23 @@
 //! `ServerConnection` (topic aliases), encodes and writes it; it ends when either side
 //! closes.
 
+// The crate is no_std underneath; this module has std.
+use std::boxed::Box;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::broker::{BrokerConfig, ConnectionId, Inbound, ServerConnection, Violation};
+use crate::time::Clock;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use mqtt_codec::{
     BytesMut, DecodeContext, DecodeError, Decoded, Packet, ProtocolVersion, ReasonCode,
 };
-use mqtt_session::broker::{BrokerConfig, ConnectionId, Inbound, ServerConnection, Violation};
-use mqtt_session::time::Clock;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::net::tcp::OwnedReadHalf;
@@ -25,10 +31,11 @@ use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tracing::{debug, error, info, warn};
 
 /// What a connection task (or, for `Shutdown`, `main`) hands the broker core.
 #[derive(Debug)]
-pub enum Input {
+pub(crate) enum Input {
     Opened {
         conn: ConnectionId,
         peer: SocketAddr,
@@ -59,7 +66,7 @@ pub enum Input {
 /// written, so this needs no bound of its own; an idle connection's queue holds no
 /// allocation.
 #[derive(Debug)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     state: Mutex<OutboxState>,
     /// Locked only briefly, never across an await, and only by the connection's task.
     machine: Mutex<ServerConnection>,
@@ -134,13 +141,13 @@ impl Outbox {
     }
 
     /// Queues a packet to write.
-    pub fn send(&self, version: ProtocolVersion, packet: Packet, len: usize) {
+    pub(crate) fn send(&self, version: ProtocolVersion, packet: Packet, len: usize) {
         self.state().queue.push_back((version, packet, len));
         self.to_writer.notify_one();
     }
 
     /// Stops or resumes reading (the core's backpressure).
-    pub fn set_paused(&self, paused: bool) {
+    pub(crate) fn set_paused(&self, paused: bool) {
         self.state().paused = paused;
         if !paused {
             self.to_reader.notify_one();
@@ -148,7 +155,7 @@ impl Outbox {
     }
 
     /// Writes what is queued, then closes the transport; reading stops now.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         let first = !std::mem::replace(&mut self.state().closing, true);
         self.to_writer.notify_one();
         self.to_reader.notify_one();
@@ -161,7 +168,7 @@ impl Outbox {
     /// Asks the reader to hand over everything already received, then say so
     /// ([`Input::Drained`]): a new connection for the same client waits for it, so that a
     /// DISCONNECT the old one received is handled before the takeover.
-    pub fn request_drain(&self) {
+    pub(crate) fn request_drain(&self) {
         self.state().drain = true;
         self.to_reader.notify_one();
     }
@@ -200,43 +207,46 @@ const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a peer may make a connection's reader hold.
 #[derive(Debug)]
-pub struct ReadLimits {
+pub(crate) struct ReadLimits {
     /// The largest packet before and including CONNECT: what an unauthenticated peer can
     /// make the broker buffer.
-    pub max_connect_size: u32,
+    pub(crate) max_connect_size: u32,
     /// The largest packet after CONNECT.
-    pub max_packet_size: u32,
+    pub(crate) max_packet_size: u32,
     /// How long a packet may take to arrive once its first byte has.
-    pub partial_timeout: std::time::Duration,
+    pub(crate) partial_timeout: std::time::Duration,
     /// Bytes all connections together may hold of packets larger than [`SMALL_PACKET`]
     /// that have not fully arrived.
-    pub partial_budget: Budget,
+    pub(crate) partial_budget: Budget,
+    /// What `partial_budget` started with.
+    pub(crate) max_in_transit: usize,
 }
 
 impl ReadLimits {
-    pub fn new(max_connect_size: u32, max_packet_size: u32, partial_budget: usize) -> Self {
+    pub(crate) fn new(max_connect_size: u32, max_packet_size: u32, partial_budget: usize) -> Self {
         Self {
             max_connect_size: max_connect_size.min(max_packet_size),
             max_packet_size,
             partial_timeout: std::time::Duration::from_secs(30),
             partial_budget: Budget::new(partial_budget),
+            max_in_transit: partial_budget,
         }
     }
 }
 
 /// Packets up to this size arrive within a read or two and take nothing from the budget.
-pub const SMALL_PACKET: usize = 64 * 1024;
+pub(crate) const SMALL_PACKET: usize = 64 * 1024;
 
 /// A count of bytes shared by every connection, taken and given back.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     left: Mutex<usize>,
     /// Fired when bytes come back.
     freed: Notify,
 }
 
 impl Budget {
-    pub fn new(bytes: usize) -> Self {
+    pub(crate) fn new(bytes: usize) -> Self {
         Self {
             left: Mutex::new(bytes),
             freed: Notify::new(),
@@ -265,8 +275,7 @@ impl Budget {
     }
 
     /// Bytes left.
-    #[allow(dead_code)] // read by the tests
-    pub fn available(&self) -> usize {
+    pub(crate) fn available(&self) -> usize {
         *self.left()
     }
 }
@@ -274,7 +283,7 @@ impl Budget {
 /// What every connection task needs, behind one pointer (each task holds a clone: 8 bytes
 /// of its idle state rather than 56).
 #[derive(Clone)]
-pub struct Shared(Arc<SharedState>);
+pub(crate) struct Shared(Arc<SharedState>);
 
 impl std::ops::Deref for Shared {
     type Target = SharedState;
@@ -284,47 +293,30 @@ impl std::ops::Deref for Shared {
 }
 
 /// The contents of [`Shared`].
-pub struct SharedState {
-    pub core: crate::hub::Core,
+pub(crate) struct SharedState {
+    pub(crate) core: super::hub::Core,
     /// What each connection's `ServerConnection` is made with.
-    pub config: Arc<BrokerConfig>,
+    pub(crate) config: Arc<BrokerConfig>,
     /// The one clock of the hub and every connection.
-    pub clock: Clock,
-    pub limits: Arc<ReadLimits>,
-    pub next_id: Arc<AtomicU64>,
+    pub(crate) clock: Clock,
+    pub(crate) limits: Arc<ReadLimits>,
+    pub(crate) next_id: Arc<AtomicU64>,
     /// Held by every task; the broker waits for all of them to drop it when shutting down.
-    pub _alive: mpsc::Sender<()>,
+    pub(crate) _alive: mpsc::Sender<()>,
 }
 
 impl Shared {
-    /// Starts the broker core with `config`, its credentials, its authoriser and the
-    /// readers' limits, and the task that fires its deadlines: what listeners need. The
-    /// receiver yields `None` once every connection task has ended.
-    #[allow(dead_code)] // the tests' way in; the example restores its hub first
-    pub fn start(
-        config: mqtt_session::broker::BrokerConfig,
-        users: crate::users::Users,
-        authorizer: Option<Box<dyn mqtt_session::broker::Authorizer>>,
-        limits: Arc<ReadLimits>,
-    ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
-        let mut hub = mqtt_session::broker::Hub::new(config);
-        if let Some(a) = authorizer {
-            hub.set_authorizer(a);
-        }
-        Self::start_with(hub, Clock::new(), users, limits, None)
-    }
-
     /// Starts the core around `hub` (a new one, or one restored from `persist`'s store at
     /// `clock`'s now), with its operations going to `persist` if given.
-    pub fn start_with(
-        hub: mqtt_session::broker::Hub,
+    pub(crate) fn start_with(
+        hub: crate::broker::Hub,
         clock: Clock,
-        users: crate::users::Users,
+        auth: super::hub::Auth,
         limits: Arc<ReadLimits>,
-        persist: Option<crate::persist::Persistence>,
+        persist: Option<super::persist::Persistence>,
     ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
         let shared_config = Arc::new(hub.config().clone());
-        let core = crate::hub::Core::new(hub, users, clock, persist);
+        let core = super::hub::Core::new(hub, auth, clock, persist);
         let timer = tokio::spawn(core.clone().run_timer());
         let (alive, all_done) = mpsc::channel::<()>(1);
         let shared = Self(Arc::new(SharedState {
@@ -343,14 +335,29 @@ impl Shared {
     }
 }
 
-/// Which transport a listener speaks.
+/// What a listener speaks, over the TCP connections it accepts.
 #[derive(Clone)]
-pub enum Kind {
+pub enum Transport {
+    /// MQTT over TCP (`mqtt://`, port 1883 by convention).
     Tcp,
+    /// MQTT over TLS (`mqtts://`, port 8883), with this acceptor (see [`tls_acceptor`]).
     Tls(TlsAcceptor),
+    /// MQTT over WebSocket (`ws://`), with the subprotocol `mqtt` ([MQTT-6.0.0-3]); any
+    /// request path is accepted.
     WebSocket,
-    /// WebSocket over TLS (`wss://`).
+    /// MQTT over WebSocket over TLS (`wss://`), with this acceptor.
     SecureWebSocket(TlsAcceptor),
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tcp => "mqtt",
+            Self::Tls(_) => "mqtt over TLS",
+            Self::WebSocket => "mqtt over WebSocket",
+            Self::SecureWebSocket(_) => "mqtt over secure WebSocket",
+        })
+    }
 }
 
 /// The Common Name of the certificate a TLS client presented (verified against the CA of
@@ -362,8 +369,11 @@ fn certificate_subject(tls: &tokio_rustls::rustls::ServerConnection) -> Option<S
     cn.as_str().ok().map(str::to_string)
 }
 
-/// A TLS acceptor from a PEM certificate chain and key. With `client_ca` (PEM), every client
-/// must present a certificate that chains to it (mutual TLS); without, none is asked for.
+/// A TLS acceptor (rustls, with ring) from a PEM certificate chain and key, for
+/// [`Transport::Tls`] and [`Transport::SecureWebSocket`]. With `client_ca` (PEM), every
+/// client must present a certificate that chains to it (mutual TLS), and its Common Name is
+/// what [`Peer::certificate_name`](super::Peer::certificate_name) gives the
+/// authenticator; without, none is asked for.
 pub fn tls_acceptor(
     cert_pem: &[u8],
     key_pem: &[u8],
@@ -405,7 +415,7 @@ pub fn tls_acceptor(
 
 /// Accepts connections forever. When accepting fails (out of file descriptors, say) it
 /// backs off, doubling the pause up to a second, and logs once per episode.
-pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
+pub(crate) async fn listen(listener: TcpListener, transport: Transport, shared: Shared) {
     let mut backoff = std::time::Duration::ZERO;
     loop {
         let (tcp, peer) = match listener.accept().await {
@@ -432,13 +442,13 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
         let shared = shared.clone();
         // One task per connection, sized for its own transport: a TCP connection's task
         // carries no TLS or WebSocket handshake state.
-        match &kind {
-            Kind::Tcp => {
+        match &transport {
+            Transport::Tcp => {
                 let (r, w) = tcp.into_split();
                 let fut = serve(TcpRx::new(r), StreamTx(w), peer, shared, None);
                 tokio::spawn(fut);
             }
-            Kind::Tls(acceptor) => {
+            Transport::Tls(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     match timeout(Box::pin(acceptor.accept(tcp))).await {
@@ -452,7 +462,7 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                     }
                 });
             }
-            Kind::WebSocket => {
+            Transport::WebSocket => {
                 tokio::spawn(async move {
                     let handshake =
                         tokio_tungstenite::accept_hdr_async(tcp, choose_mqtt_subprotocol);
@@ -466,7 +476,7 @@ pub async fn listen(listener: TcpListener, kind: Kind, shared: Shared) {
                     }
                 });
             }
-            Kind::SecureWebSocket(acceptor) => {
+            Transport::SecureWebSocket(acceptor) => {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     // Both handshakes within one timeout: TLS, then the WebSocket upgrade.

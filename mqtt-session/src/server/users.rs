@@ -4,22 +4,31 @@
 //! are: `$7$iterations$salt$hash` (PBKDF2-SHA512, mosquitto 2's default) and `$6$salt$hash`
 //! (SHA-512 of the password and salt, mosquitto 1.x), salt and hash in base64. A secret
 //! without `$` is a plain-text password, accepted with a warning at load (hash the file with
-//! `mosquitto_passwd -U`, or write entries with `broker passwd`). An empty password never
+//! `mosquitto_passwd -U`, or write entries with `mqtt-broker passwd`). An empty password never
 //! matches. Comparisons take the same time whether they match or not, and an unknown user
 //! costs the same as a known one.
+
+// The crate is no_std underneath; this module has std.
+use std::string::{String, ToString};
+use std::vec::Vec;
+use std::{format, vec};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use mqtt_codec::{MqttString, ReasonCode};
-use mqtt_session::broker::ConnectRequest;
-use mqtt_session::time::Instant;
 use ring::{digest, pbkdf2, rand};
 use subtle::ConstantTimeEq;
+use tracing::warn;
+
+use super::{Authenticator, Peer};
+use crate::broker::ConnectRequest;
+use crate::time::Instant;
 
 /// PBKDF2 iterations for entries this broker writes: mosquitto_passwd's default, since the
 /// check runs for every CONNECT.
@@ -107,7 +116,7 @@ impl Secret {
 }
 
 /// A `$7$` entry for `password`, with a fresh random salt, as mosquitto_passwd writes.
-pub fn hash_password(password: &str) -> Result<String, String> {
+fn hash_password(password: &str) -> Result<String, String> {
     let mut salt = [0u8; SALT_LEN];
     rand::SecureRandom::fill(&rand::SystemRandom::new(), &mut salt)
         .map_err(|_| "no random source for the salt".to_string())?;
@@ -127,74 +136,66 @@ pub fn hash_password(password: &str) -> Result<String, String> {
     ))
 }
 
-/// `broker passwd FILE USER PASSWORD`: adds USER to FILE, or replaces its entry, with a
-/// `$7$` secret (the file is created if missing).
-pub fn passwd_command(args: &[String]) -> Result<(), String> {
-    let [file, user, password] = args else {
-        return Err("usage: broker passwd FILE USER PASSWORD".into());
-    };
-    if user.is_empty() || user.contains(':') {
-        return Err("a user name must be non-empty and without ':'".into());
-    }
-    if password.is_empty() {
-        return Err("an empty password would never match".into());
-    }
-    let old = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(format!("{file}: {e}")),
-    };
-    let mut out: Vec<String> = old
-        .lines()
-        .filter(|l| l.split_once(':').is_none_or(|(u, _)| u != user))
-        .map(str::to_string)
-        .collect();
-    out.push(format!("{user}:{}", hash_password(password)?));
-    std::fs::write(file, out.join("\n") + "\n").map_err(|e| format!("{file}: {e}"))
-}
-
-/// The credentials the broker accepts, and how fast each source address may try them.
-#[derive(Debug, Default)]
+/// The credentials the broker accepts: a password file in mosquitto's format (or none:
+/// any credentials pass), whether clients without a user name are accepted, and whether a
+/// TLS client is the name on its certificate. The [`Server`](super::Server)'s
+/// authenticator unless another is given.
+///
+/// ```no_run
+/// use mqtt_session::server::Users;
+///
+/// # fn main() -> Result<(), String> {
+/// Users::add_user("passwd", "alice", "apple")?; // as `mosquitto_passwd -b passwd alice apple`
+/// let users = Users::load("passwd")?.allow_anonymous(false);
+/// # let _ = users;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
 pub struct Users {
     /// `None`: no password file, any credentials pass.
     secrets: Option<HashMap<String, Secret>>,
     allow_anonymous: bool,
-    /// Connect rate and login failures per source address.
-    pub throttle: Throttle,
     /// A client that presented a TLS certificate is that certificate's Common Name: it
     /// needs no password, and whatever user name its CONNECT claims is replaced.
-    pub use_identity_as_username: bool,
+    use_identity_as_username: bool,
+}
+
+impl Default for Users {
+    fn default() -> Self {
+        Self::any()
+    }
 }
 
 impl Users {
-    /// Reads a password file (blank lines and `#` comments skipped). Without one, every
-    /// user name passes and `allow_anonymous` defaults to true; with one, to false.
-    pub fn load(path: Option<&str>, allow_anonymous: Option<bool>) -> Result<Self, String> {
-        let Some(path) = path else {
-            return Ok(Self {
-                secrets: None,
-                allow_anonymous: allow_anonymous.unwrap_or(true),
-                throttle: Throttle::default(),
-                use_identity_as_username: false,
-            });
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| format!("--users {path}: {e}"))?;
-        Ok(Self {
-            secrets: Some(Self::parse(&text, path)?),
-            allow_anonymous: allow_anonymous.unwrap_or(false),
-            throttle: Throttle::default(),
+    /// No password file: every client is accepted, with or without a user name.
+    pub fn any() -> Self {
+        Self {
+            secrets: None,
+            allow_anonymous: true,
             use_identity_as_username: false,
-        })
+        }
     }
 
-    fn parse(text: &str, path: &str) -> Result<HashMap<String, Secret>, String> {
+    /// Reads a password file (blank lines and `#` comments skipped): only its users, with
+    /// their passwords, are accepted, and clients without a user name are refused (as
+    /// mosquitto 2 does once a password file is given). Errors name the file and line.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, String> {
+        let path = path.as_ref().display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+        Self::parse(&text, &path)
+    }
+
+    /// A password file's text, as [`load`](Self::load) reads it; `name` is what errors
+    /// call it.
+    pub fn parse(text: &str, name: &str) -> Result<Self, String> {
         let mut secrets = HashMap::new();
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let at = || format!("--users {path}:{}", n + 1);
+            let at = || format!("{name}:{}", n + 1);
             let Some((user, secret)) = line.split_once(':') else {
                 return Err(format!("{}: expected user:password", at()));
             };
@@ -207,33 +208,51 @@ impl Users {
             }
             secrets.insert(user.to_string(), secret);
         }
-        Ok(secrets)
+        Ok(Self {
+            secrets: Some(secrets),
+            allow_anonymous: false,
+            use_identity_as_username: false,
+        })
     }
 
-    /// The decision for a CONNECT from `from` at `now`, whose TLS certificate (if any) names
-    /// `identity`: `Ok` to accept (`Some` user name: under that name), or the reason code
-    /// refusing it. The source address's rate and past failures come first (0x9F), then
-    /// the credentials; the outcome counts for the address.
-    pub fn decide(
-        &mut self,
-        r: &ConnectRequest,
-        from: Option<IpAddr>,
-        identity: Option<&str>,
-        now: Instant,
-    ) -> Result<Option<MqttString>, ReasonCode> {
-        if let Some(ip) = from {
-            self.throttle.admit(ip, now)?;
+    /// Whether clients without a user name are accepted (default: yes without a password
+    /// file, no with one).
+    pub fn allow_anonymous(mut self, allow: bool) -> Self {
+        self.allow_anonymous = allow;
+        self
+    }
+
+    /// A client that presents a TLS certificate (on a listener whose acceptor asks for one,
+    /// see [`tls_acceptor`](super::tls_acceptor)) is accepted as the certificate's Common
+    /// Name, without a password; the user name its CONNECT gives is replaced (mosquitto's
+    /// `use_identity_as_username`). Default: off.
+    pub fn use_identity_as_username(mut self, on: bool) -> Self {
+        self.use_identity_as_username = on;
+        self
+    }
+
+    /// Adds `user` to the password file `file` (created if missing), or replaces its entry,
+    /// with a `$7$` secret (PBKDF2-SHA512 with a fresh salt), as `mosquitto_passwd` does.
+    pub fn add_user(file: impl AsRef<Path>, user: &str, password: &str) -> Result<(), String> {
+        let file = file.as_ref();
+        if user.is_empty() || user.contains(':') {
+            return Err("a user name must be non-empty and without ':'".into());
         }
-        let d = match identity {
-            Some(name) if self.use_identity_as_username => MqttString::new(name.to_string())
-                .map(Some)
-                .map_err(|_| ReasonCode::NOT_AUTHORIZED),
-            _ => self.check(r).map(|()| None),
+        if password.is_empty() {
+            return Err("an empty password would never match".into());
+        }
+        let old = match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("{}: {e}", file.display())),
         };
-        if let Some(ip) = from {
-            self.throttle.outcome(ip, d.is_ok(), now);
-        }
-        d
+        let mut out: Vec<String> = old
+            .lines()
+            .filter(|l| l.split_once(':').is_none_or(|(u, _)| u != user))
+            .map(str::to_string)
+            .collect();
+        out.push(format!("{user}:{}", hash_password(password)?));
+        std::fs::write(file, out.join("\n") + "\n").map_err(|e| format!("{}: {e}", file.display()))
     }
 
     /// The credentials alone.
@@ -269,6 +288,21 @@ impl Users {
     }
 }
 
+impl Authenticator for Users {
+    fn authenticate(
+        &mut self,
+        request: &ConnectRequest,
+        peer: &Peer<'_>,
+    ) -> Result<Option<MqttString>, ReasonCode> {
+        match peer.certificate_name {
+            Some(name) if self.use_identity_as_username => MqttString::new(name.to_string())
+                .map(Some)
+                .map_err(|_| ReasonCode::NOT_AUTHORIZED),
+            _ => self.check(request).map(|()| None),
+        }
+    }
+}
+
 /// A secret no password matches, checked for unknown users.
 fn unknown_user_secret() -> &'static Secret {
     static SECRET: std::sync::OnceLock<Secret> = std::sync::OnceLock::new();
@@ -282,6 +316,15 @@ fn unknown_user_secret() -> &'static Secret {
 /// Per source address: how fast it may connect, and a pause that grows with each failed
 /// login, so that guessing passwords is slow. Loopback addresses are not rate-limited
 /// (local tools open many connections at once), but they pause after failures like any.
+///
+/// ```
+/// use mqtt_session::server::Throttle;
+/// use std::time::Duration;
+///
+/// let mut throttle = Throttle::default();
+/// throttle.connects_per_second = 10;
+/// throttle.max_pause = Duration::from_secs(300);
+/// ```
 #[derive(Debug)]
 pub struct Throttle {
     /// CONNECTs per source address in any one second (0: no limit).
@@ -308,7 +351,7 @@ struct Source {
 }
 
 /// Addresses remembered at most; beyond it those with nothing to remember are forgotten.
-pub const MAX_SOURCES: usize = 100_000;
+pub(crate) const MAX_SOURCES: usize = 100_000;
 
 impl Default for Throttle {
     fn default() -> Self {
@@ -326,7 +369,7 @@ impl Default for Throttle {
 impl Throttle {
     /// Whether a CONNECT from `ip` may be looked at now; 0x9F Connection rate exceeded if
     /// not.
-    pub fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), ReasonCode> {
+    pub(crate) fn admit(&mut self, ip: IpAddr, now: Instant) -> Result<(), ReasonCode> {
         if !self.sources.contains_key(&ip) && self.sources.len() >= MAX_SOURCES {
             // Full: forget the addresses with nothing to remember, neither a pause nor a
             // failure in the last `max_pause` (at most once a second, so that a flood of
@@ -369,14 +412,14 @@ impl Throttle {
     }
 
     /// How many addresses are remembered.
-    #[allow(dead_code)] // read by the tests
-    pub fn tracked(&self) -> usize {
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
         self.sources.len()
     }
 
     /// The outcome of a login from `ip`: a success clears its failures; a failure beyond
     /// `failures_allowed` pauses it, twice as long each time.
-    pub fn outcome(&mut self, ip: IpAddr, ok: bool, now: Instant) {
+    pub(crate) fn outcome(&mut self, ip: IpAddr, ok: bool, now: Instant) {
         let Some(s) = self.sources.get_mut(&ip) else {
             return;
         };
@@ -394,5 +437,60 @@ impl Throttle {
                 .min(self.max_pause);
             s.paused_until = Some(now + pause);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At most `connects_per_second` CONNECTs from one address in any second (0x9F beyond),
+    /// loopback exempt; the next second it may connect again.
+    #[test]
+    fn a_source_address_may_connect_only_so_fast() {
+        let mut t = Throttle {
+            connects_per_second: 3,
+            ..Throttle::default()
+        };
+        let remote: std::net::IpAddr = "192.0.2.7".parse().unwrap();
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let t0 = Instant::from_secs(10);
+        for i in 0..3 {
+            assert_eq!(t.admit(remote, t0 + Duration::from_millis(i * 100)), Ok(()));
+        }
+        let late = t0 + Duration::from_millis(900);
+        assert_eq!(
+            t.admit(remote, late),
+            Err(ReasonCode::CONNECTION_RATE_EXCEEDED)
+        );
+        for _ in 0..10 {
+            assert_eq!(t.admit(local, late), Ok(()));
+        }
+        assert_eq!(t.admit(remote, t0 + Duration::from_secs(1)), Ok(()));
+    }
+
+    /// The per-address table is bounded: full of addresses that each failed a login, a new
+    /// address is let through untracked rather than remembered; once the failures are older
+    /// than the longest pause, a sweep (at most once a second) makes room again.
+    #[test]
+    fn the_per_address_table_stays_bounded() {
+        let mut t = Throttle::default();
+        let t0 = Instant::from_secs(10);
+        let ip = |i: u32| std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+        for i in 0..MAX_SOURCES as u32 {
+            assert_eq!(t.admit(ip(i), t0), Ok(()));
+            t.outcome(ip(i), false, t0);
+        }
+        assert_eq!(t.tracked(), MAX_SOURCES);
+        let newcomer = ip(MAX_SOURCES as u32);
+        assert_eq!(t.admit(newcomer, t0), Ok(()));
+        assert_eq!(t.tracked(), MAX_SOURCES);
+        let later = t0 + t.max_pause + Duration::from_secs(1);
+        assert_eq!(t.admit(newcomer, later), Ok(()));
+        assert_eq!(
+            t.tracked(),
+            1,
+            "the stale failures were forgotten, the newcomer tracked"
+        );
     }
 }

@@ -1,0 +1,423 @@
+//! An MQTT 3.1.1 / 5.0 broker on tokio that a program embeds (feature `tokio`): the session
+//! [`Hub`] behind TCP, TLS and WebSocket listeners, with authentication, authorisation and
+//! persistence pluggable, and a graceful shutdown by a [`CancellationToken`]. The
+//! `mqtt-broker` program is this, with flags.
+//!
+//! ```no_run
+//! use mqtt_session::broker::BrokerConfig;
+//! use mqtt_session::server::{CancellationToken, Server, Transport};
+//! use tokio::net::TcpListener;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let shutdown = CancellationToken::new();
+//! let broker = Server::new(BrokerConfig::default())
+//!     .listener(TcpListener::bind("127.0.0.1:1883").await?, Transport::Tcp)
+//!     .listener(TcpListener::bind("127.0.0.1:8080").await?, Transport::WebSocket)
+//!     .serve(shutdown.clone());
+//! let broker = tokio::spawn(broker);
+//! // ... the program runs; when it is time to stop:
+//! shutdown.cancel();
+//! broker.await??;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Each connection has a task that decodes what arrives, checks it with the connection's
+//! [`ServerConnection`](crate::broker::ServerConnection), and hands it to the hub under a
+//! lock; the hub's packets for any connection go to that connection's writer, within its
+//! write budget, so a client that stops reading holds up nobody else. With
+//! [`Server::persistence`], nothing is acknowledged before what it acknowledges is
+//! committed. Log lines go to [`tracing`], under the target `mqtt_session::server`.
+//!
+//! Cancelling the token stops accepting, sends v5 clients DISCONNECT 0x8B (Server shutting
+//! down), commits what waits for the store, and gives connections up to three seconds to
+//! write what is left.
+// A driver reads the clock and hands the time to the broker; the core never does.
+#![allow(clippy::disallowed_methods)]
+
+// The crate is no_std underneath; this module has std.
+use std::boxed::Box;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+mod acl;
+mod hub;
+mod net;
+mod persist;
+mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use mqtt_codec::{MqttString, ReasonCode};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+pub use acl::Acl;
+pub use net::{Transport, tls_acceptor};
+pub use tokio_rustls::TlsAcceptor;
+pub use tokio_util::sync::CancellationToken;
+pub use users::{Throttle, Users};
+
+use crate::broker::{Authorizer, BrokerConfig, ConnectPolicy, ConnectRequest, Hub};
+use crate::time::Clock;
+
+/// Bytes of large packets still arriving, all connections together, by default.
+const DEFAULT_MAX_IN_TRANSIT: usize = 64 * 1024 * 1024;
+/// How long connections get to write what is left at shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Decides who may connect: called once per CONNECT that passes the protocol's checks and
+/// the per-address [`Throttle`], with the request and where it comes from.
+///
+/// `Ok(None)` accepts the client under the user name it gave, `Ok(Some(name))` under
+/// `name` (what an [`Authorizer`] and the logs then see), and `Err(code)` refuses it with
+/// that CONNACK reason code (a 3.1.1 client gets the nearest 3.1.1 return code). It runs
+/// under the broker's lock: keep it quick, with no I/O. A CONNECT asking for enhanced
+/// authentication (a v5 Authentication Method) is handed over like any other; [`Users`]
+/// refuses it with 0x8C (Bad authentication method).
+///
+/// A closure is an authenticator:
+///
+/// ```
+/// use mqtt_session::mqtt_codec::ReasonCode;
+/// use mqtt_session::server::{Peer, Server};
+/// use mqtt_session::broker::{BrokerConfig, ConnectRequest};
+///
+/// let server = Server::new(BrokerConfig::default()).authenticator(
+///     |r: &ConnectRequest, peer: &Peer<'_>| match r.password.as_deref() {
+///         Some(b"open sesame") if peer.addr.ip().is_loopback() => Ok(None),
+///         _ => Err(ReasonCode::NOT_AUTHORIZED),
+///     },
+/// );
+/// # let _ = server;
+/// ```
+pub trait Authenticator: Send + 'static {
+    /// The decision for one CONNECT.
+    fn authenticate(
+        &mut self,
+        request: &ConnectRequest,
+        peer: &Peer<'_>,
+    ) -> Result<Option<MqttString>, ReasonCode>;
+}
+
+impl<F> Authenticator for F
+where
+    F: FnMut(&ConnectRequest, &Peer<'_>) -> Result<Option<MqttString>, ReasonCode> + Send + 'static,
+{
+    fn authenticate(
+        &mut self,
+        request: &ConnectRequest,
+        peer: &Peer<'_>,
+    ) -> Result<Option<MqttString>, ReasonCode> {
+        self(request, peer)
+    }
+}
+
+/// Where a CONNECT comes from, for an [`Authenticator`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Peer<'a> {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The Common Name of the TLS client certificate it presented, verified against the
+    /// listener's client CA (see [`tls_acceptor`]).
+    pub certificate_name: Option<&'a str>,
+}
+
+/// Why a [`Server`] did not start, or stopped on its own.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The store could not be opened or restored (another format, a damaged file, no
+    /// permission).
+    #[error("persistence in {dir}: {message}")]
+    Persistence {
+        /// The directory given to [`Server::persistence`].
+        dir: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The store failed while running (disk full, I/O error): nothing more could be
+    /// acknowledged, so the broker stopped. What was acknowledged is on disk.
+    #[error("persistence failed: {0}")]
+    StoreFailed(String),
+    /// A listener's address could not be read.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A broker to be started: its configuration, listeners, authentication, authorisation and
+/// store. Build it with the methods below, then [`serve`](Self::serve) it (or
+/// [`start`](Self::start) it and keep a handle).
+pub struct Server {
+    config: BrokerConfig,
+    listeners: Vec<(TcpListener, Transport)>,
+    authenticator: Box<dyn Authenticator>,
+    authorizer: Option<Box<dyn Authorizer>>,
+    throttle: Throttle,
+    persistence: Option<(PathBuf, Duration)>,
+    max_in_transit: usize,
+    packet_timeout: Duration,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("config", &self.config)
+            .field("listeners", &self.listeners)
+            .field("persistence", &self.persistence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A broker with `config` (every limit of the core is a field of it), no listener yet,
+    /// every client accepted ([`Users::any`]), no authoriser, and sessions in memory only.
+    /// The configuration's [`connect_policy`](BrokerConfig::connect_policy) is replaced:
+    /// the server's authenticator decides.
+    pub fn new(config: BrokerConfig) -> Self {
+        Self {
+            config,
+            listeners: Vec::new(),
+            authenticator: Box::new(Users::any()),
+            authorizer: None,
+            throttle: Throttle::default(),
+            persistence: None,
+            max_in_transit: DEFAULT_MAX_IN_TRANSIT,
+            packet_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Accepts connections on `listener`, speaking `transport` (repeatable: one broker
+    /// serves any number of listeners).
+    pub fn listener(mut self, listener: TcpListener, transport: Transport) -> Self {
+        self.listeners.push((listener, transport));
+        self
+    }
+
+    /// Who may connect (default: [`Users::any`], everyone).
+    pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
+        self.authenticator = Box::new(authenticator);
+        self
+    }
+
+    /// Who may publish, subscribe and receive where (default: everyone everywhere). An
+    /// [`Acl`] reads mosquitto's ACL files.
+    pub fn authorizer(mut self, authorizer: impl Authorizer + 'static) -> Self {
+        self.authorizer = Some(Box::new(authorizer));
+        self
+    }
+
+    /// How fast one source address may connect, and how long it pauses after failed
+    /// logins (default: [`Throttle::default`]).
+    pub fn throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// Keeps sessions, their messages and subscriptions, wills and retained messages in
+    /// `dir/broker.redb` (created if missing), and restores them at start. Nothing is
+    /// acknowledged (PUBACK, PUBREC, a CONNACK with a session) before it is committed.
+    pub fn persistence(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.persistence = Some((dir.into(), Duration::ZERO));
+        self
+    }
+
+    /// With [`persistence`](Self::persistence): how long the store waits after a write for
+    /// more to commit with it (default: zero, commit at once; writes that arrive during a
+    /// commit join the next one).
+    pub fn commit_window(mut self, window: Duration) -> Self {
+        if let Some((_, w)) = &mut self.persistence {
+            *w = window;
+        }
+        self
+    }
+
+    /// Bytes that packets larger than 64 KiB, still arriving, may hold across all
+    /// connections (default: 64 MiB); a packet beyond it waits for room.
+    pub fn max_in_transit(mut self, bytes: usize) -> Self {
+        self.max_in_transit = bytes;
+        self
+    }
+
+    /// How long a packet may take to arrive once its first byte has (default: 30 s).
+    pub fn packet_timeout(mut self, timeout: Duration) -> Self {
+        self.packet_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Opens the store (restoring what it holds), starts accepting on every listener, and
+    /// returns a handle to the running broker. Needs a tokio runtime.
+    pub async fn start(self) -> Result<RunningServer, ServerError> {
+        let Server {
+            mut config,
+            listeners,
+            authenticator,
+            authorizer,
+            throttle,
+            persistence,
+            max_in_transit,
+            packet_timeout,
+        } = self;
+        config.connect_policy = ConnectPolicy::AskDriver;
+        let mut limits = net::ReadLimits::new(
+            config.maximum_connect_size,
+            config.maximum_packet_size,
+            max_in_transit,
+        );
+        limits.partial_timeout = packet_timeout;
+        let limits = Arc::new(limits);
+        let failure = Arc::new(Failure::default());
+        let clock = Clock::new();
+        let (mut hub, store) = match persistence {
+            Some((dir, window)) => {
+                let (opened, failed) = (dir.clone(), failure.clone());
+                let open = tokio::task::spawn_blocking(move || {
+                    persist::Persistence::open(&opened, window, failed)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r);
+                let fail = |message| ServerError::Persistence {
+                    dir: dir.clone(),
+                    message,
+                };
+                let (store, snapshot) = open.map_err(fail)?;
+                let (sessions, retained) = (snapshot.sessions.len(), snapshot.retained.len());
+                let hub =
+                    Hub::restore(config, snapshot, clock.now()).map_err(|e| fail(e.to_string()))?;
+                info!(
+                    "persistence in {}: restored {sessions} sessions and {retained} retained messages",
+                    dir.display()
+                );
+                (hub, Some(store))
+            }
+            None => (Hub::new(config), None),
+        };
+        if let Some(a) = authorizer {
+            hub.set_authorizer(a);
+        }
+        let auth = hub::Auth {
+            authenticator,
+            throttle,
+        };
+        let (shared, timer, all_done) =
+            net::Shared::start_with(hub, clock, auth, limits.clone(), store);
+        let core = shared.core.clone();
+        let mut local_addrs = Vec::new();
+        let mut accepting = Vec::new();
+        for (listener, transport) in listeners {
+            let addr = listener.local_addr()?;
+            info!("listening on {addr} ({transport:?})");
+            local_addrs.push(addr);
+            accepting.push(tokio::spawn(net::listen(
+                listener,
+                transport,
+                shared.clone(),
+            )));
+        }
+        Ok(RunningServer {
+            core,
+            timer,
+            accepting,
+            all_done,
+            local_addrs,
+            limits,
+            failure,
+        })
+    }
+
+    /// [`start`](Self::start)s the broker and runs it until `shutdown` is cancelled (or
+    /// the store fails), then shuts it down gracefully.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<(), ServerError> {
+        let running = self.start().await?;
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = running.failure.token.cancelled() => {}
+        }
+        running.shutdown().await
+    }
+}
+
+/// A store failure, noted by the store's thread for the server to stop on.
+#[derive(Debug, Default)]
+struct Failure {
+    token: CancellationToken,
+    message: OnceLock<String>,
+}
+
+impl Failure {
+    fn set(&self, message: String) {
+        let _ = self.message.set(message);
+        self.token.cancel();
+    }
+}
+
+/// A running broker, from [`Server::start`]. Dropping it leaves the broker running (until
+/// the runtime ends); [`shutdown`](Self::shutdown) stops it.
+pub struct RunningServer {
+    core: hub::Core,
+    timer: JoinHandle<()>,
+    accepting: Vec<JoinHandle<()>>,
+    all_done: mpsc::Receiver<()>,
+    local_addrs: Vec<SocketAddr>,
+    limits: Arc<net::ReadLimits>,
+    failure: Arc<Failure>,
+}
+
+impl std::fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("local_addrs", &self.local_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningServer {
+    /// The listeners' addresses, in the order they were given (a listener bound to port 0
+    /// has its port here).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// Reads the hub's state under the broker's lock: sessions, retained messages, queues
+    /// (see [`Hub`]'s methods). `None` once the broker has stopped.
+    pub fn inspect<R>(&self, f: impl FnOnce(&Hub) -> R) -> Option<R> {
+        self.core.inspect(f)
+    }
+
+    /// Bytes that packets larger than 64 KiB, still arriving, hold now (at most
+    /// [`Server::max_in_transit`]).
+    pub fn in_transit_bytes(&self) -> usize {
+        self.limits.max_in_transit - self.limits.partial_budget.available()
+    }
+
+    /// Resolves if the store fails while running (the broker then takes no more input;
+    /// [`shutdown`](Self::shutdown) says why).
+    pub async fn failed(&self) {
+        self.failure.token.cancelled().await;
+    }
+
+    /// Stops accepting, sends v5 clients DISCONNECT 0x8B, commits what waits for the
+    /// store, and gives connections up to three seconds to write what is left.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        info!("shutting down");
+        for task in &self.accepting {
+            task.abort();
+        }
+        let _ = self.core.input(net::Input::Shutdown);
+        let _ = (&mut self.timer).await;
+        let finishing = self.core.clone();
+        let _ = tokio::task::spawn_blocking(move || finishing.finish_persistence()).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.all_done.recv()).await;
+        match self.failure.message.get() {
+            Some(m) => Err(ServerError::StoreFailed(m.clone())),
+            None => Ok(()),
+        }
+    }
+}
