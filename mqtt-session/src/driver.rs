@@ -54,9 +54,10 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::client::{
     Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
-    SubscribeError, Subscribed, Unsubscribed,
+    ResumeError, SubscribeError, Subscribed, Unsubscribed,
 };
 use crate::event::Disconnected;
+use crate::persist::{ClientStore, StoreError};
 use crate::store::SessionState;
 use crate::time::Clock;
 
@@ -234,6 +235,18 @@ pub enum ClientError {
     ResponseTopic,
 }
 
+/// Why [`AsyncClient::start_with_store`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session it holds cannot be resumed.
+    #[error("the stored session: {0}")]
+    Resume(#[from] ResumeError),
+}
+
 enum Command {
     /// Boxed: a message is large, and the channel holds every command at its size.
     Publish(
@@ -285,9 +298,62 @@ impl Events {
 impl AsyncClient {
     /// Starts the driver's task on the current tokio runtime; it connects at once.
     pub fn start(options: ClientOptions) -> (AsyncClient, Events) {
+        // A client that keeps its session holds session state from the start, so a
+        // session its own first CONNECT made is taken up even when that CONNACK was lost.
+        let client = if options.config.clean_start {
+            Client::new(options.config.clone())
+        } else {
+            Client::resume(options.config.clone(), SessionState::default())
+                .unwrap_or_else(|_| Client::new(options.config.clone()))
+        };
+        Self::spawn(options, client, None)
+    }
+
+    /// [`start`](Self::start), with the session kept in `store` on disk: the client
+    /// resumes what the store holds (its client identifier, QoS 1/2 messages in flight,
+    /// QoS 2 messages received and not released, unanswered requests), and every change
+    /// is committed before the packet or the notification that follows it. A message
+    /// published and not yet acknowledged when the program stopped (even by `kill -9`)
+    /// is sent again by the next program that starts from the same file, once the server
+    /// says it kept the session; a QoS 2 message received is delivered once across
+    /// restarts.
+    ///
+    /// Should the store fail later, the driver stops (calls fail with
+    /// [`ClientError::Stopped`]): nothing is acknowledged that is not on disk.
+    ///
+    /// ```no_run
+    /// use mqtt_session::client::ClientConfig;
+    /// use mqtt_session::driver::{AsyncClient, ClientOptions};
+    /// use mqtt_session::mqtt_codec::{MqttString, ProtocolVersion};
+    /// use mqtt_session::persist::ClientStore;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut config = ClientConfig::new(ProtocolVersion::V5, MqttString::new("sensor-7")?);
+    /// config.clean_start = false;
+    /// config.properties.session_expiry_interval = Some(3600);
+    /// let store = ClientStore::open("sensor-7.redb")?;
+    /// let (client, events) =
+    ///     AsyncClient::start_with_store(ClientOptions::new("127.0.0.1:1883", config), store)?;
+    /// # let _ = (client, events);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn start_with_store(
+        options: ClientOptions,
+        store: ClientStore,
+    ) -> Result<(AsyncClient, Events), StartError> {
+        let client = Client::resume(options.config.clone(), store.state()?)?;
+        Ok(Self::spawn(options, client, Some(store)))
+    }
+
+    fn spawn(
+        options: ClientOptions,
+        client: Client,
+        store: Option<ClientStore>,
+    ) -> (AsyncClient, Events) {
         let (commands, rx) = mpsc::channel(64);
         let (events_tx, events) = mpsc::channel(options.events_capacity.max(1));
-        tokio::spawn(run(options, rx, events_tx));
+        tokio::spawn(run(options, client, store, rx, events_tx));
         (AsyncClient { commands }, Events { rx: events })
     }
 
@@ -462,20 +528,12 @@ async fn open(options: &ClientOptions) -> std::io::Result<Transport> {
 
 async fn run(
     options: ClientOptions,
+    mut client: Client,
+    mut store: Option<ClientStore>,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<Notification>,
 ) {
     let clock = Clock::new();
-    // A client that keeps its session holds session state from the start, so a session its
-    // own first CONNECT made is taken up even when that CONNACK was lost.
-    let mut client = if options.config.clean_start {
-        Client::new(options.config.clone())
-    } else {
-        match Client::resume(options.config.clone(), SessionState::default()) {
-            Ok(c) => c,
-            Err(_) => Client::new(options.config.clone()),
-        }
-    };
     let mut waiting = Waiting {
         max_queued_bytes: options.max_queued_bytes,
         ..Waiting::default()
@@ -488,7 +546,15 @@ async fn run(
         // Carry out what the client asked for, in order.
         let mut out = BytesMut::new();
         let mut close = false;
+        // Store operations applied and not yet committed: what follows them waits.
+        let mut uncommitted = false;
         while let Some(action) = client.poll_action() {
+            if uncommitted && !matches!(action, Action::Persist(_)) {
+                uncommitted = false;
+                if store.as_mut().is_some_and(|s| s.commit().is_err()) {
+                    return;
+                }
+            }
             match action {
                 Action::Send(p) => {
                     if let Err(e) = p.encode(client.protocol(), &mut out) {
@@ -496,8 +562,17 @@ async fn run(
                         debug_assert!(false, "client packet does not encode: {e}");
                     }
                 }
-                // The session lives in this process's memory, across reconnections.
-                Action::Persist(_) => {}
+                // Without a store, the session lives in this process's memory, across
+                // reconnections. With one, a failed write stops the driver: nothing more
+                // may be acknowledged.
+                Action::Persist(op) => {
+                    if let Some(s) = &mut store {
+                        if s.apply(&op).is_err() {
+                            return;
+                        }
+                        uncommitted = true;
+                    }
+                }
                 Action::Close => close = true,
                 Action::Event(e) => {
                     if matches!(e, Event::Connected(_)) {
@@ -506,6 +581,9 @@ async fn run(
                     deliver(e, &mut waiting, &events).await;
                 }
             }
+        }
+        if uncommitted && store.as_mut().is_some_and(|s| s.commit().is_err()) {
+            return;
         }
         if let Some(l) = &mut link
             && !out.is_empty()

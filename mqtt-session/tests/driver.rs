@@ -468,3 +468,181 @@ async fn the_offline_queue_is_bounded_in_bytes() {
         assert!(!w.is_finished(), "a queued publish resolved with no server");
     }
 }
+
+/// The server's side of a connection, played by the test.
+struct FakeServer {
+    stream: TcpStream,
+    buf: mqtt_session::mqtt_codec::BytesMut,
+}
+
+impl FakeServer {
+    async fn accept(listener: &TcpListener) -> Self {
+        let (stream, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+            .await
+            .expect("the client did not connect")
+            .unwrap();
+        Self {
+            stream,
+            buf: Default::default(),
+        }
+    }
+
+    /// The next packet (a CONNECT first, then v5 packets); `None` once the client closed.
+    async fn recv(&mut self) -> Option<mqtt_session::mqtt_codec::Packet> {
+        use mqtt_session::mqtt_codec::{DecodeContext, Decoded, Packet};
+        loop {
+            let cx = DecodeContext::new(ProtocolVersion::V5);
+            if let Decoded::Packet(p) = Packet::decode_stream(&mut self.buf, &cx).unwrap() {
+                return Some(p);
+            }
+            let read = self.stream.read_buf(&mut self.buf);
+            match tokio::time::timeout(Duration::from_secs(10), read).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("the client sent nothing for 10 s"),
+            }
+        }
+    }
+
+    async fn send(&mut self, p: mqtt_session::mqtt_codec::Packet) {
+        let bytes = p.to_bytes(ProtocolVersion::V5).unwrap();
+        self.stream.write_all(&bytes).await.unwrap();
+    }
+
+    /// Takes the CONNECT, answers with Session Present `present`, and returns the CONNECT's
+    /// Clean Start.
+    async fn handshake(&mut self, present: bool) -> bool {
+        use mqtt_session::mqtt_codec::{ConnAck, Packet};
+        let Some(Packet::Connect(c)) = self.recv().await else {
+            panic!("no CONNECT")
+        };
+        let ack = ConnAck {
+            session_present: present,
+            ..ConnAck::default()
+        };
+        self.send(Packet::ConnAck(Box::new(ack))).await;
+        c.clean_start
+    }
+
+    /// The next `n` PUBLISH packets.
+    async fn publishes(&mut self, n: usize) -> Vec<Publish> {
+        use mqtt_session::mqtt_codec::Packet;
+        let mut got = Vec::new();
+        while got.len() < n {
+            match self.recv().await {
+                Some(Packet::Publish(p)) => got.push(p),
+                Some(_) => {}
+                None => panic!("closed after {} of {n} PUBLISH packets", got.len()),
+            }
+        }
+        got
+    }
+
+    /// Reads until the client closes the connection.
+    async fn until_closed(&mut self) {
+        while self.recv().await.is_some() {}
+    }
+}
+
+/// With a store on disk ([`AsyncClient::start_with_store`]), QoS 1 messages in flight when
+/// the program stops go again from the next program started on the same file: with DUP
+/// set and their packet identifiers ([MQTT-4.4.0-1], [MQTT-3.3.1-1]), once the server
+/// says it kept the session. Acknowledged, they leave the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_session_outlives_the_program() {
+    use mqtt_session::mqtt_codec::QosPid;
+    use mqtt_session::persist::ClientStore;
+    let dir = std::env::temp_dir().join(format!("mqtt-driver-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("client.redb");
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let mut config = config("stored");
+    config.clean_start = false;
+    config.properties.session_expiry_interval = Some(600);
+    // The store is free once the program that held it has ended.
+    let open = || async {
+        for _ in 0..200 {
+            if let Ok(s) = ClientStore::open(&path) {
+                return s;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the store stayed locked");
+    };
+
+    // The first program publishes three messages; the server never acknowledges them.
+    let options = ClientOptions::new(&addr, config.clone());
+    let (client, _events) = AsyncClient::start_with_store(options, open().await).unwrap();
+    let mut server = FakeServer::accept(&listener).await;
+    assert!(!server.handshake(false).await, "Clean Start 0");
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let c = client.clone();
+            let topic = TopicName::new(format!("stored/{i}")).unwrap();
+            let msg = Message::new(topic, format!("m{i}")).with_qos(QoS::AtLeastOnce);
+            tokio::spawn(async move { c.publish(msg).await })
+        })
+        .collect();
+    let first = server.publishes(3).await;
+    assert!(first.iter().all(|p| !p.dup));
+    // The program ends with its messages unacknowledged.
+    for call in calls {
+        call.abort();
+    }
+    drop(client);
+    server.until_closed().await;
+
+    // The next program, from the same file: the same messages, again, as duplicates.
+    let options = ClientOptions::new(&addr, config.clone());
+    let (client, mut events) = AsyncClient::start_with_store(options, open().await).unwrap();
+    let mut server = FakeServer::accept(&listener).await;
+    assert!(!server.handshake(true).await, "Clean Start 0");
+    events.connected().await.unwrap();
+    let again = server.publishes(3).await;
+    let key = |p: &Publish| {
+        (
+            p.qos_pid.packet_id().map(|id| id.get()),
+            p.topic.to_string(),
+            p.payload.clone(),
+        )
+    };
+    let mut before: Vec<_> = first.iter().map(key).collect();
+    let mut after: Vec<_> = again.iter().map(key).collect();
+    before.sort();
+    after.sort();
+    assert_eq!(after, before, "the same messages with the same identifiers");
+    assert!(again.iter().all(|p| p.dup), "sent again with DUP set");
+    for p in &again {
+        let QosPid::AtLeastOnce(id) = p.qos_pid else {
+            panic!("not QoS 1: {p:?}")
+        };
+        let ack = mqtt_session::mqtt_codec::PubResponse::new(id);
+        server
+            .send(mqtt_session::mqtt_codec::Packet::PubAck(ack))
+            .await;
+    }
+    // A message published now is acknowledged as usual; then nothing is left in flight.
+    let msg = Message::new(TopicName::new("stored/new").unwrap(), "n").with_qos(QoS::AtLeastOnce);
+    let call = tokio::spawn({
+        let c = client.clone();
+        async move { c.publish(msg).await }
+    });
+    let new = server.publishes(1).await;
+    let QosPid::AtLeastOnce(id) = new[0].qos_pid else {
+        panic!("not QoS 1")
+    };
+    let ack = mqtt_session::mqtt_codec::PubResponse::new(id);
+    server
+        .send(mqtt_session::mqtt_codec::Packet::PubAck(ack))
+        .await;
+    let done = call.await.unwrap().unwrap().unwrap();
+    assert_eq!(done.reason_code, ReasonCode::SUCCESS);
+    drop(client);
+    server.until_closed().await;
+    let state = open().await.state().unwrap();
+    assert!(state.outgoing.is_empty(), "{:?}", state.outgoing);
+    assert_eq!(state.client_id.as_str(), "stored");
+    let _ = std::fs::remove_dir_all(dir);
+}
