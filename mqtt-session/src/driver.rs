@@ -114,6 +114,10 @@ pub enum TlsError {
     /// rustls refused the configuration (a certificate or key it cannot use).
     #[error("TLS configuration: {0}")]
     Config(#[from] rustls::Error),
+    /// The platform's certificate store holds no certificate rustls can use (with the
+    /// first error met reading it, if any).
+    #[error("no usable platform CA certificate{0}")]
+    NoPlatformRoots(String),
     /// The server name is not a DNS name or IP address.
     #[error("server name: {0}")]
     ServerName(#[from] rustls::pki_types::InvalidDnsNameError),
@@ -127,6 +131,31 @@ impl Tls {
             config,
             server_name: ServerName::try_from(server_name)?.to_owned(),
         })
+    }
+
+    /// TLS trusting the platform's certificate authorities (the system's store; the file
+    /// or directory named by `SSL_CERT_FILE` or `SSL_CERT_DIR` instead, when set), with
+    /// rustls's safe defaults and the ring provider: what a client of a public broker
+    /// needs. Certificates of the store that rustls cannot parse are skipped; none at all
+    /// is an error.
+    pub fn with_platform_roots(server_name: &str) -> Result<Tls, TlsError> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        let (_added, _skipped) = roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            let why = found
+                .errors
+                .first()
+                .map(|e| std::format!(": {e}"))
+                .unwrap_or_default();
+            return Err(TlsError::NoPlatformRoots(why));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Tls::new(Arc::new(config), server_name)
     }
 
     /// TLS trusting the certificate authorities in `ca_pem` (PEM), presenting the client

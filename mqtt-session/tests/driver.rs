@@ -646,3 +646,72 @@ async fn a_stored_session_outlives_the_program() {
     assert_eq!(state.client_id.as_str(), "stored");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `Tls::with_platform_roots` trusts what the platform trusts: this machine's store does
+/// not hold the test's CA, so the broker is not trusted; in a child process whose
+/// `SSL_CERT_FILE` names that CA (the platform store, as rustls-native-certs reads it), the
+/// same client connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_roots() {
+    const CHILD: &str = "MQTT_TEST_PLATFORM_ROOTS_DIR";
+    let child_dir = std::env::var_os(CHILD).map(std::path::PathBuf::from);
+    let dir = match &child_dir {
+        Some(d) => d.clone(),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("mqtt-driver-roots-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (ca, chain, key) = pki();
+            std::fs::write(dir.join("ca.pem"), &ca).unwrap();
+            std::fs::write(dir.join("cert.pem"), &chain).unwrap();
+            std::fs::write(dir.join("key.pem"), &key).unwrap();
+            dir
+        }
+    };
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let more = [
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ];
+    let b = broker_with(&["--tls"], &more).await;
+    let attempt = async {
+        let tls = Tls::with_platform_roots("localhost").unwrap();
+        let mut options = ClientOptions::new(b.1.to_string(), config("roots")).with_tls(tls);
+        options.reconnect_min = Duration::from_millis(20);
+        let (_client, mut events) = AsyncClient::start(options);
+        tokio::time::timeout(Duration::from_secs(2), events.connected()).await
+    };
+    if child_dir.is_some() {
+        attempt
+            .await
+            .expect("the platform's roots did not trust the broker")
+            .unwrap();
+        return;
+    }
+    assert!(
+        attempt.await.is_err(),
+        "this machine's store trusts a fresh CA"
+    );
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "platform_roots",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD, &dir)
+        .env("SSL_CERT_FILE", dir.join("ca.pem"))
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the child run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
