@@ -79,6 +79,11 @@ pub mod persist;
 mod rules;
 #[cfg(feature = "tokio")]
 pub mod server;
+
+/// The README's Rust examples, compiled (and those not marked `no_run`, run) as doctests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
 pub mod store;
 pub mod time;
 mod timer;
