@@ -62,7 +62,7 @@ struct Rule {
 ///
 /// let acl = Acl::parse("user alice\ntopic readwrite alice/#\npattern read clients/%c/#\n");
 /// assert!(acl.is_ok());
-/// assert!(Acl::parse("topic sometimes a/b").is_err());
+/// assert!(Acl::parse("topic read a/#/b").is_err()); // not a topic filter
 /// ```
 ///
 /// [`Server::authorizer`]: super::Server::authorizer
