@@ -322,4 +322,14 @@ impl Broker {
     pub fn shutdown(&mut self, now: Instant) {
         self.hub.shutdown(now);
     }
+
+    /// See [`Hub::publish_own`].
+    pub fn publish_own(
+        &mut self,
+        now: Instant,
+        msg: mqtt_codec::Publish,
+        qos: mqtt_codec::QoS,
+    ) -> usize {
+        self.hub.publish_own(now, msg, qos)
+    }
 }

@@ -117,8 +117,8 @@ use crate::collections::{HashMap, VecDeque};
 use crate::time::Instant;
 
 use mqtt_codec::{
-    Bytes, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet, ProtocolVersion,
-    ReasonCode,
+    Bytes, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet, ProtocolVersion, Publish,
+    QoS, QosPid, ReasonCode,
 };
 
 pub use crate::rules::Violation;
@@ -610,6 +610,31 @@ impl Hub {
         let why = Disconnected::new(CloseCause::Local, Some(reason_code));
         self.end_connection(now, conn, why, WillOnClose::Publish, true);
         Ok(())
+    }
+
+    /// Publishes a message of the broker's own, such as its `$SYS` statistics: delivered to
+    /// every matching subscription as a client's message would be (a topic starting with
+    /// `$` reaches only filters that begin with `$` too, [MQTT-4.7.2-1]), with no publisher
+    /// to acknowledge or slow down, and no check by the [`Authorizer`]'s `may_publish`
+    /// (its `may_receive` still applies). With `retain` set (and Retain Available), it
+    /// replaces the retained message of its topic, within the retained limits, in memory
+    /// only: no store operation is emitted, so a restarted broker starts without it and
+    /// publishes its own again. Returns how many subscriptions it went to.
+    pub fn publish_own(&mut self, now: Instant, msg: Publish, qos: QoS) -> usize {
+        if msg.retain && self.config.retain_available {
+            let cfg = &self.config;
+            let fits = self
+                .retained
+                .admits(&msg, cfg.max_retained_messages, cfg.max_retained_bytes)
+                .is_ok();
+            if fits {
+                let mut stored = msg.clone();
+                stored.qos_pid = QosPid::AtMostOnce;
+                stored.dup = false;
+                let _ = self.retained.retain(now, &stored, qos);
+            }
+        }
+        self.route(now, None, None, &msg, qos, true)
     }
 
     /// Closes every connection before the process stops: v5 clients get DISCONNECT 0x8B

@@ -193,3 +193,44 @@ fn retained_messages_expire() {
     );
     assert_eq!(h.broker.retained_count(), 0);
 }
+
+/// The broker's own messages (`Broker::publish_own`, the `$SYS` topics): a topic starting
+/// with `$` reaches `$SYS/#` but not `#` or `+/...` ([MQTT-4.7.2-1]); retained, it goes to a
+/// later subscriber, and no store operation is emitted for it (a restart starts without it).
+#[test]
+fn the_brokers_own_messages() {
+    let mut h = Harness::new(BrokerConfig::default());
+    h.connect("sys", V5, true);
+    h.connect("all", V5, true);
+    h.subscribe("sys", 1, &[("$SYS/#", QoS::AtLeastOnce)]);
+    h.subscribe(
+        "all",
+        1,
+        &[("#", QoS::AtMostOnce), ("+/broker/uptime", QoS::AtMostOnce)],
+    );
+    h.transcript();
+    let persisted = h.persisted.len();
+    let mut p = Publish::new(TopicName::new("$SYS/broker/uptime").unwrap(), "12 seconds");
+    p.retain = true;
+    let now = h.now;
+    assert_eq!(h.broker.publish_own(now, p, QoS::AtMostOnce), 1);
+    h.drain();
+    assert_eq!(
+        h.transcript(),
+        lines("sys <- PUBLISH $SYS/broker/uptime q0 '12 seconds'")
+    );
+    h.connect("late", V5, true);
+    h.transcript();
+    h.subscribe("late", 1, &[("$SYS/broker/+", QoS::AtMostOnce)]);
+    assert_eq!(
+        h.transcript(),
+        lines(
+            "
+            late -> SUBSCRIBE 1 $SYS/broker/+:0
+            late <- SUBACK 1 0x00
+            late <- PUBLISH $SYS/broker/uptime q0 retain '12 seconds'
+            "
+        )
+    );
+    assert_eq!(h.persisted.len(), persisted, "nothing of it is stored");
+}
