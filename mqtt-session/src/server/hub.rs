@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use super::net::{Input, Outbox};
 use super::persist::Persistence;
+use super::stats::{Counts, Stats};
 use super::users::Throttle;
 use super::{Authenticator, Peer};
 use crate::broker::{BrokerAction, BrokerEvent, ClientDisconnected, ConnectionId, Hub};
@@ -36,6 +37,8 @@ use crate::time::{Clock, Instant};
 struct Link {
     outbox: Arc<Outbox>,
     peer: SocketAddr,
+    /// Its client is connected (counted in `Counts::connected`).
+    connected: bool,
 }
 
 impl Drop for Link {
@@ -79,6 +82,8 @@ struct State {
     deferred: HashMap<ConnectionId, Vec<Decision>>,
     /// With `--persist`: the store, which what depends on a write waits for.
     persist: Option<Persistence>,
+    /// Clients connected, refusals, drops and limits, for the statistics.
+    counts: Counts,
     stopped: bool,
 }
 
@@ -95,6 +100,7 @@ impl Core {
                 clock,
                 deferred: HashMap::new(),
                 persist,
+                counts: Counts::default(),
                 stopped: false,
             }),
             wake: Notify::new(),
@@ -139,6 +145,28 @@ impl Core {
         Some(f(&s.broker))
     }
 
+    /// The statistics kept under the lock, into `stats`.
+    pub(crate) fn stats(&self, stats: &mut Stats) {
+        let Ok(s) = self.0.state.lock() else { return };
+        let c = &s.counts;
+        stats.clients_connected = c.connected;
+        stats.clients_maximum = c.max_connected;
+        stats.sessions = s.broker.session_count() as u64;
+        stats.subscriptions = s.broker.subscription_count() as u64;
+        stats.retained_messages = s.broker.retained_count() as u64;
+        stats.connects_refused = c.refused.clone();
+        stats.messages_dropped = c
+            .dropped
+            .iter()
+            .map(|(r, n)| (format!("{r:?}"), *n))
+            .collect();
+        stats.limits_reached = c
+            .limits
+            .iter()
+            .map(|(l, n)| (format!("{l:?}"), *n))
+            .collect();
+    }
+
     /// Fires the broker's deadlines until it shuts down.
     pub(crate) async fn run_timer(self) {
         loop {
@@ -179,7 +207,15 @@ impl State {
                 identity,
             } => {
                 debug!("{conn} connection from {peer}");
-                self.links.insert(conn, Link { outbox, peer });
+                let connected = false;
+                self.links.insert(
+                    conn,
+                    Link {
+                        outbox,
+                        peer,
+                        connected,
+                    },
+                );
                 if let Some(identity) = identity {
                     self.identities.insert(conn, identity);
                 }
@@ -197,7 +233,7 @@ impl State {
                 broker.handle_decode_error(now, conn, &e);
             }
             Input::Closed(conn) => {
-                self.links.remove(&conn);
+                forget(&mut self.links, &mut self.counts, conn);
                 self.identities.remove(&conn);
                 broker.handle_closed(now, conn);
                 let ready = self.deferred.remove(&conn).unwrap_or_default();
@@ -210,6 +246,11 @@ impl State {
             Input::Disconnect(conn, rc, why) => {
                 info!("{conn} closed by the broker: {why}");
                 let _ = broker.disconnect(now, conn, rc);
+            }
+            Input::Own(messages) => {
+                for m in messages {
+                    broker.publish_own(now, m, mqtt_codec::QoS::AtMostOnce);
+                }
             }
             Input::Shutdown => {
                 broker.shutdown(now);
@@ -247,6 +288,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
         identities,
         auth,
         drops,
+        counts,
         clock,
         deferred,
         persist,
@@ -276,7 +318,7 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
                 // Dropping the link lets the writer write what is queued, then close.
                 BrokerAction::Close(conn) => {
                     identities.remove(&conn);
-                    let link = links.remove(&conn);
+                    let link = forget(links, counts, conn);
                     if let (Some(link), Some(p)) = (link, waits(persist)) {
                         p.defer(Box::new(move || drop(link)));
                     }
@@ -295,8 +337,9 @@ fn drain(state: &mut State, ready: Vec<Decision>) {
                     }
                 }
                 BrokerAction::Event(e) => {
+                    count_event(&e, links, counts);
                     let now = clock.now();
-                    if let Some(d) = log_event(&e, links, identities, auth, drops, now) {
+                    if let Some(d) = log_event(&e, links, identities, auth, drops, counts, now) {
                         decisions.push(d);
                     }
                 }
@@ -361,6 +404,42 @@ impl Auth {
     }
 }
 
+/// Forgets a connection's link (which closes it), and counts its client out if it was
+/// connected.
+fn forget(
+    links: &mut HashMap<ConnectionId, Link>,
+    counts: &mut Counts,
+    conn: ConnectionId,
+) -> Option<Link> {
+    let link = links.remove(&conn)?;
+    if link.connected {
+        counts.connected -= 1;
+    }
+    Some(link)
+}
+
+/// Counts what the statistics need of an event.
+fn count_event(e: &BrokerEvent, links: &mut HashMap<ConnectionId, Link>, counts: &mut Counts) {
+    match e {
+        BrokerEvent::Connected(c) => {
+            if let Some(link) = links.get_mut(&c.connection)
+                && !link.connected
+            {
+                link.connected = true;
+                counts.connected += 1;
+                counts.max_connected = counts.max_connected.max(counts.connected);
+            }
+        }
+        BrokerEvent::MessageDropped { reason, .. } => {
+            counts.dropped(*reason);
+        }
+        BrokerEvent::LimitReached { limit, .. } => {
+            *counts.limits.entry(*limit).or_default() += 1;
+        }
+        _ => {}
+    }
+}
+
 /// The store, when what is sent now must wait for its commit (see persist.rs).
 fn waits(p: &mut Option<Persistence>) -> Option<&mut Persistence> {
     p.as_mut().filter(|p| p.holds())
@@ -391,6 +470,7 @@ fn log_event(
     identities: &mut HashMap<ConnectionId, String>,
     auth: &mut Auth,
     drops: &mut HashMap<MqttString, u64>,
+    counts: &mut Counts,
     now: Instant,
 ) -> Option<Decision> {
     let peer = |c: &ConnectionId| {
@@ -408,6 +488,7 @@ fn log_event(
                 None => Err(ReasonCode::UNSPECIFIED_ERROR),
             };
             if let Err(rc) = d {
+                *counts.refused.entry(rc.0).or_default() += 1;
                 info!(
                     "{} refused {:?} from {}: {rc}",
                     r.connection,

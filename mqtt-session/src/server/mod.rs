@@ -37,6 +37,7 @@
 
 // The crate is no_std underneath; this module has std.
 use std::boxed::Box;
+use std::format;
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -44,6 +45,7 @@ mod acl;
 mod hub;
 mod net;
 mod persist;
+mod stats;
 mod users;
 
 use std::net::SocketAddr;
@@ -59,6 +61,7 @@ use tracing::info;
 
 pub use acl::Acl;
 pub use net::{Transport, tls_acceptor};
+pub use stats::Stats;
 pub use tokio_rustls::TlsAcceptor;
 pub use tokio_util::sync::CancellationToken;
 pub use users::{Throttle, Users};
@@ -163,6 +166,8 @@ pub struct Server {
     persistence: Option<(PathBuf, Duration)>,
     max_in_transit: usize,
     packet_timeout: Duration,
+    sys_interval: Option<Duration>,
+    metrics: Option<TcpListener>,
 }
 
 impl std::fmt::Debug for Server {
@@ -190,6 +195,8 @@ impl Server {
             persistence: None,
             max_in_transit: DEFAULT_MAX_IN_TRANSIT,
             packet_timeout: Duration::from_secs(30),
+            sys_interval: None,
+            metrics: None,
         }
     }
 
@@ -251,6 +258,29 @@ impl Server {
         self
     }
 
+    /// Publishes the broker's statistics under `$SYS/broker/` every `interval` (none by
+    /// default; mosquitto's `sys_interval`, 10 s in its default configuration), as
+    /// retained messages with mosquitto's topic names: `version`, `uptime`,
+    /// `clients/{connected,disconnected,total,maximum}`, `messages/{received,sent}` (MQTT
+    /// packets of every type), `publish/messages/{received,sent,dropped}`,
+    /// `bytes/{received,sent}`, `subscriptions/count`, `retained messages/count`, and
+    /// `load/{messages,publish,bytes}/{received,sent}/{1min,5min,15min}` and
+    /// `load/connections/...` (per minute, averaged as mosquitto does). A value is published
+    /// when it changed since the last interval. Zero turns them off.
+    pub fn sys_interval(mut self, interval: Duration) -> Self {
+        self.sys_interval = (!interval.is_zero()).then_some(interval);
+        self
+    }
+
+    /// Serves the statistics in Prometheus's text format at `GET /metrics` on `listener`
+    /// (HTTP/1.1, one request per connection, at most 16 at once, each within 5 s): the
+    /// `$SYS` values as `mqtt_*` gauges and counters, and the refusals, drops and limits
+    /// reached by reason.
+    pub fn metrics(mut self, listener: TcpListener) -> Self {
+        self.metrics = Some(listener);
+        self
+    }
+
     /// Opens the store (restoring what it holds), starts accepting on every listener, and
     /// returns a handle to the running broker. Needs a tokio runtime.
     pub async fn start(self) -> Result<RunningServer, ServerError> {
@@ -263,6 +293,8 @@ impl Server {
             persistence,
             max_in_transit,
             packet_timeout,
+            sys_interval,
+            metrics,
         } = self;
         config.connect_policy = ConnectPolicy::AskDriver;
         let mut limits = net::ReadLimits::new(
@@ -309,6 +341,11 @@ impl Server {
         let (shared, timer, all_done) =
             net::Shared::start_with(hub, clock, auth, limits.clone(), store);
         let core = shared.core.clone();
+        let counters = Counters {
+            core: core.clone(),
+            traffic: shared.traffic.clone(),
+            started: std::time::Instant::now(),
+        };
         let mut local_addrs = Vec::new();
         let mut accepting = Vec::new();
         for (listener, transport) in listeners {
@@ -321,14 +358,26 @@ impl Server {
                 shared.clone(),
             )));
         }
+        let mut metrics_addr = None;
+        if let Some(listener) = metrics {
+            let addr = listener.local_addr()?;
+            info!("metrics on http://{addr}/metrics");
+            metrics_addr = Some(addr);
+            accepting.push(tokio::spawn(serve_metrics(listener, counters.clone())));
+        }
+        if let Some(interval) = sys_interval {
+            accepting.push(tokio::spawn(publish_sys(counters.clone(), interval)));
+        }
         Ok(RunningServer {
             core,
             timer,
             accepting,
             all_done,
             local_addrs,
+            metrics_addr,
             limits,
             failure,
+            counters,
         })
     }
 
@@ -366,8 +415,10 @@ pub struct RunningServer {
     accepting: Vec<JoinHandle<()>>,
     all_done: mpsc::Receiver<()>,
     local_addrs: Vec<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     limits: Arc<net::ReadLimits>,
     failure: Arc<Failure>,
+    counters: Counters,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -383,6 +434,16 @@ impl RunningServer {
     /// has its port here).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The address of the `/metrics` listener, if one was given.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The statistics now: what `$SYS` and `/metrics` show.
+    pub fn stats(&self) -> Stats {
+        self.counters.stats()
     }
 
     /// Reads the hub's state under the broker's lock: sessions, retained messages, queues
@@ -420,4 +481,119 @@ impl RunningServer {
             None => Ok(()),
         }
     }
+}
+
+/// Where the statistics come from: the hub's driver (under its lock) and the connections'
+/// traffic counters.
+#[derive(Clone)]
+struct Counters {
+    core: hub::Core,
+    traffic: Arc<stats::Traffic>,
+    started: std::time::Instant,
+}
+
+impl Counters {
+    fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = &self.traffic;
+        let mut s = Stats {
+            uptime: self.started.elapsed(),
+            connections: t.connections.load(Relaxed),
+            packets_received: t.packets_received.load(Relaxed),
+            packets_sent: t.packets_sent.load(Relaxed),
+            publish_received: t.publish_received.load(Relaxed),
+            publish_sent: t.publish_sent.load(Relaxed),
+            bytes_received: t.bytes_received.load(Relaxed),
+            bytes_sent: t.bytes_sent.load(Relaxed),
+            ..Stats::default()
+        };
+        self.core.stats(&mut s);
+        s
+    }
+}
+
+/// Publishes the `$SYS` topics every `interval`, those whose value changed, until the hub
+/// stops.
+async fn publish_sys(counters: Counters, interval: Duration) {
+    let mut loads = stats::Loads::default();
+    let mut last = std::collections::BTreeMap::<String, String>::new();
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = counters.stats();
+        loads.sample(&now, interval);
+        let mut messages = Vec::new();
+        for (name, value) in stats::sys_topics(&now, &loads) {
+            if last.get(&name) != Some(&value) {
+                messages.extend(stats::sys_message(&name, &value));
+                last.insert(name, value);
+            }
+        }
+        if counters.core.input(net::Input::Own(messages)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Requests for `/metrics` handled at once, at most; more are closed at once.
+const METRICS_REQUESTS: usize = 16;
+/// The largest request head read.
+const METRICS_REQUEST_BYTES: usize = 8 * 1024;
+
+/// Answers `GET /metrics` on `listener`.
+async fn serve_metrics(listener: TcpListener, counters: Counters) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(METRICS_REQUESTS));
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue;
+        };
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let answer = answer_metrics(tcp, &counters);
+            let _ = tokio::time::timeout(Duration::from_secs(5), answer).await;
+        });
+    }
+}
+
+/// Reads one request head (parsed by httparse) and answers it.
+async fn answer_metrics(
+    mut tcp: tokio::net::TcpStream,
+    counters: &Counters,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = Vec::with_capacity(1024);
+    let (status, body) = loop {
+        if tcp.read_buf(&mut buf).await? == 0 {
+            return Ok(());
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut request = httparse::Request::new(&mut headers);
+        match request.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {
+                let path = request.path.unwrap_or_default();
+                let path = path.split('?').next().unwrap_or_default();
+                break match (request.method, path) {
+                    (Some("GET"), "/metrics") => ("200 OK", stats::prometheus(&counters.stats())),
+                    (Some("GET"), _) => ("404 Not Found", "try /metrics\n".to_string()),
+                    _ => ("405 Method Not Allowed", "GET /metrics\n".to_string()),
+                };
+            }
+            Ok(httparse::Status::Partial) if buf.len() < METRICS_REQUEST_BYTES => {}
+            _ => break ("400 Bad Request", String::new()),
+        }
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await?;
+    tcp.write_all(body.as_bytes()).await?;
+    tcp.shutdown().await
 }

@@ -33,6 +33,8 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, 
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tracing::{debug, error, info, warn};
 
+use super::stats::{Tally, Traffic};
+
 /// What a connection task (or, for `Shutdown`, `main`) hands the broker core.
 #[derive(Debug)]
 pub(crate) enum Input {
@@ -57,6 +59,8 @@ pub(crate) enum Input {
     /// The driver closes a connection for a limit of its own (v5: DISCONNECT with the
     /// reason code first).
     Disconnect(ConnectionId, ReasonCode, &'static str),
+    /// Messages of the broker's own (`$SYS`), retained QoS 0.
+    Own(Vec<mqtt_codec::Publish>),
     Shutdown,
 }
 
@@ -301,6 +305,8 @@ pub(crate) struct SharedState {
     pub(crate) clock: Clock,
     pub(crate) limits: Arc<ReadLimits>,
     pub(crate) next_id: Arc<AtomicU64>,
+    /// Bytes and packets in and out, all connections together.
+    pub(crate) traffic: Arc<super::stats::Traffic>,
     /// Held by every task; the broker waits for all of them to drop it when shutting down.
     pub(crate) _alive: mpsc::Sender<()>,
 }
@@ -317,6 +323,7 @@ impl Shared {
     ) -> (Self, tokio::task::JoinHandle<()>, mpsc::Receiver<()>) {
         let shared_config = Arc::new(hub.config().clone());
         let core = super::hub::Core::new(hub, auth, clock, persist);
+        let traffic = Arc::new(super::stats::Traffic::default());
         let timer = tokio::spawn(core.clone().run_timer());
         let (alive, all_done) = mpsc::channel::<()>(1);
         let shared = Self(Arc::new(SharedState {
@@ -325,6 +332,7 @@ impl Shared {
             clock,
             limits,
             next_id: Arc::new(AtomicU64::new(1)),
+            traffic,
             _alive: alive,
         }));
         (shared, timer, all_done)
@@ -439,6 +447,7 @@ pub(crate) async fn listen(listener: TcpListener, transport: Transport, shared: 
             }
         };
         let _ = tcp.set_nodelay(true);
+        Traffic::add(&shared.traffic.connections, 1);
         let shared = shared.clone();
         // One task per connection, sized for its own transport: a TCP connection's task
         // carries no TLS or WebSocket handshake state.
@@ -735,10 +744,12 @@ fn hand_over(
 ) -> Option<usize> {
     let shared = &c.shared;
     let mut cx = decode_context(&c.outbox, &shared.limits);
+    let mut tally = Tally::received(&shared.traffic);
     while go() {
         match Packet::decode_stream(inbuf, &cx) {
             Ok(Decoded::Packet(p)) => {
                 partial.done(&shared.limits.partial_budget);
+                tally.count(&p);
                 let mut p = p;
                 let connect = matches!(p, Packet::Connect(_));
                 let inbound = c.outbox.machine().handle_packet(shared.clock.now(), &mut p);
@@ -879,7 +890,7 @@ fn read(mut rx: impl Rx, c: Conn) -> impl std::future::Future<Output = ()> {
                         let _ = c.shared.core.input(Input::Closed(c.id));
                         break;
                     }
-                    Ok(_) => {}
+                    Ok(n) => Traffic::add(&c.shared.traffic.bytes_received, n as u64),
                 },
                 _ = c.outbox.to_reader.notified() => {}
                 _ = late => {
@@ -950,11 +961,13 @@ fn write(mut tx: impl Tx, c: Conn) -> impl std::future::Future<Output = ()> {
             let mut out = BytesMut::new();
             let mut counted = 0;
             {
+                let mut tally = Tally::sent(&c.shared.traffic);
                 let mut m = c.outbox.machine();
                 let connected = m.is_connected();
                 for (version, mut packet, len) in batch.drain(..) {
                     m.outgoing(&mut packet);
                     encode(&mut out, version, &packet);
+                    tally.count(&packet);
                     counted += len;
                 }
                 if !connected && m.is_connected() {
@@ -982,6 +995,7 @@ fn write(mut tx: impl Tx, c: Conn) -> impl std::future::Future<Output = ()> {
                 let _ = c.shared.core.input(Input::Closed(c.id));
                 break;
             }
+            Traffic::add(&c.shared.traffic.bytes_sent, out.len() as u64);
             // (A PINGRESP alone counted nothing: the hub need not hear of it.)
             if counted > 0 && c.shared.core.input(Input::Written(c.id, counted)).is_err() {
                 break;

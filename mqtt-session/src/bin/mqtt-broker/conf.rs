@@ -4,12 +4,13 @@
 //! after it `protocol mqtt|websockets`, `certfile`, `keyfile`, `cafile`,
 //! `require_certificate`, `use_identity_as_username`; `port` and `bind_address` (the old
 //! default listener); `allow_anonymous`, `password_file`, `acl_file`, `max_packet_size`,
+//! `message_size_limit` (deprecated by mosquitto 2 for `max_packet_size`, and read as it),
 //! `max_queued_messages`, `max_inflight_messages`, `max_keepalive`, `retain_available`,
-//! `persistence` and `persistence_location` (a directory, as in mosquitto; the current
-//! one if not given; our database file there is `broker.redb`), `log_type`, and the logging keys `log_dest`, `log_timestamp`,
-//! `connection_messages`, `per_listener_settings false`, which change nothing here. Any
-//! other key is an error naming the file, the line and the key. Flags given after `-c`
-//! override the file.
+//! `sys_interval`, `persistence` and `persistence_location` (a directory, as in mosquitto;
+//! the current one if not given; our database file there is `broker.redb`), `log_type`,
+//! and the logging keys `log_dest`, `log_timestamp`, `connection_messages`,
+//! `per_listener_settings false`, which change nothing here. Any other key is an error
+//! naming the file, the line and the key. Flags given after `-c` override the file.
 
 /// One `listener` block.
 #[derive(Debug, Default)]
@@ -120,6 +121,13 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
                 );
             }
             "max_keepalive" => push(&mut args, "--max-keepalive", one()?),
+            // mosquitto 2 deprecates it for max_packet_size, which bounds the whole packet
+            // (so a payload of exactly the limit, with its topic, is refused here).
+            "message_size_limit" => match one()? {
+                "0" => {}
+                n => push(&mut args, "--max-packet-size", n),
+            },
+            "sys_interval" => push(&mut args, "--sys-interval", one()?),
             "retain_available" => {
                 if !boolean()? {
                     args.push("--no-retain".into());
@@ -233,9 +241,12 @@ mod tests {
         assert_eq!(args_from_conf(f).unwrap(), ["--persist", "/var/lib/b/"]);
         std::fs::write(&file, "persistence true\n").unwrap();
         assert_eq!(args_from_conf(f).unwrap(), ["--persist", "."]);
-        std::fs::write(&file, "listener 1883\nsys_interval 10\n").unwrap();
+        std::fs::write(&file, "listener 1883\nautosave_interval 10\n").unwrap();
         let err = args_from_conf(f).unwrap_err();
-        assert!(err.contains(":2: unsupported key `sys_interval`"), "{err}");
+        assert!(
+            err.contains(":2: unsupported key `autosave_interval`"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -83,7 +83,11 @@ usage: mqtt-broker [OPTIONS]
   --persist-window MS      with --persist: wait up to MS milliseconds after a write for
                            more to commit with it (default: 0, commit at once; writes
                            that arrive during a commit join the next one)
-  --log-level LEVEL        error, warn, info (default) or debug
+  --sys-interval SECS      publish statistics under $SYS/broker/ every SECS seconds
+                           (default: 10, as mosquitto; 0: none)
+  --metrics ADDR           serve the statistics for Prometheus at http://ADDR/metrics
+  --log-level LEVEL        error, warn, info (default), debug or trace; without it,
+                           RUST_LOG sets the filter
   --help                   this text
 
        mqtt-broker passwd FILE USER PASSWORD
@@ -121,6 +125,8 @@ struct Args {
     allow_anonymous: Option<bool>,
     persist: Option<String>,
     persist_window: Option<u64>,
+    sys_interval: Option<u64>,
+    metrics: Option<String>,
     log_level: Option<String>,
     help: bool,
 }
@@ -195,6 +201,8 @@ impl Args {
                 }
                 "--persist" => a.persist = Some(value()?),
                 "--persist-window" => a.persist_window = Some(number(&flag, &value()?)?),
+                "--sys-interval" => a.sys_interval = Some(number(&flag, &value()?)?),
+                "--metrics" => a.metrics = Some(value()?),
                 "--log-level" => {
                     let level = value()?;
                     if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
@@ -362,7 +370,14 @@ async fn run(args: Args) -> Result<(), String> {
         c.retain_available = !args.no_retain;
         c
     };
-    let mut server = Server::new(config).authenticator(users).throttle(throttle);
+    let sys_interval = Duration::from_secs(args.sys_interval.unwrap_or(10));
+    let mut server = Server::new(config)
+        .authenticator(users)
+        .throttle(throttle)
+        .sys_interval(sys_interval);
+    if let Some(addr) = &args.metrics {
+        server = server.metrics(bind(addr).await?);
+    }
     if let Some(n) = args.max_in_transit {
         server = server.max_in_transit(n);
     }
