@@ -109,7 +109,7 @@ pub(crate) async fn run(a: RrArgs) -> Result<(), Exit> {
     }
     let options = SubscriptionOptions {
         qos: a.connection.qos,
-        retain_handling: if a.no_retained {
+        retain_handling: if a.no_retained && prepared.protocol.is_v5() {
             RetainHandling::DoNotSend
         } else {
             RetainHandling::SendAtSubscribe

@@ -105,11 +105,17 @@ pub(crate) async fn run(a: SubArgs) -> Result<(), Exit> {
             ))
         })
     };
+    let v5 = prepared.protocol.is_v5();
+    if a.retain_as_published && !v5 {
+        return Err(Exit::usage(
+            "Error: --retain-as-published needs MQTT 5.0 (-V mqttv5).",
+        ));
+    }
     let options = SubscriptionOptions {
         qos: a.connection.qos,
         retain_as_published: a.retain_as_published,
         // As mosquitto_sub: -R asks a 5.0 server not to send retained messages at all.
-        retain_handling: if a.no_retained {
+        retain_handling: if a.no_retained && v5 {
             RetainHandling::DoNotSend
         } else {
             RetainHandling::SendAtSubscribe
@@ -240,7 +246,10 @@ fn subscribe(
     let unsubscribe = plan.unsubscribe.clone();
     let (debug, quiet) = (plan.debug, plan.quiet);
     Box::pin(async move {
-        let stopped = |_: ClientError| Exit::runtime(7, "Error: The connection was lost.");
+        let stopped = |e: ClientError| match e {
+            ClientError::Subscribe(e) => Exit::runtime(1, format!("Error: {e}.")),
+            _ => Exit::runtime(7, "Error: The connection was lost."),
+        };
         let granted: Subscribed = client
             .subscribe_many(subscriptions)
             .await
