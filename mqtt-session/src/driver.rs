@@ -56,7 +56,7 @@ use crate::client::{
     Action, Client, ClientConfig, Connected, DropReason, Event, Message, PublishError, Published,
     ResumeError, SubscribeError, Subscribed, Unsubscribed,
 };
-use crate::event::Disconnected;
+use crate::event::{CloseCause, Disconnected};
 use crate::persist::{ClientStore, StoreError};
 use crate::store::SessionState;
 use crate::time::Clock;
@@ -86,6 +86,89 @@ pub struct ClientOptions {
     /// MQTT over WebSocket (subprotocol `mqtt`, binary frames), with this request path
     /// (`/mqtt`, say): `ws://`, or `wss://` with `tls`.
     pub websocket: Option<String>,
+    /// When to connect again after a connection ends or an attempt fails; once the driver
+    /// gives up it stops, and [`Events::recv`] ends after the last notification.
+    pub reconnect: Reconnect,
+    /// Sees every packet as it is sent or received (a debug log, say).
+    pub packet_trace: Option<PacketTrace>,
+}
+
+/// When the driver connects again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Reconnect {
+    /// After every failure, with back-off, until the client disconnects.
+    #[default]
+    Always,
+    /// After losing a connection the server had accepted; but not when the first attempt
+    /// fails (the server unreachable, or the connection closed before CONNACK), nor when
+    /// the server refuses a CONNECT. A tool that should report a wrong address or refused
+    /// credentials at once, and still ride out a broker restart, wants this.
+    OnceConnected,
+    /// Never: the driver stops when its connection ends, or when its first attempt fails.
+    Never,
+}
+
+/// Which way a packet went, for a [`PacketTrace`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From this client to the server.
+    Sent,
+    /// From the server to this client.
+    Received,
+}
+
+/// A function the driver calls with every packet it sends or receives, on its own task,
+/// before acting on it: it should return quickly.
+#[derive(Clone)]
+pub struct PacketTrace(Arc<TraceFn>);
+
+/// The function inside a [`PacketTrace`].
+type TraceFn = dyn Fn(Direction, &Packet) + Send + Sync;
+
+impl PacketTrace {
+    /// A trace that calls `f`.
+    pub fn new(f: impl Fn(Direction, &Packet) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl core::fmt::Debug for PacketTrace {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("PacketTrace")
+    }
+}
+
+/// Why a connection attempt failed before any MQTT was spoken: the TCP connection, the TLS
+/// handshake or the WebSocket upgrade.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct ConnectFailure {
+    /// The kind of I/O error.
+    pub kind: std::io::ErrorKind,
+    /// The operating system's or library's description of it (for an operating system
+    /// error, without Rust's "(os error N)").
+    pub message: String,
+    /// The operating system's error number, if it was one.
+    pub os_error: Option<i32>,
+}
+
+impl From<&std::io::Error> for ConnectFailure {
+    fn from(e: &std::io::Error) -> Self {
+        let mut message = std::format!("{e}");
+        if let Some(n) = e.raw_os_error() {
+            let suffix = std::format!(" (os error {n})");
+            if let Some(m) = message.strip_suffix(&suffix) {
+                message = m.into();
+            }
+        }
+        Self {
+            kind: e.kind(),
+            message,
+            os_error: e.raw_os_error(),
+        }
+    }
 }
 
 /// How to speak TLS to the server: a rustls configuration and the name the server's
@@ -139,23 +222,11 @@ impl Tls {
     /// needs. Certificates of the store that rustls cannot parse are skipped; none at all
     /// is an error.
     pub fn with_platform_roots(server_name: &str) -> Result<Tls, TlsError> {
-        let found = rustls_native_certs::load_native_certs();
-        let mut roots = rustls::RootCertStore::empty();
-        let (_added, _skipped) = roots.add_parsable_certificates(found.certs);
-        if roots.is_empty() {
-            let why = found
-                .errors
-                .first()
-                .map(|e| std::format!(": {e}"))
-                .unwrap_or_default();
-            return Err(TlsError::NoPlatformRoots(why));
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Tls::new(Arc::new(config), server_name)
+        let settings = TlsSettings {
+            platform_roots: true,
+            ..TlsSettings::default()
+        };
+        Self::with_settings(&settings, server_name)
     }
 
     /// TLS trusting the certificate authorities in `ca_pem` (PEM), presenting the client
@@ -166,21 +237,73 @@ impl Tls {
         client: Option<(&[u8], &[u8])>,
         server_name: &str,
     ) -> Result<Tls, TlsError> {
+        let settings = TlsSettings {
+            ca_pem,
+            client,
+            ..TlsSettings::default()
+        };
+        Self::with_settings(&settings, server_name)
+    }
+
+    /// As [`with_ca_pem`](Self::with_ca_pem), but a certificate for another name than
+    /// `server_name` is accepted too (the chain, its dates and signatures are still
+    /// checked against `ca_pem`): for testing a server whose certificate names another
+    /// host, as mosquitto's `--insecure` does. Anyone who can redirect the connection to
+    /// another server that CA certified can then impersonate the server.
+    pub fn with_ca_pem_any_name(
+        ca_pem: &[u8],
+        client: Option<(&[u8], &[u8])>,
+        server_name: &str,
+    ) -> Result<Tls, TlsError> {
+        let settings = TlsSettings {
+            ca_pem,
+            client,
+            any_server_name: true,
+            ..TlsSettings::default()
+        };
+        Self::with_settings(&settings, server_name)
+    }
+
+    /// TLS as `settings` say, with rustls's safe defaults and the ring provider: the
+    /// constructors above are shorthands of this.
+    pub fn with_settings(settings: &TlsSettings<'_>, server_name: &str) -> Result<Tls, TlsError> {
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let pem = |e: rustls::pki_types::pem::Error| TlsError::Pem(std::format!("{e:?}"));
         let mut roots = rustls::RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(ca_pem) {
+        for ca in CertificateDer::pem_slice_iter(settings.ca_pem) {
             roots.add(ca.map_err(pem)?)?;
+        }
+        if settings.platform_roots {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _skipped) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                let why = found
+                    .errors
+                    .first()
+                    .map(|e| std::format!(": {e}"))
+                    .unwrap_or_default();
+                return Err(TlsError::NoPlatformRoots(why));
+            }
         }
         if roots.is_empty() {
             return Err(TlsError::Pem("no CA certificate".into()));
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-        let config = match client {
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()?;
+        let builder = if settings.any_server_name {
+            let verifier =
+                rustls::client::WebPkiServerVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .map_err(|e| TlsError::Pem(std::format!("{e}")))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyName(verifier)))
+        } else {
+            builder.with_root_certificates(roots)
+        };
+        let config = match settings.client {
             Some((chain, key)) => {
                 let chain = CertificateDer::pem_slice_iter(chain)
                     .collect::<Result<Vec<_>, _>>()
@@ -191,6 +314,71 @@ impl Tls {
             None => builder.with_no_client_auth(),
         };
         Tls::new(Arc::new(config), server_name)
+    }
+}
+
+/// What a [`Tls`] trusts and presents, for [`Tls::with_settings`]: certificate authorities
+/// from PEM and, or, the platform's; a client certificate; whether the server's certificate
+/// must name the server.
+#[derive(Debug, Default, Clone, Copy)]
+#[non_exhaustive]
+pub struct TlsSettings<'a> {
+    /// Certificate authorities to trust (PEM; may be empty when `platform_roots`).
+    pub ca_pem: &'a [u8],
+    /// Trust the platform's certificate authorities too (see [`Tls::with_platform_roots`]).
+    pub platform_roots: bool,
+    /// A client certificate chain and its key (PEM), for mutual TLS.
+    pub client: Option<(&'a [u8], &'a [u8])>,
+    /// Accept a server certificate for another name (see [`Tls::with_ca_pem_any_name`]).
+    pub any_server_name: bool,
+}
+
+/// A server certificate verifier that accepts a certificate for any name, and checks
+/// everything else as rustls's WebPKI verifier does.
+#[derive(Debug)]
+struct AnyName(Arc<rustls::client::WebPkiServerVerifier>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        use rustls::CertificateError::{NotValidForName, NotValidForNameContext};
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                NotValidForName | NotValidForNameContext { .. },
+            )) => Ok(rustls::client::danger::ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 
@@ -207,6 +395,8 @@ impl ClientOptions {
             max_queued_bytes: 16 * 1024 * 1024,
             tls: None,
             websocket: None,
+            reconnect: Reconnect::Always,
+            packet_trace: None,
         }
     }
 
@@ -231,8 +421,13 @@ pub enum Notification {
     Connected(Connected),
     /// An application message.
     Message(Publish),
-    /// The connection ended; the driver connects again unless the client disconnected.
+    /// The connection ended; the driver connects again unless the client disconnected
+    /// (or [`ClientOptions::reconnect`] says not to).
     Disconnected(Disconnected),
+    /// An attempt to connect failed before MQTT began (no server listening, a TLS
+    /// handshake refused...); the driver tries again unless
+    /// [`ClientOptions::reconnect`] says not to.
+    ConnectFailed(ConnectFailure),
 }
 
 /// Why a call failed.
@@ -571,6 +766,14 @@ async fn run(
     let mut backoff = Backoff::new(&options);
     let mut reconnect_at = Some(tokio::time::Instant::now());
     let mut stopping: Option<oneshot::Sender<()>> = None;
+    // What `options.reconnect` decides by: a connection was accepted; a CONNECT refused.
+    let mut accepted = false;
+    let mut refused = false;
+    let trace = |direction: Direction, p: &Packet| {
+        if let Some(t) = &options.packet_trace {
+            (t.0)(direction, p);
+        }
+    };
     loop {
         // Carry out what the client asked for, in order.
         let mut out = BytesMut::new();
@@ -586,6 +789,7 @@ async fn run(
             }
             match action {
                 Action::Send(p) => {
+                    trace(Direction::Sent, &p);
                     if let Err(e) = p.encode(client.protocol(), &mut out) {
                         // The client only hands out packets that fit its version.
                         debug_assert!(false, "client packet does not encode: {e}");
@@ -604,8 +808,13 @@ async fn run(
                 }
                 Action::Close => close = true,
                 Action::Event(e) => {
-                    if matches!(e, Event::Connected(_)) {
-                        backoff.reset();
+                    match &e {
+                        Event::Connected(_) => {
+                            accepted = true;
+                            backoff.reset();
+                        }
+                        Event::Disconnected(d) if d.cause == CloseCause::Refused => refused = true,
+                        _ => {}
                     }
                     deliver(e, &mut waiting, &events).await;
                 }
@@ -626,13 +835,17 @@ async fn run(
                 let _ = done.send(());
                 return;
             }
-            reconnect_at = Some(backoff.next());
+            reconnect_at = retry(&options, &mut backoff, accepted, refused);
             continue;
         }
         if link.is_none()
             && let Some(done) = stopping.take()
         {
             let _ = done.send(());
+            return;
+        }
+        // Not connected, and no attempt to come: `options.reconnect` gave up.
+        if link.is_none() && reconnect_at.is_none() {
             return;
         }
         let connected = link.is_some();
@@ -660,7 +873,10 @@ async fn run(
                     let Some(l) = &mut link else { continue };
                     loop {
                         match Packet::decode_stream(&mut l.rx, &client.decode_context()) {
-                            Ok(Decoded::Packet(p)) => client.handle_packet(clock.now(), p),
+                            Ok(Decoded::Packet(p)) => {
+                                trace(Direction::Received, &p);
+                                client.handle_packet(clock.now(), p);
+                            }
                             Ok(Decoded::Incomplete { .. }) => break,
                             Err(e) => {
                                 client.handle_decode_error(clock.now(), &e);
@@ -675,7 +891,7 @@ async fn run(
                     if stopping.is_some() {
                         continue;
                     }
-                    reconnect_at = Some(backoff.next());
+                    reconnect_at = retry(&options, &mut backoff, accepted, refused);
                 }
             },
             () = async {
@@ -696,15 +912,32 @@ async fn run(
                         link = Some(Link { transport, rx: BytesMut::new() });
                         if client.connect(clock.now()).is_err() {
                             link = None;
-                            reconnect_at = Some(backoff.next());
+                            reconnect_at = retry(&options, &mut backoff, accepted, refused);
                         }
                     }
-                    Err(_) => {
-                        reconnect_at = Some(backoff.next());
+                    Err(e) => {
+                        reconnect_at = retry(&options, &mut backoff, accepted, refused);
+                        let failure = Notification::ConnectFailed(ConnectFailure::from(&e));
+                        let _ = events.send(failure).await;
                     }
                 }
             }
         }
+    }
+}
+
+/// When to connect again after a failure, if at all, by `options.reconnect`: whether a
+/// connection was ever `accepted`, and whether a CONNECT was `refused`.
+fn retry(
+    options: &ClientOptions,
+    backoff: &mut Backoff,
+    accepted: bool,
+    refused: bool,
+) -> Option<tokio::time::Instant> {
+    match options.reconnect {
+        Reconnect::Always => Some(backoff.next()),
+        Reconnect::OnceConnected if accepted && !refused => Some(backoff.next()),
+        Reconnect::OnceConnected | Reconnect::Never => None,
     }
 }
 
