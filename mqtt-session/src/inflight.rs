@@ -96,6 +96,30 @@ struct Entries {
     unsent_publish: BTreeSet<u64>,
     unsent_pubrel: BTreeSet<u64>,
     in_flight: usize,
+    /// The [`message_size`] of every PUBLISH held.
+    bytes: usize,
+}
+
+/// What a message costs in a byte bound (`max_retained_bytes`, `max_queued_bytes`): its
+/// topic, payload and properties.
+pub(crate) fn message_size(p: &Publish) -> usize {
+    let pr = &p.properties;
+    let strings = pr.response_topic.as_ref().map_or(0, |t| t.len())
+        + pr.correlation_data.as_ref().map_or(0, |d| d.len())
+        + pr.content_type.as_ref().map_or(0, |c| c.len())
+        + pr.user_properties
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>();
+    p.topic.len() + p.payload.len() + strings
+}
+
+/// The bytes an entry counts for.
+fn entry_size(state: &OutgoingState) -> usize {
+    match state {
+        OutgoingState::Publish { publish, .. } => message_size(publish),
+        OutgoingState::PubRel { .. } => 0,
+    }
 }
 
 impl Outbound {
@@ -147,6 +171,7 @@ impl Outbound {
         let seq = entry.seq;
         self.next_seq = seq + 1;
         s.by_id.insert(entry.packet_id, seq);
+        s.bytes += entry_size(&entry.state);
         match &entry.state {
             OutgoingState::Publish { on_wire, .. } => {
                 if *on_wire {
@@ -164,6 +189,12 @@ impl Outbound {
         }
         s.entries.insert(seq, entry);
         Some(seq)
+    }
+
+    /// The [`message_size`] of the messages held (a released QoS 2 message, whose PUBLISH
+    /// is done, counts for nothing).
+    pub(crate) fn bytes(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.bytes)
     }
 
     /// Messages that count against the peer's Receive Maximum.
@@ -264,6 +295,7 @@ impl Outbound {
         let s = self.state.as_mut()?;
         let entry = s.entries.remove(&seq)?;
         s.by_id.remove(&entry.packet_id);
+        s.bytes -= entry_size(&entry.state);
         s.unsent_publish.remove(&seq);
         s.unsent_pubrel.remove(&seq);
         match &entry.state {
@@ -323,7 +355,9 @@ impl Outbound {
         }
         // Still counted in flight: PUBCOMP ends it ([MQTT-3.3.4-7]). It moves to the end of
         // the order: PUBRELs go in the order of their PUBRECs.
-        s.entries.remove(&seq);
+        if let Some(old) = s.entries.remove(&seq) {
+            s.bytes -= entry_size(&old.state);
+        }
         s.entries.insert(
             new,
             OutgoingEntry {

@@ -137,6 +137,12 @@ pub struct BrokerConfig {
     /// Per session, the most QoS 1/2 messages held for the client (waiting or in flight).
     /// Beyond it new messages are dropped and each drop is evented.
     pub max_queued_messages: usize,
+    /// Per session, the most bytes (topic, payload and properties) of QoS 1/2 messages
+    /// held for the client, waiting or in flight (mosquitto's `max_queued_bytes`, which
+    /// counts payloads). A message that would take it beyond is dropped like one beyond
+    /// `max_queued_messages` ([`Undelivered::QueueFull`](super::Undelivered::QueueFull)),
+    /// except when the session holds nothing: one message of any size may always wait.
+    pub max_queued_bytes: usize,
     /// How long a new connection may take from opening to CONNACK: sending CONNECT, the
     /// driver's decision and any v5 AUTH exchange.
     pub connect_timeout: Duration,
@@ -260,6 +266,7 @@ impl Default for BrokerConfig {
             reject_control_characters: false,
             maximum_session_expiry: u32::MAX,
             max_queued_messages: 1000,
+            max_queued_bytes: 64 << 20,
             connect_timeout: Duration::from_secs(10),
             max_packets_before_connack: 64,
             max_pending_connects: 1000,

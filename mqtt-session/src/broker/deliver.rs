@@ -30,6 +30,13 @@ use super::{ConnectionId, Hub};
 use crate::inflight::{NextSend, OutgoingState};
 use crate::store::SessionOp;
 
+/// Whether `max_bytes` (`max_queued_bytes`) leaves room for `p` in a session's `outbound`
+/// (an empty one takes any message).
+fn admits(max_bytes: usize, outbound: &crate::inflight::Outbound, p: &Publish) -> bool {
+    let held = outbound.bytes();
+    held == 0 || held.saturating_add(crate::inflight::message_size(p)) <= max_bytes
+}
+
 /// Seconds left until `t`, rounded up so that a message still alive never says 0.
 fn secs_left(now: Instant, t: Instant) -> u32 {
     let d = t.saturating_duration_since(now);
@@ -117,6 +124,7 @@ impl Hub {
     ) -> Option<ConnectionId> {
         let (key, qos) = (t.session, t.qos);
         let max_queued = self.config.max_queued_messages;
+        let max_bytes = self.config.max_queued_bytes;
         let pause_at = self.config.pause_publishers_at;
         let session = self.sessions.get_mut(&key)?;
         if qos == QoS::AtMostOnce {
@@ -148,7 +156,7 @@ impl Hub {
             self.promote_pending(now, key, p.topic.as_str());
         }
         let session = self.sessions.get_mut(&key)?;
-        if session.outbound.len() >= max_queued {
+        if session.outbound.len() >= max_queued || !admits(max_bytes, &session.outbound, &p) {
             let behind = session.connection.filter(|_| session.backlog() >= pause_at);
             self.message_dropped(key, p.topic, Undelivered::QueueFull);
             return behind;
@@ -415,6 +423,7 @@ impl Hub {
     /// delivered on a later connection.
     pub(super) fn pending_on_disconnect(&mut self, key: SessionKey) {
         let max_queued = self.config.max_queued_messages;
+        let max_bytes = self.config.max_queued_bytes;
         let Some(session) = self.sessions.get_mut(&key) else {
             return;
         };
@@ -427,7 +436,9 @@ impl Hub {
             let Some(session) = self.sessions.get_mut(&key) else {
                 return;
             };
-            if session.outbound.len() >= max_queued {
+            if session.outbound.len() >= max_queued
+                || !admits(max_bytes, &session.outbound, &e.publish)
+            {
                 self.message_dropped(key, e.publish.topic, Undelivered::QueueFull);
                 continue;
             }

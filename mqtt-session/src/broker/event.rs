@@ -197,7 +197,8 @@ pub enum SessionEnd {
 /// Why a message for a client was dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Undelivered {
-    /// The session already holds `max_queued_messages` QoS 1/2 messages, or (QoS 0) its
+    /// The session already holds `max_queued_messages` QoS 1/2 messages (or
+    /// `max_queued_bytes` of them), or (QoS 0) its
     /// connection already has `max_queued_qos0` waiting for its write budget.
     QueueFull,
     /// It is larger than the client's Maximum Packet Size; it counts as delivered

@@ -72,17 +72,7 @@ enum Step {
 
 /// What a retained message costs in `max_retained_bytes`: its topic, payload and
 /// properties.
-pub(crate) fn retained_size(p: &Publish) -> usize {
-    let pr = &p.properties;
-    let strings = pr.response_topic.as_ref().map_or(0, |t| t.len())
-        + pr.correlation_data.as_ref().map_or(0, |d| d.len())
-        + pr.content_type.as_ref().map_or(0, |c| c.len())
-        + pr.user_properties
-            .iter()
-            .map(|(k, v)| k.len() + v.len())
-            .sum::<usize>();
-    p.topic.len() + p.payload.len() + strings
-}
+pub(crate) use crate::inflight::message_size as retained_size;
 
 /// Why a retained message cannot be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

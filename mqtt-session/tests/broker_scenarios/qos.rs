@@ -363,6 +363,67 @@ fn offline_queue_is_bounded_and_drops_are_evented() {
     );
 }
 
+/// The offline queue is bounded in bytes too (`max_queued_bytes`: topic, payload and
+/// properties): a message that would take it beyond is dropped and evented, as one beyond
+/// `max_queued_messages` is; an empty queue takes a message of any size; an acknowledged
+/// message makes room again.
+#[test]
+fn offline_queue_is_bounded_in_bytes() {
+    let mut h = Harness::new({
+        let mut c = BrokerConfig::default();
+        c.max_queued_bytes = 100;
+        c
+    });
+    h.connect("s", V311, false);
+    h.subscribe("s", 1, &[("t", QoS::AtLeastOnce)]);
+    h.sever("s");
+    h.connect("p", V311, true);
+    let forty = "x".repeat(40);
+    // 41 bytes each (topic `t` and 40 of payload): two fit in 100, the third does not.
+    for i in 1..=3u16 {
+        h.publish(
+            "p",
+            "t",
+            &format!("{i}{}", &forty[1..]),
+            QoS::AtLeastOnce,
+            i,
+        );
+    }
+    assert_eq!(h.broker.queued("s"), Some((2, 1)));
+    let dropped = |h: &mut Harness| {
+        h.take_events()
+            .into_iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    BrokerEvent::MessageDropped {
+                        reason: Undelivered::QueueFull,
+                        ..
+                    }
+                )
+            })
+            .count()
+    };
+    assert_eq!(dropped(&mut h), 1);
+    // Delivered and acknowledged, the queue is empty: one large message still waits.
+    h.connect("s", V311, false);
+    for _ in 0..2 {
+        let p = h.recv_publish("s").unwrap();
+        let id = p.qos_pid.packet_id().unwrap();
+        h.send("s", Packet::PubAck(PubResponse::new(id)));
+    }
+    h.sever("s");
+    h.publish("p", "t", &"y".repeat(500), QoS::AtLeastOnce, 4);
+    assert_eq!(dropped(&mut h), 0, "an empty queue takes any message");
+    h.publish("p", "t", "z", QoS::AtLeastOnce, 5);
+    assert_eq!(
+        dropped(&mut h),
+        1,
+        "but nothing more while it holds 501 bytes"
+    );
+    assert_eq!(h.broker.queued("s"), Some((1, 2)));
+}
+
 /// [MQTT-3.3.2-5], [MQTT-3.3.2-6]: a queued message's Message Expiry Interval counts down
 /// while it waits, and it is dropped if it runs out before it could be sent.
 #[test]

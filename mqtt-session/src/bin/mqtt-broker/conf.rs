@@ -5,7 +5,7 @@
 //! `require_certificate`, `use_identity_as_username`; `port` and `bind_address` (the old
 //! default listener); `allow_anonymous`, `password_file`, `acl_file`, `max_packet_size`,
 //! `message_size_limit` (deprecated by mosquitto 2 for `max_packet_size`, and read as it),
-//! `max_queued_messages`, `max_inflight_messages`, `max_keepalive`, `retain_available`,
+//! `max_queued_messages`, `max_queued_bytes`, `max_inflight_messages`, `max_keepalive`, `retain_available`,
 //! `sys_interval`, `persistence` and `persistence_location` (a directory, as in mosquitto;
 //! the current one if not given; our database file there is `broker.redb`), `log_type`,
 //! and the logging keys `log_dest`, `log_timestamp`, `connection_messages`,
@@ -111,6 +111,7 @@ pub fn args_from_conf(path: &str) -> Result<Vec<String>, String> {
             "acl_file" => push(&mut args, "--acl", one()?),
             "max_packet_size" => push(&mut args, "--max-packet-size", one()?),
             "max_queued_messages" => push(&mut args, "--max-queued-messages", one()?),
+            "max_queued_bytes" => push(&mut args, "--max-queued-bytes", one()?),
             "max_inflight_messages" => {
                 // 0 is mosquitto's "no limit".
                 let n = one()?;

@@ -15,8 +15,10 @@ mod conf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::Parser;
 use mqtt_codec::MAX_PACKET_SIZE;
-use mqtt_session::broker::BrokerConfig;
+use mqtt_session::broker::{BrokerConfig, ClientIdPolicy, ConnectRate, Qos0Overflow};
+use mqtt_session::mqtt_codec::QoS;
 use mqtt_session::server::{Acl, Server, Throttle, TlsAcceptor, Transport, Users};
 use tokio::net::TcpListener;
 use tracing::{error, info, warn};
@@ -25,216 +27,335 @@ use tracing::{error, info, warn};
 /// client can make the broker buffer (the protocol allows 256 MiB).
 const DEFAULT_MAX_PACKET_SIZE: u32 = 1024 * 1024;
 
-const USAGE: &str = "\
-usage: mqtt-broker [OPTIONS]
+/// The defaults of the core's limits, for the help text.
+fn core_default() -> BrokerConfig {
+    BrokerConfig::default()
+}
 
-  -c, --config FILE        read the common subset of mosquitto.conf (listener, protocol,
-                           certfile, keyfile, cafile, allow_anonymous, password_file,
-                           acl_file, max_packet_size, max_queued_messages,
-                           max_inflight_messages, max_keepalive, retain_available, ...);
-                           flags after it override the file
-  --bind ADDR              listen for MQTT over TCP on ADDR (repeatable; default
-                           127.0.0.1:1883 when no listener at all is given)
-  --tls ADDR               listen for MQTT over TLS on ADDR (needs --cert and --key);
-                           alone, it is the only listener: no plain text
-  --cert FILE              PEM certificate chain for --tls and --wss
-  --key FILE               PEM private key for --tls and --wss
-  --cafile FILE            PEM CA: TLS clients must present a certificate it signed
-  --use-identity-as-username
-                           with --cafile: a TLS client is its certificate's Common Name
-                           (no password needed; the CONNECT's user name is replaced)
-  --ws ADDR                listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
-  --wss ADDR               listen for MQTT over WebSocket over TLS on ADDR
-  --max-packet-size BYTES  largest packet accepted from a client (default: 1048576, 1 MiB;
-                           announced in the v5 CONNACK)
-  --max-connect-size BYTES largest CONNECT, and packet before it (default: 65536)
-  --max-in-transit BYTES   broker-wide bytes of packets over 64 KiB still arriving
-                           (default: 67108864, 64 MiB); a packet waits for room
-  --packet-timeout SECS    time a packet may take to arrive once begun (default: 30)
-  --users FILE             password file (mosquitto_passwd's format, or user:password
-                           lines); only these credentials are accepted
-  --acl FILE               ACL file (mosquitto's acl_file format): who may publish,
-                           subscribe and read where
-  --max-keepalive SECS     longest keep-alive a client may ask for: v5 clients asking for
-                           more (or none) get it as Server Keep Alive, 3.1.1 ones are
-                           refused (default: no limit)
-  --receive-maximum N      QoS 2 messages a client may have unreleased (default: 65535)
-  --max-inflight N         QoS 1/2 messages sent to a client and not yet acknowledged
-                           (default: 128, or the client's Receive Maximum if lower)
-  --max-queued-messages N  QoS 1/2 messages held per session (default: 1000)
-  --no-retain              no retained messages (Retain Available 0)
-  --max-topic-alias N      Topic Alias Maximum offered to v5 clients (default: 10)
-  --outbound-topic-aliases give topics aliases in PUBLISH towards v5 clients that allow it
-  --no-reason-strings      send no Reason Strings
-  --reject-control-characters
-                           refuse client ids, topics and filters with control characters
-  --client-id-policy P     any (default), printable (no control characters or spaces), or
-                           portable (1 to 23 of 0-9, a-z, A-Z); others get CONNACK 0x85
-  --max-connect-rate N     CONNECTs per source address per second (default: 50; 0: no
-                           limit; loopback is not limited); beyond it CONNACK 0x9F
-  --max-login-failures N   failed logins from one address before it must pause, 1 s and
-                           doubling up to 60 s with each further failure (default: 5)
-  --allow-anonymous BOOL   accept clients without a user name (default: false with
-                           --users or a listener beyond loopback, else true)
-  --persist DIR            keep sessions, their messages and subscriptions, wills and
-                           retained messages in DIR/broker.redb, and restore them at
-                           start; nothing is acknowledged (PUBACK, PUBREC, CONNACK with a
-                           session) before it is on disk (default: in memory only)
-  --persist-window MS      with --persist: wait up to MS milliseconds after a write for
-                           more to commit with it (default: 0, commit at once; writes
-                           that arrive during a commit join the next one)
-  --sys-interval SECS      publish statistics under $SYS/broker/ every SECS seconds
-                           (default: 10, as mosquitto; 0: none)
-  --metrics ADDR           serve the statistics for Prometheus at http://ADDR/metrics
-  --log-level LEVEL        error, warn, info (default), debug or trace; without it,
-                           RUST_LOG sets the filter
-  --help                   this text
-
-       mqtt-broker passwd FILE USER PASSWORD
-                           add USER to the password file FILE (or replace it), hashed
-                           as mosquitto_passwd does (PBKDF2-SHA512)";
-
-#[derive(Debug, Default)]
+/// An MQTT 3.1.1 / 5.0 broker (MQTT 3.1 CONNECTs too). With no option it listens on
+/// 127.0.0.1:1883 and accepts anyone.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mqtt-broker",
+    version,
+    args_override_self = true,
+    after_help = "Add a user to a password file (mosquitto_passwd's format, PBKDF2-SHA512):\n  \
+                  mqtt-broker passwd FILE USER PASSWORD\n\n\
+                  RUST_LOG sets the log filter when --log-level is not given."
+)]
 struct Args {
+    /// Read the common subset of mosquitto.conf (listener, protocol, certfile, keyfile,
+    /// cafile, allow_anonymous, password_file, acl_file, max_packet_size, sys_interval, ...);
+    /// flags after it override the file
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    #[allow(dead_code)] // replaced by the flags it stands for before parsing
+    config: Option<String>,
+
+    // --- listeners ---
+    /// Listen for MQTT over TCP on ADDR (repeatable; 127.0.0.1:1883 when no listener at all
+    /// is given)
+    #[arg(long = "bind", value_name = "ADDR", help_heading = "Listeners")]
     binds: Vec<String>,
+    /// Listen for MQTT over TLS on ADDR (needs --cert and --key); alone, it is the only
+    /// listener
+    #[arg(long, value_name = "ADDR", help_heading = "Listeners")]
     tls: Option<String>,
-    cert: Option<String>,
-    key: Option<String>,
+    /// Listen for MQTT over WebSocket (subprotocol mqtt) on ADDR
+    #[arg(long, value_name = "ADDR", help_heading = "Listeners")]
     ws: Option<String>,
+    /// Listen for MQTT over WebSocket over TLS on ADDR
+    #[arg(long, value_name = "ADDR", help_heading = "Listeners")]
     wss: Option<String>,
+    /// PEM certificate chain for --tls and --wss
+    #[arg(long, value_name = "FILE", help_heading = "Listeners")]
+    cert: Option<String>,
+    /// PEM private key for --tls and --wss
+    #[arg(long, value_name = "FILE", help_heading = "Listeners")]
+    key: Option<String>,
+    /// PEM CA: TLS clients must present a certificate it signed
+    #[arg(long, value_name = "FILE", help_heading = "Listeners")]
     cafile: Option<String>,
+    /// With --cafile: a TLS client is its certificate's Common Name (no password needed;
+    /// the CONNECT's user name is replaced)
+    #[arg(long, help_heading = "Listeners")]
     use_identity_as_username: bool,
-    max_packet_size: Option<u32>,
-    max_connect_size: Option<u32>,
-    max_in_transit: Option<usize>,
-    packet_timeout: Option<u64>,
+
+    // --- who may connect ---
+    /// Password file (mosquitto_passwd's format, or user:password lines); only these
+    /// credentials are accepted
+    #[arg(long, value_name = "FILE", help_heading = "Access")]
     users: Option<String>,
+    /// ACL file (mosquitto's acl_file format): who may publish, subscribe and read where
+    #[arg(long, value_name = "FILE", help_heading = "Access")]
     acl: Option<String>,
-    max_connect_rate: Option<u32>,
-    max_keepalive: Option<u16>,
-    receive_maximum: Option<u16>,
-    max_inflight: Option<u16>,
-    max_topic_alias: Option<u16>,
-    outbound_topic_aliases: bool,
-    no_reason_strings: bool,
-    max_queued_messages: Option<usize>,
-    no_retain: bool,
-    reject_control_characters: bool,
-    client_id_policy: Option<mqtt_session::broker::ClientIdPolicy>,
-    max_login_failures: Option<u32>,
+    /// Accept clients without a user name [default: false with --users or a listener
+    /// beyond loopback, else true]
+    #[arg(long, value_name = "BOOL", help_heading = "Access")]
     allow_anonymous: Option<bool>,
+    /// CONNECTs per source address per second (0: no limit; loopback is not limited);
+    /// beyond it CONNACK 0x9F
+    #[arg(long, value_name = "N", default_value_t = Throttle::default().connects_per_second, help_heading = "Access")]
+    max_connect_rate: u32,
+    /// Failed logins from one address before it must pause, 1 s and doubling up to 60 s
+    /// with each further failure (0: never)
+    #[arg(long, value_name = "N", default_value_t = Throttle::default().failures_allowed, help_heading = "Access")]
+    max_login_failures: u32,
+    /// CONNECTs per second, all clients together (0: no limit); beyond it CONNACK 0x9F
+    #[arg(long, value_name = "N", default_value_t = 0, help_heading = "Access")]
+    max_total_connect_rate: u32,
+    /// Which client identifiers are accepted; others get CONNACK 0x85
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = IdPolicy::Any, help_heading = "Access")]
+    client_id_policy: IdPolicy,
+    /// Refuse an empty client identifier (0x85) rather than assign one
+    #[arg(long, help_heading = "Access")]
+    no_empty_client_id: bool,
+    /// The prefix of assigned client identifiers
+    #[arg(long, value_name = "PREFIX", default_value_t = core_default().assigned_client_id_prefix, help_heading = "Access")]
+    assigned_client_id_prefix: String,
+    /// Refuse client ids, topics and filters with control characters
+    #[arg(long, help_heading = "Access")]
+    reject_control_characters: bool,
+
+    // --- what a peer can make the broker hold ---
+    /// Largest packet accepted from a client (announced in the v5 CONNACK)
+    #[arg(long, value_name = "BYTES", default_value_t = DEFAULT_MAX_PACKET_SIZE, value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_PACKET_SIZE)), help_heading = "Limits")]
+    max_packet_size: u32,
+    /// Largest CONNECT, and packet before it
+    #[arg(long, value_name = "BYTES", default_value_t = core_default().maximum_connect_size, value_parser = clap::value_parser!(u32).range(2..=i64::from(MAX_PACKET_SIZE)), help_heading = "Limits")]
+    max_connect_size: u32,
+    /// Broker-wide bytes of packets over 64 KiB still arriving; a packet waits for room
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024, help_heading = "Limits")]
+    max_in_transit: usize,
+    /// Seconds a packet may take to arrive once begun
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
+    packet_timeout: u64,
+    /// Seconds from opening a connection to CONNACK
+    #[arg(long, value_name = "SECS", default_value_t = core_default().connect_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
+    connect_timeout: u64,
+    /// Packets a client may send after CONNECT before it is answered
+    #[arg(long, value_name = "N", default_value_t = core_default().max_packets_before_connack, help_heading = "Limits")]
+    max_packets_before_connack: usize,
+    /// CONNECTs waiting for their answer at once; more get CONNACK 0x89
+    #[arg(long, value_name = "N", default_value_t = core_default().max_pending_connects, help_heading = "Limits")]
+    max_pending_connects: usize,
+    /// AUTH packets in one v5 authentication exchange
+    #[arg(long, value_name = "N", default_value_t = core_default().max_auth_round_trips, help_heading = "Limits")]
+    max_auth_round_trips: u32,
+    /// Sessions at once; a CONNECT needing a new one beyond it gets CONNACK 0x97
+    #[arg(long, value_name = "N", default_value_t = core_default().max_sessions, help_heading = "Limits")]
+    max_sessions: usize,
+    /// Subscriptions per session; more get 0x97 in the SUBACK
+    #[arg(long, value_name = "N", default_value_t = core_default().max_subscriptions_per_session, help_heading = "Limits")]
+    max_subscriptions: usize,
+    /// QoS 1/2 messages held per session
+    #[arg(long, value_name = "N", default_value_t = core_default().max_queued_messages, help_heading = "Limits")]
+    max_queued_messages: usize,
+    /// Bytes (topic, payload, properties) of QoS 1/2 messages held per session (0: no limit,
+    /// as mosquitto's max_queued_bytes)
+    #[arg(long, value_name = "BYTES", default_value_t = core_default().max_queued_bytes, help_heading = "Limits")]
+    max_queued_bytes: usize,
+    /// QoS 0 messages waiting for a slow connection
+    #[arg(long, value_name = "N", default_value_t = core_default().max_queued_qos0, help_heading = "Limits")]
+    max_queued_qos0: usize,
+    /// Which QoS 0 message a full queue drops
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = Overflow::DropNewest, help_heading = "Limits")]
+    qos0_overflow: Overflow,
+    /// Retained messages kept
+    #[arg(long, value_name = "N", default_value_t = core_default().max_retained_messages, help_heading = "Limits")]
+    max_retained_messages: usize,
+    /// Bytes of retained messages kept
+    #[arg(long, value_name = "BYTES", default_value_t = core_default().max_retained_bytes, help_heading = "Limits")]
+    max_retained_bytes: usize,
+    /// Levels in a topic name or filter
+    #[arg(long, value_name = "N", default_value_t = core_default().max_topic_levels, help_heading = "Limits")]
+    max_topic_levels: usize,
+    /// Bytes handed to a connection before it reports them written (flow control)
+    #[arg(long, value_name = "BYTES", default_value_t = core_default().write_budget, help_heading = "Limits")]
+    write_budget: usize,
+    /// Seconds a connection may hold unwritten bytes without progress before it is closed
+    #[arg(long, value_name = "SECS", default_value_t = core_default().write_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..), help_heading = "Limits")]
+    write_timeout: u64,
+    /// Messages a subscriber may have yet to take before its publishers are paused
+    #[arg(long, value_name = "N", default_value_t = core_default().pause_publishers_at, help_heading = "Limits")]
+    pause_publishers_at: usize,
+
+    // --- the protocol ---
+    /// QoS 2 messages a v5 client may have unreleased (Receive Maximum)
+    #[arg(long, value_name = "N", default_value_t = core_default().receive_maximum, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Protocol")]
+    receive_maximum: u16,
+    /// QoS 1/2 messages sent to a client and not yet acknowledged (or its Receive Maximum
+    /// if lower)
+    #[arg(long, value_name = "N", default_value_t = core_default().max_in_flight, value_parser = clap::value_parser!(u16).range(1..), help_heading = "Protocol")]
+    max_inflight: u16,
+    /// The highest QoS accepted and granted (Maximum QoS)
+    #[arg(long, value_name = "QOS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=2), help_heading = "Protocol")]
+    maximum_qos: u8,
+    /// Longest keep-alive a client may ask for: v5 clients asking for more (or none) get it
+    /// as Server Keep Alive, 3.1.1 ones are refused [default: no limit]
+    #[arg(long, value_name = "SECS", help_heading = "Protocol")]
+    max_keepalive: Option<u16>,
+    /// Impose this keep-alive on v5 clients (Server Keep Alive) [default: theirs]
+    #[arg(long, value_name = "SECS", help_heading = "Protocol")]
+    server_keep_alive: Option<u16>,
+    /// Longest Session Expiry Interval granted [default: never expires]
+    #[arg(long, value_name = "SECS", help_heading = "Protocol")]
+    max_session_expiry: Option<u32>,
+    /// Topic Alias Maximum offered to v5 clients
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10,
+        help_heading = "Protocol"
+    )]
+    max_topic_alias: u16,
+    /// Give topics aliases in PUBLISH towards v5 clients that allow it
+    #[arg(long, help_heading = "Protocol")]
+    outbound_topic_aliases: bool,
+    /// No retained messages (Retain Available 0)
+    #[arg(long, help_heading = "Protocol")]
+    no_retain: bool,
+    /// No subscriptions with + or # (Wildcard Subscription Available 0)
+    #[arg(long, help_heading = "Protocol")]
+    no_wildcard_subscriptions: bool,
+    /// No Subscription Identifiers (Subscription Identifier Available 0)
+    #[arg(long, help_heading = "Protocol")]
+    no_subscription_identifiers: bool,
+    /// No $share/ subscriptions (Shared Subscription Available 0)
+    #[arg(long, help_heading = "Protocol")]
+    no_shared_subscriptions: bool,
+    /// Send no Reason Strings
+    #[arg(long, help_heading = "Protocol")]
+    no_reason_strings: bool,
+
+    // --- persistence and operations ---
+    /// Keep sessions, their messages and subscriptions, wills and retained messages in
+    /// DIR/broker.redb and restore them at start; nothing is acknowledged before it is on
+    /// disk [default: in memory only]
+    #[arg(long, value_name = "DIR", help_heading = "Operations")]
     persist: Option<String>,
+    /// With --persist: wait up to MS milliseconds after a write for more to commit with it
+    #[arg(
+        long,
+        value_name = "MS",
+        requires = "persist",
+        help_heading = "Operations"
+    )]
     persist_window: Option<u64>,
-    sys_interval: Option<u64>,
+    /// Publish statistics under $SYS/broker/ every SECS seconds (0: none)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10,
+        help_heading = "Operations"
+    )]
+    sys_interval: u64,
+    /// Serve the statistics for Prometheus at http://ADDR/metrics
+    #[arg(long, value_name = "ADDR", help_heading = "Operations")]
     metrics: Option<String>,
+    /// Log level [default: info; RUST_LOG when not given]
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug", "trace"], help_heading = "Operations")]
     log_level: Option<String>,
-    help: bool,
+}
+
+/// `--client-id-policy`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum IdPolicy {
+    /// Any the protocol allows
+    Any,
+    /// No control characters or spaces
+    Printable,
+    /// 1 to 23 of 0-9, a-z, A-Z
+    Portable,
+}
+
+/// `--qos0-overflow`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Overflow {
+    /// Drop the new message (as mosquitto)
+    DropNewest,
+    /// Drop the oldest queued one: the client sees the latest values
+    DropOldest,
 }
 
 impl Args {
-    fn parse(mut it: impl Iterator<Item = String>) -> Result<Self, String> {
-        let mut a = Args::default();
-        while let Some(flag) = it.next() {
-            let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-            match flag.as_str() {
-                "--bind" => a.binds.push(value()?),
-                "--tls" => one_listener(&mut a.tls, &flag, value()?)?,
-                "--cert" => a.cert = Some(value()?),
-                "--key" => a.key = Some(value()?),
-                "--ws" => one_listener(&mut a.ws, &flag, value()?)?,
-                "--wss" => one_listener(&mut a.wss, &flag, value()?)?,
-                "--cafile" => a.cafile = Some(value()?),
-                "--use-identity-as-username" => a.use_identity_as_username = true,
-                "--max-packet-size" => {
-                    let n: u32 = number(&flag, &value()?)?;
-                    if n < 2 {
-                        return Err("--max-packet-size must be at least 2".into());
-                    }
-                    a.max_packet_size = Some(n.min(MAX_PACKET_SIZE));
-                }
-                "--max-connect-size" => {
-                    let n: u32 = number(&flag, &value()?)?;
-                    a.max_connect_size = Some(n.clamp(2, MAX_PACKET_SIZE));
-                }
-                "--max-in-transit" => a.max_in_transit = Some(number(&flag, &value()?)?),
-                "--packet-timeout" => {
-                    a.packet_timeout = Some(number::<u64>(&flag, &value()?)?.max(1));
-                }
-                "--users" => a.users = Some(value()?),
-                "--acl" => a.acl = Some(value()?),
-                "--max-keepalive" => a.max_keepalive = Some(number(&flag, &value()?)?),
-                "--receive-maximum" => {
-                    a.receive_maximum = Some(number::<u16>(&flag, &value()?)?.max(1));
-                }
-                "--max-inflight" => a.max_inflight = Some(number::<u16>(&flag, &value()?)?.max(1)),
-                "--max-topic-alias" => a.max_topic_alias = Some(number(&flag, &value()?)?),
-                "--outbound-topic-aliases" => a.outbound_topic_aliases = true,
-                "--no-reason-strings" => a.no_reason_strings = true,
-                "--max-queued-messages" => {
-                    a.max_queued_messages = Some(number(&flag, &value()?)?);
-                }
-                "--no-retain" => a.no_retain = true,
-                "--reject-control-characters" => a.reject_control_characters = true,
-                "--client-id-policy" => {
-                    use mqtt_session::broker::ClientIdPolicy;
-                    a.client_id_policy = Some(match value()?.as_str() {
-                        "any" => ClientIdPolicy::Any,
-                        "printable" => ClientIdPolicy::Printable,
-                        "portable" => ClientIdPolicy::Portable,
-                        v => {
-                            return Err(format!(
-                                "--client-id-policy {v}: any, printable or portable"
-                            ));
-                        }
-                    });
-                }
-                "--max-connect-rate" => a.max_connect_rate = Some(number(&flag, &value()?)?),
-                "--max-login-failures" => {
-                    a.max_login_failures = Some(number(&flag, &value()?)?);
-                }
-                "--allow-anonymous" => {
-                    a.allow_anonymous = Some(match value()?.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        v => return Err(format!("--allow-anonymous {v}: expected true or false")),
-                    });
-                }
-                "--persist" => a.persist = Some(value()?),
-                "--persist-window" => a.persist_window = Some(number(&flag, &value()?)?),
-                "--sys-interval" => a.sys_interval = Some(number(&flag, &value()?)?),
-                "--metrics" => a.metrics = Some(value()?),
-                "--log-level" => {
-                    let level = value()?;
-                    if !["error", "warn", "info", "debug", "trace"].contains(&level.as_str()) {
-                        return Err(format!(
-                            "--log-level {level}: error, warn, info, debug or trace"
-                        ));
-                    }
-                    a.log_level = Some(level);
-                }
-                "--help" | "-h" => a.help = true,
-                other => return Err(format!("unknown option {other}")),
-            }
-        }
-        let secure = a.tls.is_some() || a.wss.is_some();
-        if secure != (a.cert.is_some() && a.key.is_some()) {
+    /// What the flags cannot say alone: the listeners' needs, and the default listener.
+    fn check(mut self) -> Result<Self, String> {
+        let secure = self.tls.is_some() || self.wss.is_some();
+        if secure != (self.cert.is_some() && self.key.is_some()) {
             return Err("--tls and --wss need --cert and --key (and they need one of them)".into());
         }
-        if a.cafile.is_some() && !secure {
+        if self.cafile.is_some() && !secure {
             return Err("--cafile needs --tls or --wss".into());
         }
-        if a.persist_window.is_some() && a.persist.is_none() {
-            return Err("--persist-window needs --persist".into());
-        }
-        if a.use_identity_as_username && a.cafile.is_none() {
+        if self.use_identity_as_username && self.cafile.is_none() {
             return Err("--use-identity-as-username needs --cafile".into());
         }
         // No listener asked for: plain MQTT on this machine only. Any listener asked for
         // (TLS alone, say) is all there is.
-        if a.binds.is_empty() && !secure && a.ws.is_none() {
-            a.binds.push("127.0.0.1:1883".into());
+        if self.binds.is_empty() && !secure && self.ws.is_none() {
+            self.binds.push("127.0.0.1:1883".into());
         }
-        Ok(a)
+        Ok(self)
+    }
+
+    /// The core's configuration.
+    fn broker_config(&self) -> BrokerConfig {
+        let mut c = BrokerConfig::default();
+        c.maximum_packet_size = self.max_packet_size;
+        c.maximum_connect_size = self.max_connect_size;
+        c.connect_timeout = Duration::from_secs(self.connect_timeout);
+        c.max_packets_before_connack = self.max_packets_before_connack;
+        c.max_pending_connects = self.max_pending_connects;
+        c.max_auth_round_trips = self.max_auth_round_trips;
+        c.connect_rate = (self.max_total_connect_rate > 0)
+            .then(|| ConnectRate::new(self.max_total_connect_rate, Duration::from_secs(1)));
+        c.max_sessions = self.max_sessions;
+        c.max_subscriptions_per_session = self.max_subscriptions;
+        c.max_queued_messages = self.max_queued_messages;
+        c.max_queued_bytes = match self.max_queued_bytes {
+            0 => usize::MAX,
+            n => n,
+        };
+        c.max_queued_qos0 = self.max_queued_qos0;
+        c.qos0_overflow = match self.qos0_overflow {
+            Overflow::DropNewest => Qos0Overflow::DropNewest,
+            Overflow::DropOldest => Qos0Overflow::DropOldest,
+        };
+        c.max_retained_messages = self.max_retained_messages;
+        c.max_retained_bytes = self.max_retained_bytes;
+        c.max_topic_levels = self.max_topic_levels;
+        c.write_budget = self.write_budget;
+        c.write_timeout = Duration::from_secs(self.write_timeout);
+        c.pause_publishers_at = self.pause_publishers_at;
+        c.receive_maximum = self.receive_maximum;
+        c.max_in_flight = self.max_inflight;
+        c.maximum_qos = match self.maximum_qos {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        };
+        c.max_keep_alive = self.max_keepalive;
+        c.server_keep_alive = self.server_keep_alive;
+        if let Some(secs) = self.max_session_expiry {
+            c.maximum_session_expiry = secs;
+        }
+        // mosquitto's default: clients that send aliases without reading the CONNACK work.
+        c.topic_alias_maximum = self.max_topic_alias;
+        c.outbound_topic_aliases = self.outbound_topic_aliases;
+        c.retain_available = !self.no_retain;
+        c.wildcard_subscription_available = !self.no_wildcard_subscriptions;
+        c.subscription_identifiers_available = !self.no_subscription_identifiers;
+        c.shared_subscription_available = !self.no_shared_subscriptions;
+        c.reason_strings = !self.no_reason_strings;
+        c.reject_control_characters = self.reject_control_characters;
+        c.client_id_policy = match self.client_id_policy {
+            IdPolicy::Any => ClientIdPolicy::Any,
+            IdPolicy::Printable => ClientIdPolicy::Printable,
+            IdPolicy::Portable => ClientIdPolicy::Portable,
+        };
+        c.allow_empty_client_id = !self.no_empty_client_id;
+        c.assigned_client_id_prefix = self.assigned_client_id_prefix.clone();
+        c
     }
 }
 
@@ -268,18 +389,19 @@ async fn main() -> ExitCode {
     let argv = match expand_config(argv) {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("broker: {e}");
+            eprintln!("mqtt-broker: {e}");
             return ExitCode::from(2);
         }
     };
-    let args = match Args::parse(argv.into_iter()) {
-        Ok(a) if a.help => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
+    let args = match Args::try_parse_from(std::iter::once("mqtt-broker".to_string()).chain(argv)) {
+        Ok(a) => a,
+        // --help and --version print and exit 0; a usage error prints it and exits 2.
+        Err(e) => e.exit(),
+    };
+    let args = match args.check() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("broker: {e}\n\n{USAGE}");
+            eprintln!("mqtt-broker: {e}");
             return ExitCode::from(2);
         }
     };
@@ -337,40 +459,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let users = users.use_identity_as_username(args.use_identity_as_username);
     let mut throttle = Throttle::default();
-    if let Some(n) = args.max_connect_rate {
-        throttle.connects_per_second = n;
-    }
-    if let Some(n) = args.max_login_failures {
-        throttle.failures_allowed = n;
-    }
-    let config = {
-        let mut c = BrokerConfig::default();
-        c.maximum_packet_size = args.max_packet_size.unwrap_or(DEFAULT_MAX_PACKET_SIZE);
-        if let Some(n) = args.max_connect_size {
-            c.maximum_connect_size = n;
-        }
-        c.max_keep_alive = args.max_keepalive;
-        if let Some(n) = args.receive_maximum {
-            c.receive_maximum = n;
-        }
-        if let Some(n) = args.max_inflight {
-            c.max_in_flight = n;
-        }
-        // mosquitto's default: clients that send aliases without reading the CONNACK work.
-        c.topic_alias_maximum = args.max_topic_alias.unwrap_or(10);
-        c.outbound_topic_aliases = args.outbound_topic_aliases;
-        c.reason_strings = !args.no_reason_strings;
-        c.reject_control_characters = args.reject_control_characters;
-        if let Some(p) = args.client_id_policy {
-            c.client_id_policy = p;
-        }
-        if let Some(n) = args.max_queued_messages {
-            c.max_queued_messages = n;
-        }
-        c.retain_available = !args.no_retain;
-        c
-    };
-    let sys_interval = Duration::from_secs(args.sys_interval.unwrap_or(10));
+    throttle.connects_per_second = args.max_connect_rate;
+    throttle.failures_allowed = args.max_login_failures;
+    let config = args.broker_config();
+    let sys_interval = Duration::from_secs(args.sys_interval);
     let mut server = Server::new(config)
         .authenticator(users)
         .throttle(throttle)
@@ -378,12 +470,9 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(addr) = &args.metrics {
         server = server.metrics(bind(addr).await?);
     }
-    if let Some(n) = args.max_in_transit {
-        server = server.max_in_transit(n);
-    }
-    if let Some(secs) = args.packet_timeout {
-        server = server.packet_timeout(Duration::from_secs(secs));
-    }
+    server = server
+        .max_in_transit(args.max_in_transit)
+        .packet_timeout(Duration::from_secs(args.packet_timeout));
     if let Some(path) = &args.acl {
         server = server.authorizer(Acl::load(path).map_err(|e| format!("--acl {e}"))?);
     }
@@ -441,22 +530,6 @@ fn expand_config(argv: Vec<String>) -> Result<Vec<String>, String> {
         }
     }
     Ok(out)
-}
-
-/// Sets the address of a listener of which there can be one.
-fn one_listener(slot: &mut Option<String>, flag: &str, addr: String) -> Result<(), String> {
-    if slot.is_some() {
-        return Err(format!("{flag}: one such listener is supported"));
-    }
-    *slot = Some(addr);
-    Ok(())
-}
-
-/// `value` of `flag` as a number.
-fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
-    value
-        .parse()
-        .map_err(|_| format!("{flag} {value}: not a number in range"))
 }
 
 /// Whether a listen address (`host:port`) is this machine only.

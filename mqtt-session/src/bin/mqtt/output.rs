@@ -186,7 +186,7 @@ fn formatted(f: &[u8], m: &Publish, now: &Moment, out: &mut Vec<u8>) {
                     i += 1;
                     match f[i] {
                         b'@' => out.push(b'@'),
-                        b'N' => out.extend_from_slice(format!("{:09}", now.nanos).as_bytes()),
+                        b'N' => out.extend_from_slice(format!("{:09}", now.nanos()).as_bytes()),
                         c => now.strftime(c, out),
                     }
                 }
@@ -265,7 +265,7 @@ fn percent(c: u8, spec: Spec, m: &Publish, now: &Moment, out: &mut Vec<u8>) {
             out,
         ),
         b't' => string(m.topic.as_str().as_bytes(), spec, out),
-        b'U' => out.extend_from_slice(format!("{}.{:09}", now.unix, now.nanos).as_bytes()),
+        b'U' => out.extend_from_slice(format!("{}.{:09}", now.unix(), now.nanos()).as_bytes()),
         b'x' => payload(&m.payload, 1, spec, out),
         b'X' => payload(&m.payload, 2, spec, out),
         _ => {}
@@ -353,7 +353,7 @@ pub(crate) fn json(m: &Publish, now: &Moment, raw: bool, out: &mut Vec<u8>) {
     let start = out.len();
     let mut tst = now.iso8601();
     // "2020-05-06T21:48:00.123456Z+0100": microseconds, then Z, then the offset.
-    tst.insert_str(19, &format!(".{:06}Z", now.nanos / 1000));
+    tst.insert_str(19, &format!(".{:06}Z", now.nanos() / 1000));
     out.extend_from_slice(b"{\"tst\":");
     json_string(tst.as_bytes(), out);
     out.extend_from_slice(b",\"topic\":");

@@ -1,149 +1,55 @@
-//! The wall clock for `-F`'s `@` sequences, `%I`, `%U` and `%j`: strftime's common
-//! conversions, in UTC.
+//! The wall clock for `-F`'s `@` sequences, `%I`, `%U` and `%j`: strftime's conversions
+//! in the local time zone, as mosquitto_sub prints them, by jiff.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use jiff::Zoned;
 
-/// A moment, broken down in UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Moment {
-    /// Seconds since 1970-01-01T00:00:00Z.
-    pub(crate) unix: i64,
-    /// Nanoseconds into the second.
-    pub(crate) nanos: u32,
-    year: i64,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    second: u32,
-    /// 0 for Sunday.
-    weekday: u32,
-    /// 0 for the 1st of January.
-    yearday: u32,
-}
-
-const WEEKDAYS: [&str; 7] = [
-    "Sunday",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-];
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+/// A moment in a time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Moment(Zoned);
 
 impl Moment {
-    /// Now.
+    /// Now, in the local time zone (`TZ`, else the system's; UTC when neither is known).
     // The program prints the wall-clock time of each message: it is its own driver.
     #[allow(clippy::disallowed_methods)]
     pub(crate) fn now() -> Self {
-        let d = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Self::at(
-            i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-            d.subsec_nanos(),
-        )
+        Self(Zoned::now())
     }
 
-    /// `unix` seconds and `nanos` after the epoch.
+    /// `unix` seconds and `nanos` after the epoch, in UTC.
+    #[cfg(test)]
     pub(crate) fn at(unix: i64, nanos: u32) -> Self {
-        let days = unix.div_euclid(86_400);
-        let secs = unix.rem_euclid(86_400) as u32;
-        // Howard Hinnant's civil_from_days.
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = yoe + era * 400 + i64::from(month <= 2);
-        let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-        const BEFORE: [u32; 12] = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
-        let yearday = BEFORE[month as usize - 1] + day - 1 + u32::from(leap && month > 2);
-        Self {
-            unix,
-            nanos,
-            year,
-            month,
-            day,
-            hour: secs / 3600,
-            minute: secs / 60 % 60,
-            second: secs % 60,
-            weekday: (days + 4).rem_euclid(7) as u32,
-            yearday,
-        }
+        let nanos = i32::try_from(nanos).unwrap_or(0);
+        let t = jiff::Timestamp::new(unix, nanos).unwrap_or_default();
+        Self(t.to_zoned(jiff::tz::TimeZone::UTC))
+    }
+
+    /// Seconds since the epoch.
+    pub(crate) fn unix(&self) -> i64 {
+        self.0.timestamp().as_second()
+    }
+
+    /// Nanoseconds into the second.
+    pub(crate) fn nanos(&self) -> u32 {
+        u32::try_from(self.0.timestamp().subsec_nanosecond()).unwrap_or(0)
     }
 
     /// strftime's `%c` for one conversion character `c` (empty for one it lacks).
     pub(crate) fn strftime(&self, c: u8, out: &mut Vec<u8>) {
-        let s = match c {
-            b'Y' => self.year.to_string(),
-            b'C' => format!("{:02}", self.year / 100),
-            b'y' => format!("{:02}", self.year % 100),
-            b'm' => format!("{:02}", self.month),
-            b'd' => format!("{:02}", self.day),
-            b'e' => format!("{:2}", self.day),
-            b'H' => format!("{:02}", self.hour),
-            b'I' => format!("{:02}", (self.hour + 11) % 12 + 1),
-            b'M' => format!("{:02}", self.minute),
-            b'S' => format!("{:02}", self.second),
-            b'p' => (if self.hour < 12 { "AM" } else { "PM" }).into(),
-            b'j' => format!("{:03}", self.yearday + 1),
-            b'a' => WEEKDAYS[self.weekday as usize][..3].into(),
-            b'A' => WEEKDAYS[self.weekday as usize].into(),
-            b'b' | b'h' => MONTHS[self.month as usize - 1][..3].into(),
-            b'B' => MONTHS[self.month as usize - 1].into(),
-            b'u' => (if self.weekday == 0 { 7 } else { self.weekday }).to_string(),
-            b'w' => self.weekday.to_string(),
-            b's' => self.unix.to_string(),
-            b'z' => "+0000".into(),
-            b'Z' => "UTC".into(),
-            b'n' => "\n".into(),
-            b't' => "\t".into(),
-            b'%' => "%".into(),
-            b'F' => format!("{}-{:02}-{:02}", self.year, self.month, self.day),
-            b'T' => format!("{:02}:{:02}:{:02}", self.hour, self.minute, self.second),
-            b'R' => format!("{:02}:{:02}", self.hour, self.minute),
-            b'D' => format!("{:02}/{:02}/{:02}", self.month, self.day, self.year % 100),
-            b'c' => {
-                let mut v = Vec::new();
-                for (i, c) in b"a b e T Y".iter().enumerate() {
-                    if i % 2 == 1 {
-                        v.push(b' ');
-                    } else {
-                        self.strftime(*c, &mut v);
-                    }
-                }
-                String::from_utf8_lossy(&v).into_owned()
-            }
-            _ => String::new(),
+        let format = match c {
+            // C's locale-independent forms, which jiff leaves to the caller.
+            b'c' => "%a %b %e %H:%M:%S %Y".to_string(),
+            b'D' => "%m/%d/%y".to_string(),
+            c if c.is_ascii_alphabetic() || c == b'%' => format!("%{}", c as char),
+            _ => return,
         };
-        out.extend_from_slice(s.as_bytes());
+        if let Ok(s) = jiff::fmt::strtime::format(format.as_str(), &self.0) {
+            out.extend_from_slice(s.as_bytes());
+        }
     }
 
     /// ISO 8601 as `%I` prints it: `2016-08-10T09:47:38+0000`.
     pub(crate) fn iso8601(&self) -> String {
-        format!(
-            "{}-{:02}-{:02}T{:02}:{:02}:{:02}+0000",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
-        )
+        jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%S%z", &self.0).unwrap_or_default()
     }
 }
 
