@@ -3,6 +3,10 @@
 //! again, every one resolved and delivered.
 #![allow(clippy::disallowed_methods)] // a test may read the clock
 
+#[path = "common/pki.rs"]
+mod pki;
+
+use pki::pki;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::{Child, Command};
@@ -268,20 +272,6 @@ async fn publishes_survive_a_connection_cut_again_and_again() {
         .unwrap();
     let cuts = cuts.load(Ordering::Relaxed);
     assert!(cuts >= 6, "the proxies cut only {cuts} connections");
-}
-
-/// A CA, and a certificate for "localhost" it signed (PEM: CA, chain, key).
-fn pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "test CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    let leaf = leaf.signed_by(&key, &ca, &ca_key).unwrap();
-    (ca.pem(), leaf.pem(), key.serialize_pem())
 }
 
 /// Over TLS: a client trusting the broker's CA connects and gets its own message back; one

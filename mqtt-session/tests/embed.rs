@@ -5,6 +5,10 @@
 //! PyPI (CI installs it); without it the test fails and says so.
 #![allow(clippy::disallowed_methods)] // a test may read the clock
 
+#[path = "common/pki.rs"]
+mod pki;
+
+use pki::pki;
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::process::{Command, Stdio};
@@ -35,22 +39,6 @@ fn authenticate(r: &ConnectRequest, _: &Peer<'_>) -> Result<Option<MqttString>, 
         (Some("tester"), Some(b"pw")) => Ok(None),
         _ => Err(ReasonCode::NOT_AUTHORIZED),
     }
-}
-
-/// A CA, and a certificate for "localhost" it signed (PEM: CA, chain, key).
-fn pki() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name.push(DnType::CommonName, "test CA");
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap();
-    (ca.pem(), leaf.pem(), key.serialize_pem())
 }
 
 fn config(id: &str, password: &str) -> ClientConfig {
