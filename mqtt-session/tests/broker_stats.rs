@@ -92,6 +92,11 @@ async fn metric(addr: SocketAddr, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {sample} in\n{body}"))
 }
 
+/// One more client, to publish from.
+async fn publisher_two(addr: SocketAddr) -> AsyncClient {
+    connect(addr, "publisher-2").await.0
+}
+
 fn at_least(n: u64) -> impl Fn(&str) -> bool {
     move |v: &str| v.parse::<u64>().is_ok_and(|v| v >= n)
 }
@@ -193,6 +198,19 @@ async fn sys_topics_and_metrics_follow_the_clients() {
             metric(maddr, "mqtt_connects_refused_total{reason_code=\"0x87\"}").await,
             1
         );
+
+        // No client publishes under $SYS/: the broker's own topics ([MQTT-4.7.2-1] lets a
+        // server refuse them; mosquitto does).
+        let forged = Message::new(TopicName::new("$SYS/broker/version").unwrap(), "forged")
+            .with_qos(QoS::AtLeastOnce)
+            .with_retain(true);
+        let refused = publisher_two(addr)
+            .await
+            .publish(forged)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(refused.reason_code, ReasonCode::NOT_AUTHORIZED);
 
         // A late subscriber gets the retained values at once.
         let (late, mut late_events) = connect(addr, "late").await;

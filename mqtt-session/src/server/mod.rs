@@ -214,7 +214,8 @@ impl Server {
     }
 
     /// Who may publish, subscribe and receive where (default: everyone everywhere). An
-    /// [`Acl`] reads mosquitto's ACL files.
+    /// [`Acl`] reads mosquitto's ACL files. Whatever it says, no client publishes under
+    /// `$SYS/`, the broker's own topics (PUBACK 0x87 under v5), as in mosquitto.
     pub fn authorizer(mut self, authorizer: impl Authorizer + 'static) -> Self {
         self.authorizer = Some(Box::new(authorizer));
         self
@@ -331,9 +332,9 @@ impl Server {
             }
             None => (Hub::new(config), None),
         };
-        if let Some(a) = authorizer {
-            hub.set_authorizer(a);
-        }
+        // The broker's own topics are not the clients' to write ($SYS, as mosquitto).
+        let authorizer = authorizer.unwrap_or_else(|| Box::new(crate::broker::AllowAll));
+        hub.set_authorizer(Box::new(NoSysPublish(authorizer)));
         let auth = hub::Auth {
             authenticator,
             throttle,
@@ -390,6 +391,42 @@ impl Server {
             _ = running.failure.token.cancelled() => {}
         }
         running.shutdown().await
+    }
+}
+
+/// The server's authoriser around the application's: no client publishes under `$SYS/`
+/// (those are the broker's own statistics, as in mosquitto; a refused PUBLISH gets 0x87
+/// under v5, and a will there is not published); everything else as the application's
+/// says.
+struct NoSysPublish(Box<dyn Authorizer>);
+
+impl Authorizer for NoSysPublish {
+    fn may_publish(
+        &self,
+        client: &crate::broker::ClientInfo<'_>,
+        topic: &mqtt_codec::TopicName,
+    ) -> bool {
+        !topic.as_str().starts_with("$SYS/") && self.0.may_publish(client, topic)
+    }
+
+    fn may_subscribe(
+        &self,
+        client: &crate::broker::ClientInfo<'_>,
+        filter: &mqtt_codec::TopicFilter,
+    ) -> bool {
+        self.0.may_subscribe(client, filter)
+    }
+
+    fn may_receive(
+        &self,
+        client: &crate::broker::ClientInfo<'_>,
+        topic: &mqtt_codec::TopicName,
+    ) -> bool {
+        self.0.may_receive(client, topic)
+    }
+
+    fn checks_receipt(&self) -> bool {
+        self.0.checks_receipt()
     }
 }
 
