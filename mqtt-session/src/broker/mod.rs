@@ -118,7 +118,7 @@ use crate::time::Instant;
 
 use mqtt_codec::{
     Bytes, DecodeError, DecodeErrorKind, Disconnect, MqttString, Packet, ProtocolVersion, Publish,
-    QoS, QosPid, ReasonCode,
+    QoS, ReasonCode,
 };
 
 pub use crate::rules::Violation;
@@ -622,17 +622,8 @@ impl Hub {
     /// publishes its own again. Returns how many subscriptions it went to.
     pub fn publish_own(&mut self, now: Instant, msg: Publish, qos: QoS) -> usize {
         if msg.retain && self.config.retain_available {
-            let cfg = &self.config;
-            let fits = self
-                .retained
-                .admits(&msg, cfg.max_retained_messages, cfg.max_retained_bytes)
-                .is_ok();
-            if fits {
-                let mut stored = msg.clone();
-                stored.qos_pid = QosPid::AtMostOnce;
-                stored.dup = false;
-                let _ = self.retained.retain(now, &stored, qos);
-            }
+            // Over the retained limits it is still published, only not retained.
+            let _ = self.keep_retained(now, &msg, qos);
         }
         self.route(now, None, None, &msg, qos, true)
     }

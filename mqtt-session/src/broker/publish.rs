@@ -220,37 +220,49 @@ impl Hub {
         for topic in self.retained.remove_expired(now) {
             self.persist(StoreOp::RemoveRetained(topic));
         }
-        let cfg = &self.config;
-        if let Err(over) =
-            self.retained
-                .admits(msg, cfg.max_retained_messages, cfg.max_retained_bytes)
-        {
-            let limit = match over {
-                OverQuota::Messages => Limit::RetainedMessages,
-                OverQuota::Bytes => Limit::RetainedBytes,
-            };
-            let client_id = self.sessions.get(&from).map(|s| s.client_id.clone());
-            self.limit_reached_by(conn, client_id, limit);
-            return Err(limit);
-        }
-        // Stored as a message, not as the packet it came in: no packet identifier, and
-        // not a duplicate (a QoS 0 PUBLISH with DUP is malformed, [MQTT-3.3.1-2]).
-        let mut stored = msg.clone();
-        stored.qos_pid = QosPid::AtMostOnce;
-        stored.dup = false;
-        match self.retained.retain(now, &stored, qos) {
-            RetainChange::Stored => {
+        match self.keep_retained(now, msg, qos) {
+            Err(over) => {
+                let limit = match over {
+                    OverQuota::Messages => Limit::RetainedMessages,
+                    OverQuota::Bytes => Limit::RetainedBytes,
+                };
+                let client_id = self.sessions.get(&from).map(|s| s.client_id.clone());
+                self.limit_reached_by(conn, client_id, limit);
+                return Err(limit);
+            }
+            Ok((RetainChange::Stored, stored)) => {
                 self.persist(StoreOp::PutRetained {
                     publish: stored,
                     qos,
                 });
             }
-            RetainChange::Removed => {
+            Ok((RetainChange::Removed, _)) => {
                 self.persist(StoreOp::RemoveRetained(msg.topic.clone()));
             }
-            RetainChange::Nothing => {}
+            Ok((RetainChange::Nothing, _)) => {}
         }
         Ok(())
+    }
+
+    /// Replaces (or, empty, deletes) the retained message of `msg`'s topic within the
+    /// retained limits, and returns what changed with the message as kept; persisting it is
+    /// the caller's part. `msg` is retained and the broker keeps retained messages.
+    pub(super) fn keep_retained(
+        &mut self,
+        now: Instant,
+        msg: &Publish,
+        qos: QoS,
+    ) -> Result<(RetainChange, Publish), OverQuota> {
+        let cfg = &self.config;
+        self.retained
+            .admits(msg, cfg.max_retained_messages, cfg.max_retained_bytes)?;
+        // Stored as a message, not as the packet it came in: no packet identifier, and
+        // not a duplicate (a QoS 0 PUBLISH with DUP is malformed, [MQTT-3.3.1-2]).
+        let mut stored = msg.clone();
+        stored.qos_pid = QosPid::AtMostOnce;
+        stored.dup = false;
+        let change = self.retained.retain(now, &stored, qos);
+        Ok((change, stored))
     }
 
     /// Inbound QoS 2, delivered once ([MQTT-4.3.3-10]): the message is routed when its

@@ -8,6 +8,7 @@
 //! in level order and runs are repeatable.
 
 use crate::collections::{BTreeMap, BTreeSet};
+use crate::inflight::message_size;
 use crate::time::Instant;
 use alloc::{boxed::Box, vec, vec::Vec};
 
@@ -46,7 +47,7 @@ pub(crate) struct RetainedStore {
     count: usize,
     /// Messages with a Message Expiry, by the time they expire.
     expiring: BTreeSet<(Instant, TopicName)>,
-    /// [`retained_size`] of all messages.
+    /// [`message_size`] of all messages.
     bytes: usize,
 }
 
@@ -69,10 +70,6 @@ enum Step {
     /// Take this node's message and everything below (after a `#`).
     All(u32),
 }
-
-/// What a retained message costs in `max_retained_bytes`: its topic, payload and
-/// properties.
-pub(crate) use crate::inflight::message_size as retained_size;
 
 /// Why a retained message cannot be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +127,7 @@ impl RetainedStore {
     pub(crate) fn restore(&mut self, message: Retained) {
         let topic = message.publish.topic.clone();
         let node = self.node_or_insert(&topic);
-        self.bytes += retained_size(&message.publish);
+        self.bytes += message_size(&message.publish);
         if let Some(t) = message.expires_at {
             self.expiring.insert((t, topic));
         }
@@ -186,7 +183,7 @@ impl RetainedStore {
 
     /// Undoes the accounting of a message that leaves the store.
     fn forget(&mut self, old: &Retained) {
-        self.bytes -= retained_size(&old.publish);
+        self.bytes -= message_size(&old.publish);
         if let Some(t) = old.expires_at {
             self.expiring.remove(&(t, old.publish.topic.clone()));
         }
@@ -257,13 +254,13 @@ impl RetainedStore {
             .find(&publish.topic)
             .and_then(|n| self.nodes[n as usize].message.as_ref());
         let (count, freed) = match old {
-            Some(old) => (self.count, retained_size(&old.publish)),
+            Some(old) => (self.count, message_size(&old.publish)),
             None => (self.count + 1, 0),
         };
         if count > max_messages {
             return Err(OverQuota::Messages);
         }
-        if self.bytes - freed + retained_size(publish) > max_bytes {
+        if self.bytes - freed + message_size(publish) > max_bytes {
             return Err(OverQuota::Bytes);
         }
         Ok(())
