@@ -2,9 +2,11 @@
 //! whom, with which protocol, will, TLS and properties.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use mqtt_session::mqtt_codec::{ProtocolVersion, QoS};
+use mqtt_session::mqtt_codec::{Bytes, ProtocolVersion, QoS, TopicName};
+
+use crate::Exit;
 
 /// How to connect: the flags of mosquitto_pub, mosquitto_sub and mosquitto_rr alike.
 #[derive(Debug, clap::Args)]
@@ -151,6 +153,43 @@ fn session_expiry(s: &str) -> Result<u32, String> {
 }
 
 /// A positive count or number of seconds (`-C`, `-W`).
+/// The payload of `-m`, `-f`, `-s` or `-n` (clap lets at most one through), as
+/// mosquitto_pub and mosquitto_rr read it; `None` when none was given.
+pub(crate) fn payload(
+    message: Option<OsString>,
+    file: Option<&Path>,
+    stdin_file: bool,
+    null_message: bool,
+) -> Result<Option<Bytes>, Exit> {
+    if let Some(m) = message {
+        return Ok(Some(Bytes::from(m.into_encoded_bytes())));
+    }
+    if let Some(f) = file {
+        let bytes = std::fs::read(f).map_err(|_| {
+            Exit::runtime(1, format!("Error loading input file \"{}\".", f.display()))
+        })?;
+        return Ok(Some(bytes.into()));
+    }
+    if stdin_file {
+        use std::io::Read;
+        let mut v = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut v)
+            .map_err(|_| Exit::runtime(1, "Error loading input from stdin."))?;
+        return Ok(Some(v.into()));
+    }
+    Ok(null_message.then(Bytes::new))
+}
+
+/// A topic to publish to, refused in mosquitto_pub's words if it is not one.
+pub(crate) fn publish_topic(topic: String) -> Result<TopicName, Exit> {
+    TopicName::new(topic.clone()).map_err(|_| {
+        Exit::usage(format!(
+            "Error: Invalid publish topic '{topic}', does it contain '+' or '#'?"
+        ))
+    })
+}
+
 pub(crate) fn positive(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),

@@ -65,37 +65,17 @@ enum Source {
 pub(crate) async fn run(a: PubArgs) -> Result<(), Exit> {
     let prepared = connection::prepare(&a.connection, Role::Pub)?;
     let topic = a.topic.clone().or(prepared.url_topic.clone());
-    let source = if let Some(m) = a.message {
-        Some(Source::Bytes(Bytes::from(m.into_encoded_bytes())))
-    } else if let Some(f) = &a.file {
-        let bytes = std::fs::read(f).map_err(|_| {
-            Exit::runtime(1, format!("Error loading input file \"{}\".", f.display()))
-        })?;
-        Some(Source::Bytes(bytes.into()))
-    } else if a.stdin_file {
-        use std::io::Read;
-        let mut v = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut v)
-            .map_err(|_| Exit::runtime(1, "Error loading input from stdin."))?;
-        Some(Source::Bytes(v.into()))
-    } else if a.null_message {
-        Some(Source::Bytes(Bytes::new()))
-    } else if a.stdin_line {
-        Some(Source::Lines)
-    } else {
-        None
+    let payload = crate::args::payload(a.message, a.file.as_deref(), a.stdin_file, a.null_message)?;
+    let source = match payload {
+        Some(bytes) => Some(Source::Bytes(bytes)),
+        None => a.stdin_line.then_some(Source::Lines),
     };
     let (Some(topic), Some(source)) = (topic, source) else {
         return Err(Exit::usage(
             "Error: Both topic and message must be supplied.\n\nUse 'mqtt pub --help' to see usage.",
         ));
     };
-    let topic = TopicName::new(topic.clone()).map_err(|_| {
-        Exit::usage(format!(
-            "Error: Invalid publish topic '{topic}', does it contain '+' or '#'?"
-        ))
-    })?;
+    let topic = crate::args::publish_topic(topic)?;
     let publisher = Publisher {
         topic,
         qos: a.connection.qos,

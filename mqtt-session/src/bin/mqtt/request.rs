@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use mqtt_session::client::Message;
 use mqtt_session::driver::{AsyncClient, Events, Notification};
-use mqtt_session::mqtt_codec::{
-    Bytes, RetainHandling, SubscriptionOptions, TopicFilter, TopicName,
-};
+use mqtt_session::mqtt_codec::{RetainHandling, SubscriptionOptions, TopicFilter, TopicName};
 
 use crate::Exit;
 use crate::args::Connection;
@@ -65,35 +63,13 @@ pub(crate) async fn run(a: RrArgs) -> Result<(), Exit> {
     }
     let prepared = connection::prepare(&a.connection, Role::Rr)?;
     let topic = a.topic.clone().or(prepared.url_topic.clone());
-    let payload = if let Some(m) = a.message {
-        Some(Bytes::from(m.into_encoded_bytes()))
-    } else if let Some(f) = &a.file {
-        let bytes = std::fs::read(f).map_err(|_| {
-            Exit::runtime(1, format!("Error loading input file \"{}\".", f.display()))
-        })?;
-        Some(bytes.into())
-    } else if a.stdin_file {
-        use std::io::Read;
-        let mut v = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut v)
-            .map_err(|_| Exit::runtime(1, "Error loading input from stdin."))?;
-        Some(v.into())
-    } else if a.null_message {
-        Some(Bytes::new())
-    } else {
-        None
-    };
+    let payload = crate::args::payload(a.message, a.file.as_deref(), a.stdin_file, a.null_message)?;
     let (Some(topic), Some(payload), Some(response)) = (topic, payload, a.response_topic) else {
         return Err(Exit::usage(
             "Error: All of topic, message, and response topic must be supplied.\n\nUse 'mqtt rr --help' to see usage.",
         ));
     };
-    let request_topic = TopicName::new(topic.clone()).map_err(|_| {
-        Exit::usage(format!(
-            "Error: Invalid publish topic '{topic}', does it contain '+' or '#'?"
-        ))
-    })?;
+    let request_topic = crate::args::publish_topic(topic)?;
     let (Ok(response_name), Ok(response_filter)) = (
         TopicName::new(response.clone()),
         TopicFilter::new(response.clone()),
