@@ -207,15 +207,12 @@ impl State {
                 identity,
             } => {
                 debug!("{conn} connection from {peer}");
-                let connected = false;
-                self.links.insert(
-                    conn,
-                    Link {
-                        outbox,
-                        peer,
-                        connected,
-                    },
-                );
+                let link = Link {
+                    outbox,
+                    peer,
+                    connected: false,
+                };
+                self.links.insert(conn, link);
                 if let Some(identity) = identity {
                     self.identities.insert(conn, identity);
                 }
