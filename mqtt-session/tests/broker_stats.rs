@@ -3,6 +3,10 @@
 //! refused and leave.
 #![allow(clippy::disallowed_methods)] // a test may read the clock
 
+#[path = "common/events.rs"]
+mod events;
+
+use events::{next_disconnection, next_message};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -92,11 +96,6 @@ async fn metric(addr: SocketAddr, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {sample} in\n{body}"))
 }
 
-/// One more client, to publish from.
-async fn publisher_two(addr: SocketAddr) -> AsyncClient {
-    connect(addr, "publisher-2").await.0
-}
-
 fn at_least(n: u64) -> impl Fn(&str) -> bool {
     move |v: &str| v.parse::<u64>().is_ok_and(|v| v >= n)
 }
@@ -183,13 +182,7 @@ async fn sys_topics_and_metrics_follow_the_clients() {
         // A refused client, and one that leaves.
         let (bad, mut bad_events) =
             AsyncClient::start(ClientOptions::new(addr.to_string(), config("bad")));
-        loop {
-            match bad_events.recv().await {
-                Some(Notification::Disconnected(_)) => break,
-                Some(_) => {}
-                None => panic!("the refused client stopped"),
-            }
-        }
+        next_disconnection(&mut bad_events).await;
         drop(bad);
         publisher.disconnect().await.unwrap();
         sys.until("clients/connected", |v| v == "2").await;
@@ -204,8 +197,9 @@ async fn sys_topics_and_metrics_follow_the_clients() {
         let forged = Message::new(TopicName::new("$SYS/broker/version").unwrap(), "forged")
             .with_qos(QoS::AtLeastOnce)
             .with_retain(true);
-        let refused = publisher_two(addr)
+        let refused = connect(addr, "publisher-2")
             .await
+            .0
             .publish(forged)
             .await
             .unwrap()
@@ -220,17 +214,9 @@ async fn sys_topics_and_metrics_follow_the_clients() {
         )
         .await
         .unwrap();
-        loop {
-            match late_events.recv().await {
-                Some(Notification::Message(m)) => {
-                    assert!(m.retain, "retained");
-                    assert_eq!(&m.payload[..], version.as_bytes());
-                    break;
-                }
-                Some(_) => {}
-                None => panic!("the late subscriber stopped"),
-            }
-        }
+        let m = next_message(&mut late_events).await;
+        assert!(m.retain, "retained");
+        assert_eq!(&m.payload[..], version.as_bytes());
 
         let (status, _) = http(maddr, "GET / HTTP/1.1\r\n\r\n").await;
         assert_eq!(status, "HTTP/1.1 404 Not Found");

@@ -3,9 +3,12 @@
 //! again, every one resolved and delivered.
 #![allow(clippy::disallowed_methods)] // a test may read the clock
 
+#[path = "common/events.rs"]
+mod events;
 #[path = "common/pki.rs"]
 mod pki;
 
+use events::next_message;
 use pki::pki;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mqtt_session::client::{ClientConfig, Message};
-use mqtt_session::driver::{AsyncClient, ClientOptions, Events, Notification, Tls};
+use mqtt_session::driver::{AsyncClient, ClientOptions, Notification, Tls};
 use mqtt_session::mqtt_codec::{
     MqttString, ProtocolVersion, Publish, QoS, ReasonCode, TopicFilter, TopicName,
 };
@@ -61,18 +64,6 @@ async fn broker_with(listener: &[&str], more: &[&str]) -> Broker {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("the broker did not listen on {addr}");
-}
-
-/// The next application message; the driver stopping first fails the test (rather than
-/// spinning until its time limit).
-async fn next_message(events: &mut Events) -> Publish {
-    loop {
-        match events.recv().await {
-            Some(Notification::Message(m)) => return m,
-            Some(_) => {}
-            None => panic!("the driver stopped before a message came"),
-        }
-    }
 }
 
 fn config(id: &str) -> ClientConfig {

@@ -5,9 +5,12 @@
 //! PyPI (CI installs it); without it the test fails and says so.
 #![allow(clippy::disallowed_methods)] // a test may read the clock
 
+#[path = "common/events.rs"]
+mod events;
 #[path = "common/pki.rs"]
 mod pki;
 
+use events::{next_disconnection, next_message};
 use pki::pki;
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -18,7 +21,7 @@ use mqtt_session::broker::{Authorizer, BrokerConfig, ClientInfo, ConnectRequest}
 use mqtt_session::client::{ClientConfig, Message};
 use mqtt_session::driver::{AsyncClient, ClientOptions, Events, Notification, Tls};
 use mqtt_session::mqtt_codec::{
-    MqttString, ProtocolVersion, Publish, QoS, ReasonCode, TopicFilter, TopicName,
+    MqttString, ProtocolVersion, QoS, ReasonCode, TopicFilter, TopicName,
 };
 use mqtt_session::server::{CancellationToken, Peer, Server, Transport, tls_acceptor};
 use tokio::net::{TcpListener, TcpStream};
@@ -57,16 +60,6 @@ async fn connect(options: ClientOptions) -> (AsyncClient, Events) {
         .expect("no CONNACK in time")
         .expect("the client stopped");
     (client, events)
-}
-
-async fn next_message(events: &mut Events) -> Publish {
-    loop {
-        match events.recv().await {
-            Some(Notification::Message(m)) => return m,
-            Some(_) => {}
-            None => panic!("the driver stopped before a message came"),
-        }
-    }
 }
 
 /// paho-mqtt's side, in a thread: its output lines, sent as they come.
@@ -251,13 +244,7 @@ async fn embed() {
     shutdown.cancel();
     let stopped = tokio::time::timeout(Duration::from_secs(10), broker).await;
     stopped.expect("serve did not return").unwrap().unwrap();
-    let goodbye = loop {
-        match sub_events.recv().await {
-            Some(Notification::Disconnected(d)) => break d,
-            Some(_) => {}
-            None => panic!("the driver stopped without a disconnection"),
-        }
-    };
+    let goodbye = next_disconnection(&mut sub_events).await;
     assert_eq!(goodbye.reason_code, Some(ReasonCode::SERVER_SHUTTING_DOWN));
     assert!(
         TcpStream::connect(addrs[0]).await.is_err(),
