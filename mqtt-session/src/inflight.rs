@@ -79,9 +79,12 @@ pub(crate) enum PubRecOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UnknownPacketId(pub PacketId);
 
-/// The outgoing QoS 1/2 messages of one session, in order. Without messages it holds no
-/// storage: a session at rest (most of them, on a broker with many idle clients) costs its
-/// sequence counter and one empty pointer.
+/// The outgoing QoS 1/2 messages of one session, in order. A session at rest (most of
+/// them, on a broker with many idle clients) holds no storage: it costs its sequence
+/// counter and one empty pointer. The storage comes with the first message and stays while
+/// the connection does, so that a client receiving one message at a time does not
+/// allocate its indexes again for each; it goes when the connection is lost with nothing
+/// left in it.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outbound {
     /// The messages and their indexes; `None` while there are none.
@@ -290,7 +293,7 @@ impl Outbound {
     }
 
     /// Removes the entry `seq` whatever its state (a message that can no longer be sent).
-    /// The last one gone, the storage goes too.
+    /// The storage stays for the next message (see [`connection_lost`](Self::connection_lost)).
     pub(crate) fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
         let s = self.state.as_mut()?;
         let entry = s.entries.remove(&seq)?;
@@ -303,9 +306,6 @@ impl Outbound {
                 s.in_flight -= 1;
             }
             OutgoingState::Publish { .. } => {}
-        }
-        if s.entries.is_empty() {
-            self.state = None;
         }
         Some(entry)
     }
@@ -385,8 +385,12 @@ impl Outbound {
         self.remove(seq).ok_or(UnknownPacketId(id))
     }
 
-    /// The connection is gone: every entry waits to be sent again on the next one.
+    /// The connection is gone: every entry waits to be sent again on the next one, and the
+    /// storage goes if nothing is left in it.
     pub(crate) fn connection_lost(&mut self) {
+        if self.state.as_ref().is_some_and(|s| s.entries.is_empty()) {
+            self.state = None;
+        }
         let Some(s) = self.state.as_mut() else {
             return;
         };
@@ -636,9 +640,10 @@ mod storage_tests {
     use mqtt_codec::{QosPid, TopicName};
 
     /// A session at rest holds no storage for its outgoing messages: none before the
-    /// first, none again once the last is acknowledged, and its order goes on.
+    /// first, and none once its connection is lost with the last acknowledged; while
+    /// connected, it keeps the storage for the next message. Its order goes on.
     #[test]
-    fn outbound_holds_storage_only_while_it_has_messages() {
+    fn outbound_holds_storage_only_while_connected_with_messages() {
         let mut o = Outbound::new();
         assert!(!o.holds_storage());
         assert!(core::mem::size_of::<Outbound>() <= 16);
@@ -650,9 +655,14 @@ mod storage_tests {
         o.mark_sent(first);
         assert_eq!(o.in_flight(), 1);
         o.puback(id).unwrap();
-        assert!(!o.holds_storage());
+        assert!(o.holds_storage(), "kept while connected");
         assert_eq!((o.len(), o.in_flight(), o.waiting()), (0, 0, 0));
         let second = o.push(p).unwrap();
         assert!(second > first, "the sending order goes on");
+        o.connection_lost();
+        assert!(o.holds_storage(), "a message is still held");
+        o.remove(second).unwrap();
+        o.connection_lost();
+        assert!(!o.holds_storage());
     }
 }
