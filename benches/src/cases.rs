@@ -124,7 +124,8 @@ pub fn props_publish() -> Packet {
         (string("trace-id"), string("4bf92f3577b34da6")),
         (string("source"), string("gateway-7")),
         (string("schema"), string("v2")),
-    ];
+    ]
+    .into();
     Packet::Publish(p)
 }
 
@@ -148,11 +149,11 @@ pub fn connect(v: ProtocolVersion) -> Packet {
         c.properties.receive_maximum = NonZeroU16::new(100);
         c.properties.maximum_packet_size = NonZeroU32::new(1 << 20);
         c.properties.topic_alias_maximum = Some(16);
-        c.properties.user_properties = vec![(string("region"), string("eu-west"))];
+        c.properties.user_properties = vec![(string("region"), string("eu-west"))].into();
         will.properties.will_delay_interval = Some(10);
         will.properties.message_expiry_interval = Some(600);
         will.properties.content_type = Some(string("text/plain"));
-        will.properties.user_properties = vec![(string("reason"), string("lost"))];
+        will.properties.user_properties = vec![(string("reason"), string("lost"))].into();
     }
     c.will = Some(will);
     Packet::Connect(Box::new(c))

@@ -11,10 +11,11 @@ use std::{fs, path::PathBuf};
 
 use mqtt_codec::{
     AckProperties, Auth, AuthProperties, Bytes, ConnAck, ConnAckProperties, Connect,
-    ConnectProperties, Disconnect, DisconnectProperties, MqttString, Packet, PacketId,
+    ConnectProperties, Disconnect, DisconnectProperties, List, MqttString, Packet, PacketId,
     ProtocolVersion, PubResponse, Publish, PublishProperties, QoS, QosPid, ReasonCode,
-    RetainHandling, SubAck, Subscribe, SubscribeProperties, SubscriptionId, SubscriptionOptions,
-    TopicFilter, TopicName, UnsubAck, Unsubscribe, UnsubscribeProperties, Will, WillProperties,
+    RetainHandling, SubAck, Subscribe, SubscribeProperties, SubscriptionId, SubscriptionIds,
+    SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe, UnsubscribeProperties,
+    Will, WillProperties,
 };
 
 fn s(text: &str) -> MqttString {
@@ -25,8 +26,8 @@ fn pid(n: u16) -> PacketId {
     PacketId::new(n).unwrap()
 }
 
-fn user() -> Vec<(MqttString, MqttString)> {
-    vec![(s("k"), s("v\u{FEFF}")), (s("k"), s("é"))]
+fn user() -> List<(MqttString, MqttString)> {
+    List::from([(s("k"), s("v\u{FEFF}")), (s("k"), s("é"))])
 }
 
 /// Every packet type `version` has, named; v5 packets carry properties.
@@ -118,10 +119,10 @@ fn packets(version: ProtocolVersion) -> Vec<(&'static str, Packet)> {
             correlation_data: Some(Bytes::from_static(b"corr")),
             content_type: Some(s("text/plain")),
             user_properties: user(),
-            subscription_identifiers: vec![
+            subscription_identifiers: SubscriptionIds::from([
                 SubscriptionId::new(1).unwrap(),
                 SubscriptionId::new(SubscriptionId::MAX).unwrap(),
-            ],
+            ]),
         }
         .into();
     }

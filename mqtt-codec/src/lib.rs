@@ -48,6 +48,7 @@ extern crate alloc;
 
 mod coding;
 mod error;
+mod list;
 mod packet;
 mod properties;
 mod reason;
@@ -64,6 +65,7 @@ pub use bytestring::ByteString;
 
 pub use coding::MAX_VARIABLE_BYTE_INTEGER;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
+pub use list::{List, SubscriptionIds};
 pub use packet::{
     Auth, ConnAck, Connect, DecodeContext, Decoded, Disconnect, Frame, MAX_PACKET_SIZE, Packet,
     PubResponse, Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,

@@ -7,13 +7,13 @@
 //! impossible to encode a property into a packet that may not carry it.
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
 use core::num::{NonZeroU16, NonZeroU32};
 
 use bytes::{BufMut, Bytes};
 
 use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len};
+use crate::list::{List, Repeated, SubscriptionIds};
 use crate::{DecodeError, EncodeError, MqttString, PacketType, ProtocolVersion, QoS, TopicName};
 
 /// A property identifier (section 2.2.2.2). Unknown values are kept, shown in hex.
@@ -104,6 +104,9 @@ impl SubscriptionId {
     pub const fn get(self) -> u32 {
         self.0.get()
     }
+
+    /// The smallest subscription identifier, 1.
+    pub const MIN: Self = Self(NonZeroU32::MIN);
 }
 
 /// A User Property: a name and a value, both UTF-8 strings. Order and repeats are kept.
@@ -485,7 +488,7 @@ macro_rules! properties {
         #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct $name {
             $( $(#[$fm])* #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Option::is_none"))] pub $field: Option<$ty>, )*
-            $( $(#[$rm])* #[cfg_attr(feature = "serde", serde(skip_serializing_if = "Vec::is_empty"))] pub $rfield: Vec<$rty>, )*
+            $( $(#[$rm])* #[cfg_attr(feature = "serde", serde(skip_serializing_if = "crate::list::no_values"))] pub $rfield: $rty, )*
         }
 
         impl $name {
@@ -501,6 +504,7 @@ macro_rules! properties {
                     return Ok(Self::default());
                 }
                 let mut out = Self::default();
+                $( let mut $rfield = <$rty as Repeated>::Builder::default(); )*
                 let mut pr = property_reader(r)?;
                 #[allow(unused_mut, unused_variables)] // UnsubscribeProperties has no single-valued property
                 let mut seen: u64 = 0;
@@ -520,7 +524,7 @@ macro_rules! properties {
                             )?);
                         } )*
                         $( v if v == PropertyId::$rid.0 as u32 => {
-                            out.$rfield.push(Value::read(
+                            <$rty as Repeated>::add(&mut $rfield, Value::read(
                                 &mut pr,
                                 concat!("property ", stringify!($rid), " has a value out of range"),
                             )?);
@@ -532,6 +536,7 @@ macro_rules! properties {
                         }
                     }
                 }
+                $( out.$rfield = <$rty as Repeated>::finish($rfield); )*
                 Ok(out)
             }
         }
@@ -540,7 +545,7 @@ macro_rules! properties {
             fn empty() -> &'static Self {
                 static EMPTY: $name = $name {
                     $( $field: None, )*
-                    $( $rfield: Vec::new(), )*
+                    $( $rfield: <$rty as Repeated>::EMPTY, )*
                 };
                 &EMPTY
             }
@@ -566,7 +571,7 @@ macro_rules! properties {
             fn body_len(&self) -> usize {
                 let mut n = 0;
                 $( if let Some(v) = &self.$field { n += 1 + Value::len(v); } )*
-                $( for v in &self.$rfield { n += 1 + Value::len(v); } )*
+                $( for v in self.$rfield.iter() { n += 1 + Value::len(v); } )*
                 n
             }
 
@@ -578,7 +583,7 @@ macro_rules! properties {
                 $( if let Some(v) = &self.$field { if !Value::valid(v) {
                     return Some(concat!("property ", stringify!($id), " has a value out of range"));
                 } } )*
-                $( for v in &self.$rfield { if !Value::valid(v) {
+                $( for v in self.$rfield.iter() { if !Value::valid(v) {
                     return Some(concat!("property ", stringify!($rid), " has a value out of range"));
                 } } )*
                 None
@@ -587,7 +592,7 @@ macro_rules! properties {
             fn write(&self, buf: &mut impl BufMut) {
                 put_var_int(buf, self.body_len() as u32);
                 $( if let Some(v) = &self.$field { buf.put_u8(PropertyId::$id.0); Value::write(v, buf); } )*
-                $( for v in &self.$rfield { buf.put_u8(PropertyId::$rid.0); Value::write(v, buf); } )*
+                $( for v in self.$rfield.iter() { buf.put_u8(PropertyId::$rid.0); Value::write(v, buf); } )*
             }
         }
     };
@@ -614,7 +619,7 @@ properties! {
         authentication_data: Bytes = AUTHENTICATION_DATA,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -635,7 +640,7 @@ properties! {
         correlation_data: Bytes = CORRELATION_DATA,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -676,7 +681,7 @@ properties! {
         authentication_data: Bytes = AUTHENTICATION_DATA,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -697,10 +702,10 @@ properties! {
         content_type: MqttString = CONTENT_TYPE,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
         [repeated]
         /// Subscription Identifiers (0x0B) of the matching subscriptions (server to client).
-        subscription_identifiers: SubscriptionId = SUBSCRIPTION_IDENTIFIER,
+        subscription_identifiers: SubscriptionIds = SUBSCRIPTION_IDENTIFIER,
     }
 }
 
@@ -712,7 +717,7 @@ properties! {
         reason_string: MqttString = REASON_STRING,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -723,7 +728,7 @@ properties! {
         subscription_identifier: SubscriptionId = SUBSCRIPTION_IDENTIFIER,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -732,7 +737,7 @@ properties! {
     pub struct UnsubscribeProperties {
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -747,7 +752,7 @@ properties! {
         server_reference: MqttString = SERVER_REFERENCE,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }
 
@@ -762,6 +767,6 @@ properties! {
         reason_string: MqttString = REASON_STRING,
         [repeated]
         /// User Properties (0x26), in order.
-        user_properties: UserProperty = USER_PROPERTY,
+        user_properties: List<UserProperty> = USER_PROPERTY,
     }
 }

@@ -379,7 +379,8 @@ fn properties_are_shown_when_present() {
     let mut p = Publish::new(TopicName::new("t").unwrap(), vec![0xff, 0x00]);
     p.properties = PublishProperties {
         message_expiry_interval: Some(30),
-        user_properties: vec![(MqttString::new("k").unwrap(), MqttString::new("v").unwrap())],
+        user_properties: vec![(MqttString::new("k").unwrap(), MqttString::new("v").unwrap())]
+            .into(),
         ..PublishProperties::default()
     }
     .into();

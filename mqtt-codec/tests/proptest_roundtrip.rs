@@ -190,7 +190,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "CONNECT properties",
                 non_empty(some_connect_properties(), |up| ConnectProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {
@@ -204,7 +204,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 "Will properties",
                 (
                     non_empty(some_will_properties(), |up| WillProperties {
-                        user_properties: vec![up],
+                        user_properties: vec![up].into(),
                         ..Default::default()
                     }),
                     topic_name()
@@ -236,7 +236,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "CONNACK properties",
                 non_empty(some_connack_properties(), |up| ConnAckProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {
@@ -263,7 +263,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "PUBLISH properties",
                 non_empty(some_publish_properties(), |up| PublishProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {
@@ -290,7 +290,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                     p,
                     "acknowledgement properties",
                     non_empty(some_ack_properties(), |up| AckProperties {
-                        user_properties: vec![up],
+                        user_properties: vec![up].into(),
                         ..Default::default()
                     }),
                     |p, v| {
@@ -310,7 +310,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                     p,
                     "SUBSCRIBE properties",
                     non_empty(some_subscribe_properties(), |up| SubscribeProperties {
-                        user_properties: vec![up],
+                        user_properties: vec![up].into(),
                         ..Default::default()
                     }),
                     |p, v| {
@@ -340,7 +340,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "SUBACK properties",
                 non_empty(some_ack_properties(), |up| AckProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {
@@ -366,7 +366,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
             p,
             "UNSUBSCRIBE properties",
             non_empty(some_unsubscribe_properties(), |up| UnsubscribeProperties {
-                user_properties: vec![up],
+                user_properties: vec![up].into(),
             }),
             |p, v| {
                 if let Packet::Unsubscribe(u) = p {
@@ -379,7 +379,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "UNSUBACK properties",
                 non_empty(some_ack_properties(), |up| AckProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {
@@ -406,7 +406,7 @@ fn add_v5_feature(p: &Packet) -> BoxedStrategy<(Packet, &'static str)> {
                 p,
                 "DISCONNECT properties",
                 non_empty(some_disconnect_properties(), |up| DisconnectProperties {
-                    user_properties: vec![up],
+                    user_properties: vec![up].into(),
                     ..Default::default()
                 }),
                 |p, v| {

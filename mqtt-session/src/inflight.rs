@@ -82,15 +82,18 @@ pub(crate) struct UnknownPacketId(pub PacketId);
 /// The outgoing QoS 1/2 messages of one session, in order. A session at rest (most of
 /// them, on a broker with many idle clients) holds no storage: it costs its sequence
 /// counter and one empty pointer. The storage comes with the first message and stays while
-/// the connection does, so that a client receiving one message at a time does not
+/// the connection does, so that a client receiving a few messages at a time does not
 /// allocate its indexes again for each; it goes when the connection is lost with nothing
-/// left in it.
+/// left in it, or when the last message of a burst (more than [`KEPT_CAPACITY`]) goes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Outbound {
     /// The messages and their indexes; `None` while there are none.
     state: Option<Box<Entries>>,
     next_seq: u64,
 }
+
+/// How many messages the storage an empty [`Outbound`] keeps may have held at once.
+const KEPT_CAPACITY: usize = 32;
 
 #[derive(Debug, Clone, Default)]
 struct Entries {
@@ -293,7 +296,8 @@ impl Outbound {
     }
 
     /// Removes the entry `seq` whatever its state (a message that can no longer be sent).
-    /// The storage stays for the next message (see [`connection_lost`](Self::connection_lost)).
+    /// The storage stays for the next message, unless a burst grew it (see
+    /// [`connection_lost`](Self::connection_lost)).
     pub(crate) fn remove(&mut self, seq: u64) -> Option<OutgoingEntry> {
         let s = self.state.as_mut()?;
         let entry = s.entries.remove(&seq)?;
@@ -306,6 +310,9 @@ impl Outbound {
                 s.in_flight -= 1;
             }
             OutgoingState::Publish { .. } => {}
+        }
+        if s.entries.is_empty() && s.by_id.capacity() > KEPT_CAPACITY {
+            self.state = None;
         }
         Some(entry)
     }
@@ -657,12 +664,25 @@ mod storage_tests {
         o.puback(id).unwrap();
         assert!(o.holds_storage(), "kept while connected");
         assert_eq!((o.len(), o.in_flight(), o.waiting()), (0, 0, 0));
-        let second = o.push(p).unwrap();
+        let second = o.push(p.clone()).unwrap();
         assert!(second > first, "the sending order goes on");
         o.connection_lost();
         assert!(o.holds_storage(), "a message is still held");
         o.remove(second).unwrap();
         o.connection_lost();
+        assert!(!o.holds_storage());
+        // A burst's storage goes with its last message.
+        let ids: Vec<u16> = (1..=100).collect();
+        for &n in &ids {
+            let mut p = p.clone();
+            p.qos_pid = QosPid::AtLeastOnce(PacketId::new(n).unwrap());
+            let seq = o.push(p).unwrap();
+            o.mark_sent(seq);
+        }
+        for &n in &ids {
+            assert!(o.holds_storage());
+            o.puback(PacketId::new(n).unwrap()).unwrap();
+        }
         assert!(!o.holds_storage());
     }
 }

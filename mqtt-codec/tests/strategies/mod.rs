@@ -288,7 +288,7 @@ pub fn some_connect_properties() -> BoxedStrategy<ConnectProperties> {
                 request_problem_information: rpi,
                 authentication_method: am,
                 authentication_data: ad,
-                user_properties: up,
+                user_properties: up.into(),
             },
         )
         .boxed()
@@ -316,7 +316,7 @@ pub fn some_will_properties() -> BoxedStrategy<WillProperties> {
             content_type: ct,
             response_topic: rt,
             correlation_data: cd,
-            user_properties: up,
+            user_properties: up.into(),
         })
         .boxed()
 }
@@ -370,7 +370,7 @@ pub fn some_connack_properties() -> BoxedStrategy<ConnAckProperties> {
                     server_reference: sr,
                     authentication_method: am,
                     authentication_data: ad,
-                    user_properties: up,
+                    user_properties: up.into(),
                 }
             },
         )
@@ -419,8 +419,8 @@ pub fn some_publish_properties() -> BoxedStrategy<PublishProperties> {
             response_topic: rt,
             correlation_data: cd,
             content_type: ct,
-            user_properties: up,
-            subscription_identifiers: si,
+            user_properties: up.into(),
+            subscription_identifiers: si.into(),
         })
         .boxed()
 }
@@ -434,7 +434,7 @@ pub fn some_ack_properties() -> BoxedStrategy<AckProperties> {
     (option::of(mqtt_string()), user_properties())
         .prop_map(|(rs, up)| AckProperties {
             reason_string: rs,
-            user_properties: up,
+            user_properties: up.into(),
         })
         .boxed()
 }
@@ -448,7 +448,7 @@ pub fn some_subscribe_properties() -> BoxedStrategy<SubscribeProperties> {
     (option::of(subscription_id()), user_properties())
         .prop_map(|(si, up)| SubscribeProperties {
             subscription_identifier: si,
-            user_properties: up,
+            user_properties: up.into(),
         })
         .boxed()
 }
@@ -461,7 +461,7 @@ pub fn unsubscribe_properties() -> BoxedStrategy<UnsubscribeProperties> {
 pub fn some_unsubscribe_properties() -> BoxedStrategy<UnsubscribeProperties> {
     user_properties()
         .prop_map(|up| UnsubscribeProperties {
-            user_properties: up,
+            user_properties: up.into(),
         })
         .boxed()
 }
@@ -482,7 +482,7 @@ pub fn some_disconnect_properties() -> BoxedStrategy<DisconnectProperties> {
             session_expiry_interval: sei,
             reason_string: rs,
             server_reference: sr,
-            user_properties: up,
+            user_properties: up.into(),
         })
         .boxed()
 }
@@ -500,7 +500,7 @@ pub fn auth_properties() -> impl Strategy<Value = AuthProperties> + Clone {
             authentication_method: Some(am),
             authentication_data: ad,
             reason_string: rs,
-            user_properties: up,
+            user_properties: up.into(),
         })
 }
 

@@ -11,12 +11,10 @@
 //! [`Outbound`]: crate::inflight::Outbound
 //! [`pump`]: Hub::pump
 
-use alloc::vec::Vec;
-
 use crate::collections::VecDeque;
 use crate::time::Instant;
 
-use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, SubscriptionId, TopicName};
+use mqtt_codec::{Packet, PubResponse, Publish, QoS, QosPid, SubscriptionIds, TopicName};
 
 use super::auth::ClientInfo;
 use super::config::Qos0Overflow;
@@ -472,7 +470,7 @@ impl Hub {
 /// The copy of routed message `msg` one subscriber gets: not a duplicate, no packet
 /// identifier or Topic Alias yet, RETAIN as its subscription asks ([MQTT-3.3.1-12],
 /// [MQTT-3.3.1-13]; 3.1.1 [MQTT-3.3.1-9]), and its subscriptions' identifiers.
-fn for_subscriber(msg: &Publish, retain_as_published: bool, ids: Vec<SubscriptionId>) -> Publish {
+fn for_subscriber(msg: &Publish, retain_as_published: bool, ids: SubscriptionIds) -> Publish {
     let mut p = msg.clone();
     p.dup = false;
     p.qos_pid = QosPid::AtMostOnce;

@@ -10,7 +10,7 @@
 
 use alloc::vec::Vec;
 use mqtt_codec::QoS;
-use mqtt_codec::SubscriptionId;
+use mqtt_codec::{SubscriptionId, SubscriptionIds};
 
 use super::session::{SessionKey, SubValue};
 use crate::topic_tree::{Combine, PerSubscriber, TopicTree};
@@ -41,7 +41,7 @@ pub(crate) struct Target {
     /// Whether the RETAIN flag is forwarded as published.
     pub(crate) retain_as_published: bool,
     /// The Subscription Identifiers of the subscriptions this copy is for.
-    pub(crate) ids: Vec<SubscriptionId>,
+    pub(crate) ids: SubscriptionIds,
 }
 
 /// The subscription tree and the scratch space matching reuses.
@@ -49,6 +49,8 @@ pub(crate) struct Target {
 pub(crate) struct Router {
     pub(crate) tree: TopicTree<SessionKey, SubValue>,
     scratch: PerSubscriber<SessionKey, Matched>,
+    /// One target's identifiers while they are sorted.
+    ids: Vec<SubscriptionId>,
 }
 
 impl Router {
@@ -64,7 +66,7 @@ impl Router {
         connected: impl Fn(SessionKey) -> bool,
         out: &mut Vec<Target>,
     ) {
-        let Self { tree, scratch } = self;
+        let Self { tree, scratch, ids } = self;
         tree.matches_per_subscriber(topic, scratch, |group| {
             // One member per group ([MQTT-4.8.2-3]), connected ones first.
             let member = group
@@ -86,19 +88,21 @@ impl Router {
                 session: *key,
                 qos: QoS::AtMostOnce,
                 retain_as_published: false,
-                ids: Vec::new(),
+                ids: SubscriptionIds::new(),
             };
             let mut any = false;
+            ids.clear();
             for v in matched.subs.iter().filter(|v| !(own && v.options.no_local)) {
                 any = true;
                 t.qos = t.qos.max(v.options.qos);
                 t.retain_as_published |= v.options.retain_as_published;
-                t.ids.extend(v.id);
+                ids.extend(v.id);
             }
             if any {
                 t.qos = t.qos.min(qos);
                 // Their order is not significant ([MQTT-3.3.4-4]); ascending reads best.
-                t.ids.sort_unstable();
+                ids.sort_unstable();
+                t.ids = SubscriptionIds::from(ids.as_slice());
                 out.push(t);
             }
         }

@@ -512,7 +512,8 @@ fn v5_properties_are_forwarded_unaltered() {
             (MqttString::from_static("b"), MqttString::from_static("2")),
             (MqttString::from_static("a"), MqttString::from_static("1")),
             (MqttString::from_static("b"), MqttString::from_static("3")),
-        ],
+        ]
+        .into(),
         ..PublishProperties::default()
     };
     p.properties = props.clone().into();

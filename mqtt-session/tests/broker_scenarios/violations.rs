@@ -167,7 +167,7 @@ fn publish_rules_under_v5() {
     p.retain = true;
     h.send("r", Packet::Publish(p));
     let mut p = Publish::new(TopicName::from_static("t"), "x");
-    p.properties.subscription_identifiers = vec![SubscriptionId::new(1).unwrap()];
+    p.properties.subscription_identifiers = vec![SubscriptionId::new(1).unwrap()].into();
     h.send("s", Packet::Publish(p));
     let got: Vec<String> = h
         .transcript()

@@ -158,7 +158,7 @@ fn will_retain_qos_and_properties() {
         w.qos = QoS::ExactlyOnce;
         w.properties.content_type = Some(MqttString::from_static("text/plain"));
         w.properties.user_properties =
-            vec![(MqttString::from_static("k"), MqttString::from_static("v"))];
+            vec![(MqttString::from_static("k"), MqttString::from_static("v"))].into();
     }
     h.connect_with("dev", c);
     h.sever("dev");

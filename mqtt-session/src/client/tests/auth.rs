@@ -276,7 +276,7 @@ fn auth_properties_dropped_to_fit() {
         authentication_method: Some(MqttString::from_static("OTHER")),
         authentication_data: Some(Bytes::from_static(b"again")),
         reason_string: Some(MqttString::from_static(reason)),
-        user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))],
+        user_properties: vec![(MqttString::from_static("k"), MqttString::from_static("v"))].into(),
     };
     let sent_auth = |h: &Harness| match h.actions.last() {
         Some(Action::Send(Packet::Auth(a))) => a.clone(),

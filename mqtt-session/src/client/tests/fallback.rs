@@ -217,7 +217,7 @@ fn options_without_a_v311_form_are_refused_up_front() {
         ),
         (
             "CONNECT User Properties",
-            Box::new(move |c| c.properties.user_properties = vec![user.clone()]),
+            Box::new(move |c| c.properties.user_properties = vec![user.clone()].into()),
         ),
         (
             "Will Properties",
