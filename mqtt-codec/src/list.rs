@@ -271,8 +271,20 @@ impl From<Vec<SubscriptionId>> for SubscriptionIds {
 }
 
 impl From<&[SubscriptionId]> for SubscriptionIds {
+    #[inline]
     fn from(v: &[SubscriptionId]) -> Self {
-        v.iter().copied().collect()
+        match *v {
+            [] => Self::new(),
+            [a] => Self(Ids::Inline {
+                len: 1,
+                ids: [a, FILLER],
+            }),
+            [a, b] => Self(Ids::Inline {
+                len: 2,
+                ids: [a, b],
+            }),
+            _ => Self(Ids::Shared(v.into())),
+        }
     }
 }
 

@@ -101,8 +101,10 @@ impl Router {
             if any {
                 t.qos = t.qos.min(qos);
                 // Their order is not significant ([MQTT-3.3.4-4]); ascending reads best.
-                ids.sort_unstable();
-                t.ids = SubscriptionIds::from(ids.as_slice());
+                if !ids.is_empty() {
+                    ids.sort_unstable();
+                    t.ids = SubscriptionIds::from(ids.as_slice());
+                }
                 out.push(t);
             }
         }
