@@ -3,36 +3,20 @@
 //! it, up to the subscriber's PUBACK. (One test in this binary, so no other thread
 //! allocates while it counts.)
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::alloc::System;
 
 use mqtt_codec::*;
 use mqtt_session::broker::{Broker, BrokerAction, BrokerConfig, ConnectionId};
 use mqtt_session::time::Instant;
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// Allocations and reallocations so far.
 fn allocations() -> usize {
-    ALLOCATIONS.load(Ordering::Relaxed)
+    let s = GLOBAL.stats();
+    s.allocations + s.reallocations
 }
 
 const PUBLISHER: ConnectionId = ConnectionId(1);
