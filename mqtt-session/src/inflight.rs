@@ -92,7 +92,8 @@ pub(crate) struct Outbound {
     next_seq: u64,
 }
 
-/// How many messages the storage an empty [`Outbound`] keeps may have held at once.
+/// How many messages the storage an empty [`Outbound`] keeps may have held at once (its
+/// high-water mark: a hash map's `capacity()` falls as removals leave tombstones).
 const KEPT_CAPACITY: usize = 32;
 
 #[derive(Debug, Clone, Default)]
@@ -104,6 +105,8 @@ struct Entries {
     in_flight: usize,
     /// The [`message_size`] of every PUBLISH held.
     bytes: usize,
+    /// The most messages held at once (what the indexes grew to hold).
+    peak: usize,
 }
 
 /// What a message costs in a byte bound (`max_retained_bytes`, `max_queued_bytes`): its
@@ -194,6 +197,7 @@ impl Outbound {
             }
         }
         s.entries.insert(seq, entry);
+        s.peak = s.peak.max(s.entries.len());
         Some(seq)
     }
 
@@ -311,7 +315,7 @@ impl Outbound {
             }
             OutgoingState::Publish { .. } => {}
         }
-        if s.entries.is_empty() && s.by_id.capacity() > KEPT_CAPACITY {
+        if s.entries.is_empty() && s.peak > KEPT_CAPACITY {
             self.state = None;
         }
         Some(entry)
