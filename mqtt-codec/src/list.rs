@@ -266,7 +266,7 @@ impl FromIterator<SubscriptionId> for SubscriptionIds {
 
 impl From<Vec<SubscriptionId>> for SubscriptionIds {
     fn from(v: Vec<SubscriptionId>) -> Self {
-        v.into_iter().collect()
+        Self::from(v.as_slice())
     }
 }
 
@@ -290,7 +290,7 @@ impl From<&[SubscriptionId]> for SubscriptionIds {
 
 impl<const N: usize> From<[SubscriptionId; N]> for SubscriptionIds {
     fn from(v: [SubscriptionId; N]) -> Self {
-        v.into_iter().collect()
+        Self::from(v.as_slice())
     }
 }
 
