@@ -28,6 +28,9 @@ pub use cases::Case;
 pub trait Codec: 'static {
     /// The name in the table.
     const NAME: &'static str;
+    /// Whether the codec also encodes (a decode-only path is listed in the decode tables
+    /// alone).
+    const ENCODES: bool = true;
     /// A decoded packet, which may borrow from the input buffer.
     type Packet<'a>;
     /// The buffer `decode_all` drains (the codec's own buffer type).

@@ -131,7 +131,7 @@ impl Visit for Planner<'_> {
         }
         let decoded = check::<C>(case, wire, self.packets);
         for &kind in kinds {
-            if !self.wanted(C::NAME, kind) {
+            if !self.wanted(C::NAME, kind) || (kind == Kind::Codec(Op::Encode) && !C::ENCODES) {
                 continue;
             }
             let job: Result<Box<dyn Job>, String> = match (&decoded, kind) {

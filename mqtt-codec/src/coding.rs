@@ -103,16 +103,65 @@ pub(crate) fn put_binary(buf: &mut impl BufMut, b: &[u8]) {
     buf.put_slice(b);
 }
 
+/// What a [`Reader`] reads from: a shared buffer ([`Bytes`], whose slices keep the
+/// memory alive and so can be kept in owned packets) or a borrowed slice (for a view that
+/// lives no longer than the read buffer). The packet decoders are written once over this.
+pub(crate) trait Body: core::ops::Deref<Target = [u8]> + Default + Sized {
+    /// Drops the first `n` bytes (`n` at most the length).
+    fn advance(&mut self, n: usize);
+    /// Splits off and returns the first `n` bytes (`n` at most the length).
+    fn split_to(&mut self, n: usize) -> Self;
+    /// The bytes as a shared buffer, for what an owned value keeps (v5 properties): the
+    /// same memory for `Bytes`, a copy for a borrowed slice.
+    fn into_bytes(self) -> Bytes;
+}
+
+impl Body for Bytes {
+    #[inline]
+    fn advance(&mut self, n: usize) {
+        bytes::Buf::advance(self, n);
+    }
+
+    #[inline]
+    fn split_to(&mut self, n: usize) -> Self {
+        Bytes::split_to(self, n)
+    }
+
+    #[inline]
+    fn into_bytes(self) -> Bytes {
+        self
+    }
+}
+
+impl Body for &[u8] {
+    #[inline]
+    fn advance(&mut self, n: usize) {
+        *self = &self[n..];
+    }
+
+    #[inline]
+    fn split_to(&mut self, n: usize) -> Self {
+        let (head, tail) = self.split_at(n);
+        *self = tail;
+        head
+    }
+
+    #[inline]
+    fn into_bytes(self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
 /// A cursor over one packet's body.
-pub(crate) struct Reader {
-    buf: Bytes,
+pub(crate) struct Reader<B = Bytes> {
+    buf: B,
     pub(crate) packet: PacketType,
     pub(crate) version: ProtocolVersion,
 }
 
-impl Reader {
+impl<B: Body> Reader<B> {
     #[inline]
-    pub(crate) fn new(buf: Bytes, packet: PacketType, version: ProtocolVersion) -> Self {
+    pub(crate) fn new(buf: B, packet: PacketType, version: ProtocolVersion) -> Self {
         Self {
             buf,
             packet,
@@ -171,7 +220,7 @@ impl Reader {
         let Some(&b) = self.buf.first() else {
             return Err(self.short());
         };
-        bytes::Buf::advance(&mut self.buf, 1);
+        self.buf.advance(1);
         Ok(b)
     }
 
@@ -179,7 +228,7 @@ impl Reader {
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         match *self.buf {
             [a, b, ..] => {
-                bytes::Buf::advance(&mut self.buf, 2);
+                self.buf.advance(2);
                 Ok(u16::from_be_bytes([a, b]))
             }
             _ => Err(self.short()),
@@ -190,7 +239,7 @@ impl Reader {
     pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
         match *self.buf {
             [a, b, c, d, ..] => {
-                bytes::Buf::advance(&mut self.buf, 4);
+                self.buf.advance(4);
                 Ok(u32::from_be_bytes([a, b, c, d]))
             }
             _ => Err(self.short()),
@@ -202,7 +251,7 @@ impl Reader {
     #[inline]
     pub(crate) fn skip_zero(&mut self) -> bool {
         if self.buf.first() == Some(&0) {
-            bytes::Buf::advance(&mut self.buf, 1);
+            self.buf.advance(1);
             true
         } else {
             false
@@ -214,7 +263,7 @@ impl Reader {
     pub(crate) fn var_int(&mut self) -> Result<u32, DecodeError> {
         match read_var_int(&self.buf) {
             Ok(Some((v, n))) => {
-                bytes::Buf::advance(&mut self.buf, n);
+                self.buf.advance(n);
                 Ok(v)
             }
             Ok(None) => Err(self.short()),
@@ -222,9 +271,9 @@ impl Reader {
         }
     }
 
-    /// The next `n` bytes, as a slice sharing the packet's buffer.
+    /// The next `n` bytes, sharing the packet's buffer.
     #[inline]
-    pub(crate) fn take(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<B, DecodeError> {
         if n > self.buf.len() {
             return Err(self.short());
         }
@@ -245,20 +294,40 @@ impl Reader {
         n
     }
 
+    /// A reader over the rest of the body in a shared buffer: this one's for [`Bytes`], a
+    /// copy for a borrowed slice.
+    #[inline]
+    pub(crate) fn into_owned(self) -> Reader {
+        Reader::new(self.buf.into_bytes(), self.packet, self.version)
+    }
+
     /// Everything left in the body.
     #[inline]
-    pub(crate) fn rest(&mut self) -> Bytes {
+    pub(crate) fn rest(&mut self) -> B {
         core::mem::take(&mut self.buf)
     }
 
     /// Binary Data: a two-byte length and that many bytes.
     #[inline]
-    pub(crate) fn binary(&mut self) -> Result<Bytes, DecodeError> {
+    pub(crate) fn binary(&mut self) -> Result<B, DecodeError> {
         let n = self.u16()? as usize;
         self.take(n)
     }
 
-    fn string_error(&self, e: StringError) -> DecodeError {
+    /// A packet identifier, which must not be 0 ([MQTT-2.2.1-3], 3.1.1 [MQTT-2.3.1-1]).
+    #[inline]
+    pub(crate) fn packet_id(&mut self) -> Result<crate::PacketId, DecodeError> {
+        let n = self.u16()?;
+        crate::PacketId::new(n).ok_or_else(|| {
+            self.protocol(rule(
+                self.version,
+                "[MQTT-2.2.1-3] packet identifier is 0",
+                "[MQTT-2.3.1-1] packet identifier is 0",
+            ))
+        })
+    }
+
+    pub(crate) fn string_error(&self, e: StringError) -> DecodeError {
         let r = match (e, self.is_v5()) {
             (StringError::NotUtf8, false) => "[MQTT-1.5.3-1] ill-formed UTF-8",
             (StringError::Null, false) => "[MQTT-1.5.3-2] string contains U+0000",
@@ -291,7 +360,9 @@ impl Reader {
         };
         self.malformed(r)
     }
+}
 
+impl Reader<Bytes> {
     /// A UTF-8 Encoded String.
     #[inline]
     pub(crate) fn string(&mut self) -> Result<MqttString, DecodeError> {
@@ -331,18 +402,5 @@ impl Reader {
             return Err(self.string_error(e));
         }
         TopicFilter::from_wire(b).map_err(|e| self.string_error(e))
-    }
-
-    /// A packet identifier, which must not be 0 ([MQTT-2.2.1-3], 3.1.1 [MQTT-2.3.1-1]).
-    #[inline]
-    pub(crate) fn packet_id(&mut self) -> Result<crate::PacketId, DecodeError> {
-        let n = self.u16()?;
-        crate::PacketId::new(n).ok_or_else(|| {
-            self.protocol(rule(
-                self.version,
-                "[MQTT-2.2.1-3] packet identifier is 0",
-                "[MQTT-2.3.1-1] packet identifier is 0",
-            ))
-        })
     }
 }

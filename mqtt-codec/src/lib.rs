@@ -68,8 +68,8 @@ pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use list::{List, SubscriptionIds};
 pub use packet::{
     Auth, ConnAck, Connect, DecodeContext, Decoded, Disconnect, Frame, MAX_PACKET_SIZE, Packet,
-    PubResponse, Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
-    Unsubscribe, Will, check_frame,
+    PacketRef, PubResponse, Publish, PublishRef, RetainHandling, SubAck, Subscribe,
+    SubscriptionOptions, UnsubAck, Unsubscribe, Will, check_frame,
 };
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,

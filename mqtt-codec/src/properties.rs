@@ -12,7 +12,9 @@ use core::num::{NonZeroU16, NonZeroU32};
 
 use bytes::{BufMut, Bytes};
 
-use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len};
+use crate::coding::{
+    Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len,
+};
 use crate::list::{List, Repeated, SubscriptionIds};
 use crate::{DecodeError, EncodeError, MqttString, PacketType, ProtocolVersion, QoS, TopicName};
 
@@ -464,15 +466,17 @@ pub(crate) fn encoded_props_len(
     Ok(var_int_len(n as u32) + n)
 }
 
-/// Reads a Property Length and returns a reader bounded to the properties.
+/// Reads a Property Length and returns a reader bounded to the properties: over the same
+/// memory for a shared buffer, over a copy of the properties for a borrowed slice (what
+/// they hold outlives the view; only packets with properties pay for it).
 #[inline]
-pub(crate) fn property_reader(r: &mut Reader) -> Result<Reader, DecodeError> {
+pub(crate) fn property_reader<B: Body>(r: &mut Reader<B>) -> Result<Reader, DecodeError> {
     let len = r.var_int()? as usize;
     if len > r.remaining() {
         return Err(r.malformed("property length runs past the end of the packet"));
     }
     let body = r.take(len)?;
-    Ok(Reader::new(body, r.packet, r.version))
+    Ok(Reader::new(body.into_bytes(), r.packet, r.version))
 }
 
 macro_rules! properties {
@@ -498,7 +502,7 @@ macro_rules! properties {
             }
 
             /// Decodes a Property Length and the properties it covers.
-            pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+            pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
                 // Most packets carry none: a Property Length of 0 needs no sub-reader.
                 if r.skip_zero() {
                     return Ok(Self::default());
@@ -559,7 +563,7 @@ macro_rules! properties {
             /// Decodes a Property Length and the properties it covers, allocating only
             /// where there are some.
             #[allow(dead_code)] // not every property struct travels behind a pointer
-            pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+            pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
                 if r.skip_zero() {
                     return Ok(Self::none());
                 }

@@ -142,6 +142,24 @@ fn has_nul(b: &[u8]) -> bool {
     b.iter().fold(false, |nul, &c| nul | (c == 0))
 }
 
+/// A topic name from wire bytes, borrowed: [`TopicName`]'s checks, in the same order (so
+/// the same error for the same bytes).
+#[inline]
+pub(crate) fn topic_name_str(b: &[u8]) -> Result<&str, StringError> {
+    if b.len() < 32 && is_plain_ascii(b) {
+        return core::str::from_utf8(b).map_err(|_| StringError::NotUtf8);
+    }
+    let sc = scan(b);
+    if sc.null {
+        return Err(StringError::Null);
+    }
+    let s = core::str::from_utf8(b).map_err(|_| StringError::NotUtf8)?;
+    if sc.plus || sc.hash {
+        return Err(StringError::WildcardInTopicName);
+    }
+    Ok(s)
+}
+
 impl MqttString {
     /// The empty string.
     pub const fn empty() -> Self {
@@ -290,6 +308,7 @@ impl TopicName {
     #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
         // Longer names are left to `scan`, whose wide compares beat words of eight bytes.
+        // (`topic_name_str` below does the same for a borrowed name.)
         if b.len() < 32 && is_plain_ascii(&b) {
             // Still through the checked constructor (an ASCII check), which the crate's
             // lack of `unsafe` requires; the scan below is what the fast path saves.

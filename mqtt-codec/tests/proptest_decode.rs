@@ -7,7 +7,8 @@ mod strategies;
 
 use mqtt_codec::{
     Bytes, BytesMut, DecodeContext, DecodeError, DecodeErrorKind, Decoded, Frame, MAX_PACKET_SIZE,
-    MAX_VARIABLE_BYTE_INTEGER, Packet, PacketType, ProtocolVersion, ReasonCode, check_frame,
+    MAX_VARIABLE_BYTE_INTEGER, Packet, PacketRef, PacketType, ProtocolVersion, ReasonCode,
+    check_frame,
 };
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
@@ -83,6 +84,9 @@ fn decode_all_ways(input: &[u8], cx: &DecodeContext) {
     loop {
         let before = buf.clone();
         let frame = check_frame(&buf, cx);
+        // The borrowing decoder runs the same checks: the same packet, the same error.
+        let borrowed = PacketRef::decode(&before, cx)
+            .map(|o| o.map(|(p, len)| (p.to_packet().expect("a decoded topic is valid"), len)));
         match Packet::decode_stream(&mut buf, cx) {
             Ok(Decoded::Packet(p)) => {
                 let used = before.len() - buf.len();
@@ -97,9 +101,11 @@ fn decode_all_ways(input: &[u8], cx: &DecodeContext) {
                     }
                     other => panic!("decoded {p:?} but check_frame said {other:?}"),
                 }
+                assert_eq!(borrowed, Ok(Some((p.clone(), used))));
                 check_reencodes(&p, cx);
             }
             Ok(Decoded::Incomplete { needed }) => {
+                assert_eq!(borrowed, Ok(None));
                 // Nothing consumed, and the answer is the one check_frame gives.
                 assert_eq!(buf, before);
                 assert!(needed > 0);
@@ -108,6 +114,7 @@ fn decode_all_ways(input: &[u8], cx: &DecodeContext) {
             }
             Err(e) => {
                 check_error(&e);
+                assert_eq!(borrowed, Err(e.clone()), "the borrowing decoder disagrees");
                 if let Err(fe) = frame {
                     assert_eq!(fe, e, "check_frame and decode disagree");
                 }

@@ -7,8 +7,8 @@ use std::fmt::Debug;
 
 use mqtt_codec::{
     AckProperties, Bytes, BytesMut, ConnAckProperties, ConnectProperties, DecodeContext,
-    DisconnectProperties, EncodeError, Packet, PacketType, ProtocolVersion, PubResponse, Publish,
-    PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeProperties, TopicName,
+    DisconnectProperties, EncodeError, Packet, PacketRef, PacketType, ProtocolVersion, PubResponse,
+    Publish, PublishProperties, QoS, ReasonCode, RetainHandling, SubscribeProperties, TopicName,
     UnsubscribeProperties, UserProperty, Will, WillProperties,
 };
 use proptest::prelude::*;
@@ -46,6 +46,18 @@ proptest! {
             let fresh = DecodeContext::awaiting_connect();
             prop_assert_eq!(&Packet::decode_exact(wire.clone(), &fresh).unwrap(), &packet);
         }
+
+        // Borrowed: a PUBLISH as a view over `stream`'s bytes, the rest owned.
+        let mut stream = wire.to_vec();
+        stream.push(0x30);
+        let (view, len) = PacketRef::decode(&stream, &cx).unwrap().unwrap();
+        prop_assert_eq!(len, wire.len());
+        prop_assert_eq!(view.packet_type(), packet.packet_type());
+        if let (PacketRef::Publish(v), Packet::Publish(p)) = (&view, &packet) {
+            prop_assert_eq!(v.topic, p.topic.as_str());
+            prop_assert_eq!(v.payload, &p.payload[..]);
+        }
+        prop_assert_eq!(view.to_packet().unwrap(), packet);
     }
 
     /// `encode` checks the room it needs before it writes: one byte short is an error and

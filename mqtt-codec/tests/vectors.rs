@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use mqtt_codec::{
     Bytes, BytesMut, DecodeContext, DecodeError, DecodeErrorKind, Decoded, Frame, MAX_PACKET_SIZE,
-    Packet, PacketType, PropertyId, ProtocolVersion, check_frame,
+    Packet, PacketRef, PacketType, PropertyId, ProtocolVersion, check_frame,
 };
 use serde_json::Value;
 
@@ -330,6 +330,9 @@ fn check(v: &Vector) -> Vec<String> {
     let exact = Packet::decode_exact(Bytes::from(v.bytes.clone()), &cx);
     let mut stream = BytesMut::from(&v.bytes[..]);
     let streamed = Packet::decode_stream(&mut stream, &cx);
+    // The borrowing decoder, owned afterwards for comparing.
+    let borrowed = PacketRef::decode(&v.bytes, &cx)
+        .map(|o| o.map(|(p, len)| (p.to_packet().map_err(|e| e.to_string()), len)));
     match &v.expect {
         Expect::Packet(want) => {
             let p = match exact {
@@ -349,6 +352,10 @@ fn check(v: &Vector) -> Vec<String> {
                     "stream decode gave {other:?} with {} bytes left",
                     stream.len()
                 )),
+            }
+            match &borrowed {
+                Ok(Some((Ok(b), len))) if *b == p && *len == v.bytes.len() => {}
+                other => out.push(format!("PacketRef::decode gave {other:?}")),
             }
             out.extend(check_prefixes(v, &cx));
             out.extend(check_two_in_a_row(v, &cx, &p));
@@ -382,6 +389,12 @@ fn check(v: &Vector) -> Vec<String> {
                 Ok(d) => out.push(format!("stream decode accepted it: {d:?}")),
                 Err(e) => out.extend(error_mismatch(e, want).map(|m| format!("stream decode {m}"))),
             }
+            match &borrowed {
+                Ok(d) => out.push(format!("PacketRef::decode accepted it: {d:?}")),
+                Err(e) => {
+                    out.extend(error_mismatch(e, want).map(|m| format!("PacketRef::decode {m}")))
+                }
+            }
         }
         Expect::Incomplete(needed) => {
             match &streamed {
@@ -390,6 +403,9 @@ fn check(v: &Vector) -> Vec<String> {
             }
             if stream[..] != v.bytes[..] {
                 out.push("an incomplete stream decode consumed bytes".into());
+            }
+            if !matches!(borrowed, Ok(None)) {
+                out.push(format!("PacketRef::decode gave {borrowed:?}"));
             }
             match &exact {
                 Err(e) if e.kind() == DecodeErrorKind::Malformed => {}

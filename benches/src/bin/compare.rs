@@ -212,8 +212,11 @@ fn race_tables(cases: &[Case], entries: &[Entry], rounds: usize) -> String {
             head.push_str(" memcpy |");
             rule.push_str("---|");
         }
-        head.push_str(" ours / best peer |");
-        rule.push_str("---|");
+        let ours_cols = ours_columns(&cols);
+        for c in &ours_cols {
+            let _ = write!(head, " {} / best peer |", ratio_label(c));
+            rule.push_str("---|");
+        }
         let _ = writeln!(out, "{head}\n{rule}");
         for (ci, case) in cases.iter().enumerate() {
             let row: Vec<&Entry> = entries
@@ -238,7 +241,9 @@ fn race_tables(cases: &[Case], entries: &[Entry], rounds: usize) -> String {
                 let cell = m.map(|e| cell(e, &mut notes)).unwrap_or_default();
                 let _ = write!(line, " {cell} |");
             }
-            let _ = write!(line, " {} |", ratio(&row, Entry::median, Entry::min));
+            for c in &ours_cols {
+                let _ = write!(line, " {} |", ratio(&row, c, Entry::median, Entry::min));
+            }
             let _ = writeln!(out, "{line}");
         }
         out.push('\n');
@@ -266,14 +271,34 @@ fn cell(e: &Entry, notes: &mut Notes) -> String {
     }
 }
 
-/// Our throughput over the best peer's, by median and (in brackets) by minimum.
+/// Our columns (the owned decoder and encoder first, then the borrowing decoder): each
+/// gets a ratio column.
+fn ours_columns(cols: &[&'static str]) -> Vec<&'static str> {
+    cols.iter()
+        .copied()
+        .filter(|c| c.starts_with(OURS))
+        .collect()
+}
+
+/// The name of one of our columns in its ratio's heading.
+fn ratio_label(codec: &str) -> &'static str {
+    if codec.ends_with("borrowed") {
+        "ours, borrowed"
+    } else {
+        "ours"
+    }
+}
+
+/// The throughput of our codec `ours` over the best peer's, by median and (in brackets)
+/// by minimum.
 fn ratio(
     row: &[&Entry],
+    ours: &str,
     median: fn(&Entry) -> Option<Duration>,
     min: fn(&Entry) -> Option<Duration>,
 ) -> String {
     let pick = |f: fn(&Entry) -> Option<Duration>| -> Option<f64> {
-        let ours = row.iter().find(|e| e.codec.starts_with(OURS))?;
+        let ours = row.iter().find(|e| e.codec == ours)?;
         let ours = f(ours)?.as_secs_f64();
         let best = row
             .iter()
@@ -399,8 +424,11 @@ fn callgrind_tables(cases: &[Case], entries: &[Entry], counts: &BTreeMap<usize, 
             head.push_str(" memcpy |");
             rule.push_str("---|");
         }
-        head.push_str(" best peer / ours |");
-        rule.push_str("---|");
+        let ours_cols = ours_columns(&cols);
+        for c in &ours_cols {
+            let _ = write!(head, " best peer / {} |", ratio_label(c));
+            rule.push_str("---|");
+        }
         let _ = writeln!(out, "{head}\n{rule}");
         for (ci, case) in cases.iter().enumerate() {
             let per_packet = |i: usize| -> Option<f64> {
@@ -437,20 +465,23 @@ fn callgrind_tables(cases: &[Case], entries: &[Entry], counts: &BTreeMap<usize, 
                     .unwrap_or_default();
                 let _ = write!(line, " {cell} |");
             }
-            let ours = row
-                .iter()
-                .find(|&&i| entries[i].codec.starts_with(OURS))
-                .and_then(|&i| per_packet(i));
             let best = row
                 .iter()
                 .filter(|&&i| !entries[i].codec.starts_with(OURS))
                 .filter_map(|&i| per_packet(i))
                 .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.min(v))));
-            let r = match (ours, best) {
-                (Some(o), Some(b)) => format!("{:.2}x", b / o),
-                _ => "no peer".into(),
-            };
-            let _ = writeln!(line, " {r} |");
+            for c in &ours_cols {
+                let ours = row
+                    .iter()
+                    .find(|&&i| entries[i].codec == *c)
+                    .and_then(|&i| per_packet(i));
+                let r = match (ours, best) {
+                    (Some(o), Some(b)) => format!("{:.2}x", b / o),
+                    _ => "no peer".into(),
+                };
+                let _ = write!(line, " {r} |");
+            }
+            line.push('\n');
             out.push_str(&line);
         }
         out.push('\n');

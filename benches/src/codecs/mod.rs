@@ -18,7 +18,7 @@ pub use self::mqtt5_protocol::Mqtt5Protocol;
 pub use self::mqttrs::Mqttrs;
 pub use self::mqute::Mqute;
 pub use self::ntex::NtexMqtt;
-pub use self::ours::{Ours, OursVectored};
+pub use self::ours::{Ours, OursBorrowed, OursVectored};
 pub use self::rumqttc::Rumqttc;
 
 use crate::Codec;
@@ -29,9 +29,11 @@ pub trait Visit {
     fn visit<C: Codec>(&mut self);
 }
 
-/// Calls `v` with our codec first, then each peer, for contiguous encoding.
+/// Calls `v` with our codec first (owned, then the borrowing decoder), then each peer, for
+/// contiguous encoding.
 pub fn visit_all(v: &mut impl Visit) {
     v.visit::<Ours>();
+    v.visit::<OursBorrowed>();
     v.visit::<Mqttrs>();
     v.visit::<Rumqttc>();
     v.visit::<NtexMqtt>();

@@ -1,7 +1,7 @@
 //! This workspace's `mqtt-codec`.
 
 use bytes::{Bytes, BytesMut};
-use mqtt_codec::{DecodeContext, Packet, ProtocolVersion};
+use mqtt_codec::{DecodeContext, Packet, PacketRef, ProtocolVersion};
 
 use crate::Codec;
 
@@ -71,6 +71,68 @@ impl Codec for Ours {
 
     fn output_bytes(out: &BytesMut) -> Vec<u8> {
         out.to_vec()
+    }
+}
+
+/// `mqtt-codec`'s borrowing decoder: `PacketRef::decode` in a loop over a byte slice, a
+/// PUBLISH as a view over it and every other packet owned, as a router that reads each
+/// packet without keeping it would drive it. Decode only: it encodes as [`Ours`] does.
+pub struct OursBorrowed;
+
+impl Codec for OursBorrowed {
+    const NAME: &'static str = "mqtt-codec (ours), borrowed";
+    const ENCODES: bool = false;
+    type Packet<'a> = PacketRef<'a>;
+    type Input = Bytes;
+    type EncodeInput = ();
+    type Output = ();
+
+    fn unsupported(_: ProtocolVersion) -> Option<&'static str> {
+        None
+    }
+
+    fn input(wire: &Bytes) -> Bytes {
+        // Decoding reads a slice and never writes it, so the input needs no copy.
+        wire.clone()
+    }
+
+    fn decode_all<'a>(
+        input: &'a mut Bytes,
+        version: ProtocolVersion,
+        sink: &mut dyn FnMut(PacketRef<'a>),
+    ) -> Result<usize, String> {
+        let cx = DecodeContext::new(version);
+        let mut rest: &'a [u8] = input;
+        let mut n = 0;
+        while !rest.is_empty() {
+            match PacketRef::decode(rest, &cx) {
+                Ok(Some((p, len))) => {
+                    sink(p);
+                    rest = &rest[len..];
+                }
+                Ok(None) => return Err("buffer ends inside a packet".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn encode_input(_: &[PacketRef<'_>]) {}
+
+    fn output(_: usize) {}
+
+    fn encode_all(
+        _: &[PacketRef<'_>],
+        _: &mut (),
+        _: ProtocolVersion,
+        _: &mut (),
+    ) -> Result<(), String> {
+        Err("decode only".into())
+    }
+
+    fn output_bytes(_: &()) -> Vec<u8> {
+        Vec::new()
     }
 }
 

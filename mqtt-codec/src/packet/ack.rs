@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use bytes::BufMut;
 
-use crate::coding::{Reader, rule};
+use crate::coding::{Body, Reader, rule};
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     AckProperties, AuthProperties, DecodeError, DisconnectProperties, EncodeError, PacketId,
@@ -42,7 +42,7 @@ fn reason_rule(packet: PacketType) -> &'static str {
 }
 
 /// Reads a reason code that `r.packet` must allow.
-fn read_reason(r: &mut Reader) -> Result<ReasonCode, DecodeError> {
+fn read_reason<B: Body>(r: &mut Reader<B>) -> Result<ReasonCode, DecodeError> {
     let rc = ReasonCode(r.u8()?);
     if !rc.allowed_in(r.packet) {
         return Err(r.malformed(reason_rule(r.packet)));
@@ -64,9 +64,9 @@ fn check_reason(rc: ReasonCode, packet: PacketType) -> Result<(), EncodeError> {
 /// Reads what follows the fixed part of a v5 PUBACK-like, DISCONNECT or AUTH packet: a
 /// reason code and properties, either of which the sender may leave out when it has the
 /// default value (Success, no properties).
-fn read_reason_and_props<P: Default>(
-    r: &mut Reader,
-    decode: fn(&mut Reader) -> Result<P, DecodeError>,
+fn read_reason_and_props<B: Body, P: Default>(
+    r: &mut Reader<B>,
+    decode: fn(&mut Reader<B>) -> Result<P, DecodeError>,
 ) -> Result<(ReasonCode, P), DecodeError> {
     if r.is_empty() {
         return Ok((ReasonCode::SUCCESS, P::default()));
@@ -129,7 +129,7 @@ impl PubResponse {
         }
     }
 
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         let packet_id = r.packet_id()?;
         let (reason_code, properties) = if r.is_v5() {
             read_reason_and_props(r, AckProperties::decode)?
@@ -182,7 +182,7 @@ fn v3_suback_code(rc: ReasonCode) -> bool {
 }
 
 impl SubAck {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         let packet_id = r.packet_id()?;
         let properties = if r.is_v5() {
             AckProperties::decode(r)?
@@ -265,7 +265,7 @@ pub struct UnsubAck {
 }
 
 impl UnsubAck {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         let packet_id = r.packet_id()?;
         if !r.is_v5() {
             return Ok(Self {
@@ -344,7 +344,7 @@ impl Disconnect {
         }
     }
 
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         let (reason_code, properties) = if r.is_v5() {
             read_reason_and_props(r, Properties::<DisconnectProperties>::decode)?
         } else {
@@ -385,7 +385,7 @@ pub struct Auth {
 }
 
 impl Auth {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         // The Reason Code and Property Length may be left out only together (section
         // 3.15.2.1): unlike PUBACK or DISCONNECT, a lone Reason Code is cut short.
         if r.is_empty() {

@@ -4,7 +4,7 @@ use alloc::boxed::Box;
 
 use bytes::{BufMut, Bytes};
 
-use crate::coding::{Reader, put_binary, rule};
+use crate::coding::{Body, Reader, put_binary, rule};
 use crate::properties::{PropertySet, encoded_props_len};
 use crate::{
     ConnAckProperties, ConnectProperties, DecodeError, DecodeErrorKind, EncodeError, MqttString,
@@ -292,7 +292,7 @@ pub struct ConnAck {
 }
 
 impl ConnAck {
-    pub(crate) fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub(crate) fn decode<B: Body>(r: &mut Reader<B>) -> Result<Self, DecodeError> {
         let flags = r.u8()?;
         if flags & 0xFE != 0 {
             return Err(r.malformed_v(

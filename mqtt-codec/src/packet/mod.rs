@@ -7,7 +7,7 @@ mod subscribe;
 
 pub use ack::{Auth, Disconnect, PubResponse, SubAck, UnsubAck};
 pub use connect::{ConnAck, Connect, Will};
-pub use publish::Publish;
+pub use publish::{Publish, PublishRef};
 pub use subscribe::{RetainHandling, Subscribe, SubscriptionOptions, Unsubscribe};
 
 use alloc::boxed::Box;
@@ -15,7 +15,7 @@ use alloc::boxed::Box;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::coding::{
-    MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
+    Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
 };
 use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
 
@@ -90,7 +90,10 @@ pub enum Frame {
 /// `cx.version`, its reserved flags are right, and its size is within `cx.max_packet_size`.
 /// Nothing is consumed and nothing is allocated, so a receiver can call this before it
 /// buffers (or reserves room for) the body.
-#[inline]
+// Always inlined: with two decoders calling it, the compiler kept it out of line, and
+// returning the `Result<Frame, _>` through memory cost 30 instructions per packet
+// (callgrind, `benches` compare).
+#[inline(always)]
 pub fn check_frame(buf: &[u8], cx: &DecodeContext) -> Result<Frame, DecodeError> {
     let Some(&b0) = buf.first() else {
         return Ok(Frame::Incomplete { needed: 2 });
@@ -480,18 +483,45 @@ fn decode_body<T>(
         // here also builds the packet straight into the result instead of moving it again.
         return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p)));
     }
+    decode_other(packet, flags, r, wrap)
+}
+
+/// Decodes a body other than a PUBLISH's, from a shared buffer or a borrowed slice: the
+/// one decoder of every such packet, for [`Packet`] and [`PacketRef`] alike.
+// Out of line: inlined into a receiver's loop, it made the PUBLISH path around it 15-30
+// instructions per packet slower (callgrind, `benches` compare), more than the call costs
+// the packets that take it.
+#[inline(never)]
+fn decode_other<B: Body, T>(
+    packet: PacketType,
+    flags: u8,
+    mut r: Reader<B>,
+    wrap: impl FnOnce(Packet) -> T,
+) -> Result<T, DecodeError> {
     let p = match packet {
-        PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
+        // What keeps strings of its own needs them in a shared buffer: the same one, or
+        // for a borrowed slice a copy of the body.
+        PacketType::Connect
+        | PacketType::Publish
+        | PacketType::Subscribe
+        | PacketType::Unsubscribe => {
+            let mut r = r.into_owned();
+            let p = match packet {
+                PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
+                PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(&mut r)?),
+                PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(&mut r)?),
+                // PUBLISH: the payload is the rest of the body, nothing is left over.
+                _ => return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p))),
+            };
+            r.finish()?;
+            return Ok(wrap(p));
+        }
         PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r)?)),
-        // Taken by the early return above; kept so the match names every type.
-        PacketType::Publish => Packet::Publish(Publish::decode(flags, &mut r)?),
         PacketType::PubAck => Packet::PubAck(PubResponse::decode(&mut r)?),
         PacketType::PubRec => Packet::PubRec(PubResponse::decode(&mut r)?),
         PacketType::PubRel => Packet::PubRel(PubResponse::decode(&mut r)?),
         PacketType::PubComp => Packet::PubComp(PubResponse::decode(&mut r)?),
-        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(&mut r)?),
         PacketType::SubAck => Packet::SubAck(SubAck::decode(&mut r)?),
-        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(&mut r)?),
         PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode(&mut r)?),
         PacketType::PingReq => Packet::PingReq,
         PacketType::PingResp => Packet::PingResp,
@@ -500,4 +530,93 @@ fn decode_body<T>(
     };
     r.finish()?;
     Ok(wrap(p))
+}
+
+/// A packet decoded without taking ownership of the buffer it is read from: a PUBLISH as
+/// a view whose topic and payload borrow from that buffer, any other packet owned.
+///
+/// Decoding takes no reference count and drops nothing, so a router that reads a packet
+/// and forwards or discards it skips the cost of owning it; [`Packet::decode`] is for a
+/// receiver that keeps what it decodes. Both run the same checks and return the same
+/// errors, and a PUBLISH without properties, an acknowledgement or a PING allocates
+/// nothing. CONNECT, SUBSCRIBE and UNSUBSCRIBE, which keep strings of their own, and v5
+/// properties, are copied out of the buffer.
+///
+/// ```
+/// use bytes::{Buf, BytesMut};
+/// use mqtt_codec::{DecodeContext, Packet, PacketRef, ProtocolVersion, Publish, TopicName};
+///
+/// let v = ProtocolVersion::V3_1_1;
+/// let mut buf = BytesMut::new();
+/// Packet::Publish(Publish::new(TopicName::new("sensors/1")?, "21.5")).encode(v, &mut buf)?;
+/// Packet::PingReq.encode(v, &mut buf)?;
+///
+/// let cx = DecodeContext::new(v);
+/// let mut seen = Vec::new();
+/// while let Some((packet, len)) = PacketRef::decode(&buf, &cx)? {
+///     match packet {
+///         PacketRef::Publish(p) => seen.push(format!("{} {:?}", p.topic, p.payload)),
+///         PacketRef::Packet(p) => seen.push(format!("{:?}", p.packet_type())),
+///     }
+///     buf.advance(len); // the view borrowed `buf` until here
+/// }
+/// assert_eq!(seen, ["sensors/1 [50, 49, 46, 53]", "PingReq"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PacketRef<'a> {
+    /// A PUBLISH, borrowed.
+    Publish(PublishRef<'a>),
+    /// Any other packet, owned.
+    Packet(Packet),
+}
+
+impl<'a> PacketRef<'a> {
+    /// Decodes one packet from the front of `buf` without consuming it.
+    ///
+    /// `Ok(Some((packet, len)))`: a whole packet of `len` bytes was at the front of `buf`;
+    /// drop the first `len` bytes once done with it. `Ok(None)`: `buf` ends inside a
+    /// packet ([`check_frame`] says how many bytes are missing). An error is fatal to the
+    /// connection, as for [`Packet::decode`].
+    #[inline]
+    pub fn decode(
+        buf: &'a [u8],
+        cx: &DecodeContext,
+    ) -> Result<Option<(PacketRef<'a>, usize)>, DecodeError> {
+        match check_frame(buf, cx)? {
+            Frame::Incomplete { .. } => Ok(None),
+            Frame::Complete {
+                packet,
+                header_len,
+                total_len,
+            } => {
+                let flags = buf[0] & 0x0F;
+                let version = cx.version.unwrap_or(ProtocolVersion::V5);
+                let mut r = Reader::new(&buf[header_len..total_len], packet, version);
+                let p = if packet == PacketType::Publish {
+                    PacketRef::Publish(PublishRef::decode(flags, &mut r)?)
+                } else {
+                    decode_other(packet, flags, r, PacketRef::Packet)?
+                };
+                Ok(Some((p, total_len)))
+            }
+        }
+    }
+
+    /// The packet's type.
+    pub fn packet_type(&self) -> PacketType {
+        match self {
+            Self::Publish(_) => PacketType::Publish,
+            Self::Packet(p) => p.packet_type(),
+        }
+    }
+
+    /// The packet, owned: a PUBLISH's topic and payload are copied (see
+    /// [`PublishRef::to_publish`]).
+    pub fn to_packet(&self) -> Result<Packet, crate::StringError> {
+        match self {
+            Self::Publish(p) => p.to_publish().map(Packet::Publish),
+            Self::Packet(p) => Ok(p.clone()),
+        }
+    }
 }

@@ -1,12 +1,15 @@
 //! PUBLISH.
 
-use bytes::{BufMut, Bytes};
+use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::coding::{MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len};
+use crate::coding::{
+    Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len,
+};
 use crate::properties::{Properties, PropertySet, encoded_props_len};
+use crate::string::topic_name_str;
 use crate::{
     DecodeError, EncodeError, PacketType, ProtocolVersion, PublishProperties, QoS, QosPid,
-    TopicName,
+    StringError, TopicName,
 };
 
 /// PUBLISH: an application message (section 3.3).
@@ -52,44 +55,7 @@ impl Publish {
 
     #[inline]
     pub(crate) fn decode(flags: u8, r: &mut Reader) -> Result<Self, DecodeError> {
-        let dup = flags & 0x08 != 0;
-        let retain = flags & 0x01 != 0;
-        let Some(qos) = QoS::from_u8((flags >> 1) & 0x03) else {
-            return Err(r.malformed("[MQTT-3.3.1-4] PUBLISH has both QoS bits set"));
-        };
-        if dup && qos == QoS::AtMostOnce {
-            return Err(r.malformed("[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH"));
-        }
-        let topic = r.topic_name()?;
-        let qos_pid = match qos {
-            QoS::AtMostOnce => QosPid::AtMostOnce,
-            QoS::AtLeastOnce => QosPid::AtLeastOnce(r.packet_id()?),
-            QoS::ExactlyOnce => QosPid::ExactlyOnce(r.packet_id()?),
-        };
-        let properties = if r.is_v5() {
-            Properties::<PublishProperties>::decode(r)?
-        } else {
-            Properties::none()
-        };
-        if topic.is_empty() {
-            if !r.is_v5() {
-                return Err(r.malformed("[MQTT-4.7.3-1] PUBLISH topic name is empty"));
-            }
-            if properties.topic_alias.is_none() {
-                return Err(r.protocol(
-                    "PUBLISH topic name is empty and there is no Topic Alias (section 3.3.2.1)",
-                ));
-            }
-        }
-        let payload = r.rest();
-        Ok(Self {
-            dup,
-            qos_pid,
-            retain,
-            topic,
-            properties,
-            payload,
-        })
+        decode_publish(flags, r)
     }
 
     /// Checks the packet and returns the remaining length without the payload.
@@ -235,5 +201,173 @@ impl Publish {
         put_var_int(buf, remaining as u32);
         self.write_head(version, buf);
         Ok(())
+    }
+}
+
+/// How a decoder of either kind reads a PUBLISH's Topic Name (as a [`TopicName`] sharing
+/// the buffer, or as a `&str` borrowed from it) and what it builds: [`Publish`] or
+/// [`PublishRef`].
+pub(crate) trait TopicBody: Body {
+    type Topic: core::ops::Deref<Target = str>;
+    type Publish;
+    fn topic(r: &mut Reader<Self>) -> Result<Self::Topic, DecodeError>;
+    fn publish(
+        dup: bool,
+        qos_pid: QosPid,
+        retain: bool,
+        topic: Self::Topic,
+        properties: Properties<PublishProperties>,
+        payload: Self,
+    ) -> Self::Publish;
+}
+
+impl TopicBody for Bytes {
+    type Topic = TopicName;
+    type Publish = Publish;
+
+    #[inline]
+    fn topic(r: &mut Reader<Self>) -> Result<TopicName, DecodeError> {
+        r.topic_name()
+    }
+
+    #[inline]
+    fn publish(
+        dup: bool,
+        qos_pid: QosPid,
+        retain: bool,
+        topic: TopicName,
+        properties: Properties<PublishProperties>,
+        payload: Self,
+    ) -> Publish {
+        Publish {
+            dup,
+            qos_pid,
+            retain,
+            topic,
+            properties,
+            payload,
+        }
+    }
+}
+
+impl<'a> TopicBody for &'a [u8] {
+    type Topic = &'a str;
+    type Publish = PublishRef<'a>;
+
+    #[inline]
+    fn topic(r: &mut Reader<Self>) -> Result<&'a str, DecodeError> {
+        let b = r.binary()?;
+        topic_name_str(b).map_err(|e| r.string_error(e))
+    }
+
+    #[inline]
+    fn publish(
+        dup: bool,
+        qos_pid: QosPid,
+        retain: bool,
+        topic: &'a str,
+        properties: Properties<PublishProperties>,
+        payload: Self,
+    ) -> PublishRef<'a> {
+        PublishRef {
+            dup,
+            qos_pid,
+            retain,
+            topic,
+            properties,
+            payload,
+        }
+    }
+}
+
+/// Decodes a PUBLISH body: the one decoder both [`Publish`] and [`PublishRef`] are built
+/// with.
+#[inline]
+fn decode_publish<B: TopicBody>(flags: u8, r: &mut Reader<B>) -> Result<B::Publish, DecodeError> {
+    let dup = flags & 0x08 != 0;
+    let retain = flags & 0x01 != 0;
+    let Some(qos) = QoS::from_u8((flags >> 1) & 0x03) else {
+        return Err(r.malformed("[MQTT-3.3.1-4] PUBLISH has both QoS bits set"));
+    };
+    if dup && qos == QoS::AtMostOnce {
+        return Err(r.malformed("[MQTT-3.3.1-2] DUP set on a QoS 0 PUBLISH"));
+    }
+    let topic = B::topic(r)?;
+    let qos_pid = match qos {
+        QoS::AtMostOnce => QosPid::AtMostOnce,
+        QoS::AtLeastOnce => QosPid::AtLeastOnce(r.packet_id()?),
+        QoS::ExactlyOnce => QosPid::ExactlyOnce(r.packet_id()?),
+    };
+    let properties = if r.is_v5() {
+        Properties::<PublishProperties>::decode(r)?
+    } else {
+        Properties::none()
+    };
+    if topic.is_empty() {
+        if !r.is_v5() {
+            return Err(r.malformed("[MQTT-4.7.3-1] PUBLISH topic name is empty"));
+        }
+        if properties.topic_alias.is_none() {
+            return Err(r.protocol(
+                "PUBLISH topic name is empty and there is no Topic Alias (section 3.3.2.1)",
+            ));
+        }
+    }
+    let payload = r.rest();
+    Ok(B::publish(dup, qos_pid, retain, topic, properties, payload))
+}
+
+/// A PUBLISH borrowed from the buffer it was decoded from, as [`PacketRef::decode`]
+/// gives it: the topic and payload are slices of that buffer, so decoding takes no
+/// reference count and the view is dropped for free. It is checked exactly as a
+/// [`Publish`] is. Its v5 properties are owned (copied out of the buffer when there are
+/// any), as they rarely matter to the speed of routing.
+///
+/// [`PacketRef::decode`]: crate::PacketRef::decode
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishRef<'a> {
+    /// DUP: this is a re-delivery.
+    pub dup: bool,
+    /// QoS and, for QoS 1 and 2, the packet identifier.
+    pub qos_pid: QosPid,
+    /// RETAIN.
+    pub retain: bool,
+    /// Topic Name, checked as [`TopicName`] checks it. Empty only in a v5 PUBLISH that
+    /// carries a Topic Alias.
+    pub topic: &'a str,
+    /// v5 properties (empty for 3.1.1).
+    pub properties: Properties<PublishProperties>,
+    /// The application message.
+    pub payload: &'a [u8],
+}
+
+impl<'a> PublishRef<'a> {
+    #[inline]
+    pub(crate) fn decode(flags: u8, r: &mut Reader<&'a [u8]>) -> Result<Self, DecodeError> {
+        decode_publish(flags, r)
+    }
+
+    /// The message's QoS.
+    pub fn qos(&self) -> QoS {
+        self.qos_pid.qos()
+    }
+
+    /// An owned [`Publish`] with the same fields, its topic and payload copied into one
+    /// new buffer (the properties are shared). Fails only for a view whose topic was set
+    /// by hand to something that is not a topic name.
+    pub fn to_publish(&self) -> Result<Publish, StringError> {
+        let mut buf = BytesMut::with_capacity(self.topic.len() + self.payload.len());
+        buf.extend_from_slice(self.topic.as_bytes());
+        buf.extend_from_slice(self.payload);
+        let mut payload = buf.freeze();
+        let topic = TopicName::from_wire(payload.split_to(self.topic.len()))?;
+        Ok(Publish {
+            dup: self.dup,
+            qos_pid: self.qos_pid,
+            retain: self.retain,
+            topic,
+            properties: self.properties.clone(),
+            payload,
+        })
     }
 }
