@@ -272,6 +272,7 @@ impl Value for SubscriptionId {
 }
 
 impl Value for UserProperty {
+    #[inline]
     fn read(r: &mut Reader, _: &'static str) -> Result<Self, DecodeError> {
         Ok((r.string()?, r.string()?))
     }
