@@ -4,14 +4,15 @@
 //!
 //! Checks, besides "no panic": "need more" consumes nothing; check_frame agrees with the
 //! decoder; no packet exceeds the maximum size; every decode error carries one of the four
-//! reason codes a receiver sends; and every packet that decodes re-encodes in its version
-//! to bytes that decode to an equal packet.
+//! reason codes a receiver sends; every packet that decodes re-encodes in its version
+//! to bytes that decode to an equal packet; and the borrowing decoder (`PacketRef`) gives
+//! the same packet, or the same error, as the owned one.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mqtt_codec::{
     Bytes, BytesMut, DecodeContext, DecodeError, Decoded, Frame, MAX_PACKET_SIZE, Packet,
-    ProtocolVersion, ReasonCode, check_frame,
+    PacketRef, ProtocolVersion, ReasonCode, check_frame,
 };
 
 const VERSIONS: [Option<ProtocolVersion>; 4] = [
@@ -39,6 +40,8 @@ fn decode_stream(data: &[u8], cx: &DecodeContext) {
     loop {
         let before = buf.clone();
         let frame = check_frame(&buf, cx);
+        let borrowed = PacketRef::decode(&before, cx)
+            .map(|o| o.map(|(p, len)| (p.to_packet().expect("a decoded topic is valid"), len)));
         match Packet::decode_stream(&mut buf, cx) {
             Ok(Decoded::Packet(p)) => {
                 let used = before.len() - buf.len();
@@ -53,9 +56,11 @@ fn decode_stream(data: &[u8], cx: &DecodeContext) {
                     }
                     other => panic!("decoded {p:?} but check_frame said {other:?}"),
                 }
+                assert_eq!(borrowed, Ok(Some((p.clone(), used))), "PacketRef disagrees");
                 check_reencodes(&p, cx);
             }
             Ok(Decoded::Incomplete { needed }) => {
+                assert_eq!(borrowed, Ok(None), "PacketRef disagrees");
                 assert_eq!(buf, before, "Incomplete consumed bytes");
                 assert!(needed > 0);
                 assert_eq!(frame, Ok(Frame::Incomplete { needed }));
@@ -63,6 +68,7 @@ fn decode_stream(data: &[u8], cx: &DecodeContext) {
             }
             Err(e) => {
                 check_error(&e);
+                assert_eq!(borrowed, Err(e.clone()), "PacketRef disagrees");
                 if let Err(fe) = frame {
                     assert_eq!(fe, e, "check_frame and decode disagree");
                 }
