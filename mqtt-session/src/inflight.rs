@@ -14,7 +14,8 @@ use alloc::vec::Vec;
 
 use mqtt_codec::{PacketId, Publish, QoS};
 
-/// Where an outgoing message is in its handshake.
+/// Where an outgoing message is in its handshake. Whether its packet is on the wire is
+/// told by the [`OutgoingEntry`] that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[allow(clippy::large_enum_variant)] // boxing would cost an allocation per message
 pub enum OutgoingState {
@@ -22,26 +23,28 @@ pub enum OutgoingState {
     Publish {
         /// The message, topic in full (aliases are applied when it is sent).
         publish: Publish,
-        /// A PUBLISH with this identifier has been sent before (on this or an earlier
-        /// connection): it is sent again with DUP set ([MQTT-3.3.1-1]).
-        sent: bool,
-        /// Sent on the current connection and not yet acknowledged.
-        on_wire: bool,
     },
     /// PUBREC arrived; the PUBREL is sent (or waits to be sent again) and PUBCOMP is awaited.
-    PubRel {
-        /// The PUBREL has been sent on the current connection.
-        on_wire: bool,
-    },
+    PubRel,
 }
 
 /// One outgoing message: its identifier, its place in the sending order, and its state.
+///
+/// The two flags sit here rather than in [`OutgoingState`] so that the state takes no
+/// more room than its PUBLISH: an entry is moved in every store operation that holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingEntry {
     /// The sending order: lower goes first.
     pub seq: u64,
     /// The packet identifier.
     pub packet_id: PacketId,
+    /// A PUBLISH with this identifier has been sent before (on this or an earlier
+    /// connection): it is sent again with DUP set ([MQTT-3.3.1-1]). Always set once
+    /// released ([`OutgoingState::PubRel`]).
+    pub sent: bool,
+    /// The packet of the state (the PUBLISH, or the PUBREL once released) was sent on the
+    /// current connection and is not yet acknowledged.
+    pub on_wire: bool,
     /// The handshake state.
     pub state: OutgoingState,
 }
@@ -127,7 +130,7 @@ pub(crate) fn message_size(p: &Publish) -> usize {
 fn entry_size(state: &OutgoingState) -> usize {
     match state {
         OutgoingState::Publish { publish, .. } => message_size(publish),
-        OutgoingState::PubRel { .. } => 0,
+        OutgoingState::PubRel => 0,
     }
 }
 
@@ -145,11 +148,9 @@ impl Outbound {
         self.insert(OutgoingEntry {
             seq: self.next_seq,
             packet_id,
-            state: OutgoingState::Publish {
-                publish,
-                sent: false,
-                on_wire: false,
-            },
+            sent: false,
+            on_wire: false,
+            state: OutgoingState::Publish { publish },
         })
     }
 
@@ -157,17 +158,12 @@ impl Outbound {
     /// come in their original order; returns `None` for a duplicate identifier or a
     /// PUBLISH whose identifier does not match.
     pub(crate) fn restore(&mut self, mut entry: OutgoingEntry) -> Option<u64> {
-        match &mut entry.state {
-            OutgoingState::Publish {
-                publish, on_wire, ..
-            } => {
-                if publish.qos_pid.packet_id() != Some(entry.packet_id) {
-                    return None;
-                }
-                *on_wire = false;
-            }
-            OutgoingState::PubRel { on_wire } => *on_wire = false,
+        if let OutgoingState::Publish { publish } = &entry.state
+            && publish.qos_pid.packet_id() != Some(entry.packet_id)
+        {
+            return None;
         }
+        entry.on_wire = false;
         entry.seq = entry.seq.max(self.next_seq);
         self.insert(entry)
     }
@@ -181,17 +177,17 @@ impl Outbound {
         self.next_seq = seq + 1;
         s.by_id.insert(entry.packet_id, seq);
         s.bytes += entry_size(&entry.state);
-        match &entry.state {
-            OutgoingState::Publish { on_wire, .. } => {
-                if *on_wire {
+        match entry.state {
+            OutgoingState::Publish { .. } => {
+                if entry.on_wire {
                     s.in_flight += 1;
                 } else {
                     s.unsent_publish.insert(seq);
                 }
             }
-            OutgoingState::PubRel { on_wire } => {
+            OutgoingState::PubRel => {
                 s.in_flight += 1;
-                if !*on_wire {
+                if !entry.on_wire {
                     s.unsent_pubrel.insert(seq);
                 }
             }
@@ -283,17 +279,17 @@ impl Outbound {
         let Some(entry) = s.entries.get_mut(&seq) else {
             return;
         };
-        match &mut entry.state {
-            OutgoingState::Publish { sent, on_wire, .. } => {
-                if !*on_wire {
-                    *on_wire = true;
-                    *sent = true;
+        match entry.state {
+            OutgoingState::Publish { .. } => {
+                if !entry.on_wire {
+                    entry.on_wire = true;
+                    entry.sent = true;
                     s.in_flight += 1;
                     s.unsent_publish.remove(&seq);
                 }
             }
-            OutgoingState::PubRel { on_wire } => {
-                *on_wire = true;
+            OutgoingState::PubRel => {
+                entry.on_wire = true;
                 s.unsent_pubrel.remove(&seq);
             }
         }
@@ -309,11 +305,8 @@ impl Outbound {
         s.bytes -= entry_size(&entry.state);
         s.unsent_publish.remove(&seq);
         s.unsent_pubrel.remove(&seq);
-        match &entry.state {
-            OutgoingState::Publish { on_wire: true, .. } | OutgoingState::PubRel { .. } => {
-                s.in_flight -= 1;
-            }
-            OutgoingState::Publish { .. } => {}
+        if entry.on_wire || matches!(entry.state, OutgoingState::PubRel) {
+            s.in_flight -= 1;
         }
         if s.entries.is_empty() && s.peak > KEPT_CAPACITY {
             self.state = None;
@@ -323,10 +316,10 @@ impl Outbound {
 
     /// A PUBACK arrived: the QoS 1 message `id` sent on this connection is done.
     pub(crate) fn puback(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
-        match self.by_id(id).map(|e| &e.state) {
-            Some(OutgoingState::Publish {
-                publish,
+        match self.by_id(id) {
+            Some(OutgoingEntry {
                 on_wire: true,
+                state: OutgoingState::Publish { publish },
                 ..
             }) if publish.qos() == QoS::AtLeastOnce => {}
             _ => return Err(UnknownPacketId(id)),
@@ -342,13 +335,16 @@ impl Outbound {
         failed: bool,
     ) -> Result<PubRecOutcome, UnknownPacketId> {
         let seq = self.seq_of(id).ok_or(UnknownPacketId(id))?;
-        let is_publish = match self.get(seq).map(|e| &e.state) {
-            Some(OutgoingState::Publish {
-                publish,
+        let is_publish = match self.get(seq) {
+            Some(OutgoingEntry {
                 on_wire: true,
+                state: OutgoingState::Publish { publish },
                 ..
             }) if publish.qos() == QoS::ExactlyOnce => true,
-            Some(OutgoingState::PubRel { .. }) if !failed => false,
+            Some(OutgoingEntry {
+                state: OutgoingState::PubRel,
+                ..
+            }) if !failed => false,
             _ => return Err(UnknownPacketId(id)),
         };
         if is_publish && failed {
@@ -359,7 +355,7 @@ impl Outbound {
         let s = self.state.as_mut().ok_or(UnknownPacketId(id))?;
         if !is_publish {
             if let Some(entry) = s.entries.get_mut(&seq) {
-                entry.state = OutgoingState::PubRel { on_wire: false };
+                entry.on_wire = false;
             }
             s.unsent_pubrel.insert(seq);
             return Ok(PubRecOutcome::AlreadyReleased(seq));
@@ -374,7 +370,9 @@ impl Outbound {
             OutgoingEntry {
                 seq: new,
                 packet_id: id,
-                state: OutgoingState::PubRel { on_wire: false },
+                sent: true,
+                on_wire: false,
+                state: OutgoingState::PubRel,
             },
         );
         s.by_id.insert(id, new);
@@ -388,8 +386,12 @@ impl Outbound {
 
     /// A PUBCOMP arrived: the released message `id` is done.
     pub(crate) fn pubcomp(&mut self, id: PacketId) -> Result<OutgoingEntry, UnknownPacketId> {
-        match self.by_id(id).map(|e| &e.state) {
-            Some(OutgoingState::PubRel { on_wire: true }) => {}
+        match self.by_id(id) {
+            Some(OutgoingEntry {
+                on_wire: true,
+                state: OutgoingState::PubRel,
+                ..
+            }) => {}
             _ => return Err(UnknownPacketId(id)),
         }
         let seq = self.seq_of(id).ok_or(UnknownPacketId(id))?;
@@ -406,19 +408,18 @@ impl Outbound {
             return;
         };
         for (&seq, entry) in &mut s.entries {
-            match &mut entry.state {
-                OutgoingState::Publish { on_wire, .. } => {
-                    if *on_wire {
-                        *on_wire = false;
+            match entry.state {
+                OutgoingState::Publish { .. } => {
+                    if entry.on_wire {
                         s.in_flight -= 1;
                         s.unsent_publish.insert(seq);
                     }
                 }
-                OutgoingState::PubRel { on_wire } => {
-                    *on_wire = false;
+                OutgoingState::PubRel => {
                     s.unsent_pubrel.insert(seq);
                 }
             }
+            entry.on_wire = false;
         }
     }
 
@@ -427,7 +428,7 @@ impl Outbound {
     pub(crate) fn discard_sent(&mut self) -> Vec<OutgoingEntry> {
         let seqs: Vec<u64> = self
             .iter()
-            .filter(|e| !matches!(e.state, OutgoingState::Publish { sent: false, .. }))
+            .filter(|e| e.sent || matches!(e.state, OutgoingState::PubRel))
             .map(|e| e.seq)
             .collect();
         seqs.into_iter().filter_map(|s| self.remove(s)).collect()

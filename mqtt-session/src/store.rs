@@ -127,9 +127,9 @@ impl MemorySessionStore {
             .values()
             .map(|e| {
                 let mut e = e.clone();
-                if let OutgoingState::Publish { sent, on_wire, .. } = &mut e.state {
-                    *sent = true;
-                    *on_wire = false;
+                if let OutgoingState::Publish { .. } = e.state {
+                    e.sent = true;
+                    e.on_wire = false;
                 }
                 e
             })

@@ -25,7 +25,7 @@ use super::session::{Expiry, Pending, SessionKey};
 use super::store::StoreOp;
 use super::timers::after_secs;
 use super::{ConnectionId, Hub};
-use crate::inflight::{NextSend, OutgoingState};
+use crate::inflight::{NextSend, OutgoingEntry, OutgoingState};
 use crate::store::SessionOp;
 
 /// Whether `max_bytes` (`max_queued_bytes`) leaves room for `p` in a session's `outbound`
@@ -361,8 +361,11 @@ impl Hub {
                 self.send(conn, Packet::PubRel(PubResponse::new(id)));
             }
             NextSend::Publish(seq) => {
-                let Some(OutgoingState::Publish { publish, sent, .. }) =
-                    session.outbound.get(seq).map(|e| &e.state)
+                let Some(OutgoingEntry {
+                    sent,
+                    state: OutgoingState::Publish { publish },
+                    ..
+                }) = session.outbound.get(seq)
                 else {
                     return;
                 };
@@ -403,7 +406,7 @@ impl Hub {
         };
         let topic = match entry.state {
             OutgoingState::Publish { publish, .. } => publish.topic,
-            OutgoingState::PubRel { .. } => return,
+            OutgoingState::PubRel => return,
         };
         if session.durable() {
             let client_id = session.client_id.clone();

@@ -84,7 +84,10 @@ pub enum BrokerEvent {
     /// A client is connected: the CONNACK accepting it has been sent.
     Connected(ClientConnected),
     /// A connection ended.
-    Disconnected(ClientDisconnected),
+    ///
+    /// (Boxed: one per connection, and the largest event by far; unboxed, it would make
+    /// every [`BrokerAction`] 8 bytes larger.)
+    Disconnected(Box<ClientDisconnected>),
     /// A session ended and its state is gone.
     SessionEnded {
         /// Its client identifier.
@@ -246,21 +249,29 @@ impl Limit {
 mod tests {
     use core::mem::size_of;
 
-    /// An action is moved several times on its way to the driver: it stays small. The rare
-    /// large parts (a CONNECT waiting for a decision, a will to persist) are boxed; what is
-    /// left is a `Packet` (96 bytes) with its connection, or a stored message with its
-    /// client identifier.
+    /// An action is moved about ten times on its way to the driver: it stays small (issue
+    /// 15: at most 128 bytes). The rare large parts (a CONNECT waiting for a decision, a
+    /// will to persist, a connection's end) are boxed; what is left is a `Packet` (88
+    /// bytes) with its connection, or a stored message with its client identifier: 32 bytes
+    /// and an `OutgoingEntry` of 96 (its PUBLISH, 80, with sequence number, identifier and
+    /// flags), the enum tags held in niches. Every other action must fit beside the niche
+    /// that tells them apart: an event past 112 bytes (measured) makes them all 8 larger.
     #[test]
     fn an_action_is_small_to_move() {
         assert!(
-            size_of::<super::BrokerAction>() <= 144,
+            size_of::<super::BrokerAction>() <= 128,
             "{}",
             size_of::<super::BrokerAction>()
         );
         assert!(
-            size_of::<super::BrokerEvent>() <= 128,
+            size_of::<super::BrokerEvent>() <= 112,
             "{}",
             size_of::<super::BrokerEvent>()
+        );
+        assert!(
+            size_of::<crate::store::OutgoingEntry>() <= 96,
+            "{}",
+            size_of::<crate::store::OutgoingEntry>()
         );
     }
 }

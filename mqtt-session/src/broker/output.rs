@@ -152,11 +152,11 @@ impl Hub {
         self.deadlines.cancel(Deadline::ConnectTimeout(conn));
         self.deadlines.cancel(Deadline::WriteStall(conn));
         self.release_waiters(c.flow.waiters);
-        self.emit(BrokerEvent::Disconnected(ClientDisconnected {
+        self.emit(BrokerEvent::Disconnected(Box::new(ClientDisconnected {
             connection: conn,
             client_id: c.client_id.clone(),
             disconnected: why,
-        }));
+        })));
         if close {
             self.actions.push_back(BrokerAction::Close(conn));
         }

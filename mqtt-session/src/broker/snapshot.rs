@@ -91,11 +91,9 @@ impl Hub {
             for entry in snap.state.outgoing {
                 let packet_id = entry.packet_id.get();
                 let expiry = match &entry.state {
-                    OutgoingState::Publish {
-                        publish,
-                        sent: false,
-                        ..
-                    } => publish.properties.message_expiry_interval,
+                    OutgoingState::Publish { publish } if !entry.sent => {
+                        publish.properties.message_expiry_interval
+                    }
                     _ => None,
                 };
                 let Some(seq) = s.outbound.restore(entry) else {

@@ -184,7 +184,8 @@ impl Client {
                 NextSend::Publish(seq) => {
                     let Some(OutgoingEntry {
                         packet_id,
-                        state: OutgoingState::Publish { publish, sent, .. },
+                        sent,
+                        state: OutgoingState::Publish { publish },
                         ..
                     }) = self.outbound.get(seq).cloned()
                     else {
@@ -394,7 +395,7 @@ impl Client {
     fn complete(&mut self, entry: OutgoingEntry, ack: PubResponse) {
         let qos = match &entry.state {
             OutgoingState::Publish { publish, .. } => publish.qos(),
-            OutgoingState::PubRel { .. } => QoS::ExactlyOnce,
+            OutgoingState::PubRel => QoS::ExactlyOnce,
         };
         self.release_id(entry.packet_id);
         self.persist(SessionOp::RemoveOutgoing(entry.packet_id));

@@ -412,7 +412,7 @@ pub(super) fn outgoing_record(entry: &OutgoingEntry, now: u64) -> Result<Vec<u8>
         OutgoingState::Publish { publish, .. } => {
             w.u8(0).packet(&Packet::Publish(publish.clone()))?;
         }
-        OutgoingState::PubRel { .. } => {
+        OutgoingState::PubRel => {
             w.u8(1);
         }
     }
@@ -440,18 +440,16 @@ pub(super) fn read_outgoing(
             if !age_message(&mut publish, stored_at, now) {
                 return Ok(None);
             }
-            OutgoingState::Publish {
-                publish,
-                sent: true,
-                on_wire: false,
-            }
+            OutgoingState::Publish { publish }
         }
-        1 => OutgoingState::PubRel { on_wire: false },
+        1 => OutgoingState::PubRel,
         other => return Err(Damaged(alloc::format!("unknown state {other}"))),
     };
     Ok(Some(OutgoingEntry {
         seq,
         packet_id,
+        sent: true,
+        on_wire: false,
         state,
     }))
 }

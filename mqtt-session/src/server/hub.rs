@@ -524,11 +524,12 @@ fn log_event(
                 .as_ref()
                 .map_or(String::new(), |u| format!(", user {u}")),
         ),
-        BrokerEvent::Disconnected(ClientDisconnected {
-            connection,
-            client_id,
-            disconnected: d,
-        }) => {
+        BrokerEvent::Disconnected(c) => {
+            let ClientDisconnected {
+                connection,
+                client_id,
+                disconnected: d,
+            } = &**c;
             let mut why = format!("{:?}", d.cause);
             if let Some(rc) = d.reason_code {
                 why += &format!(" {rc}");

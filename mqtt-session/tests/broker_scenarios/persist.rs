@@ -401,20 +401,22 @@ mod model {
             4 => session(SessionOp::PutOutgoing(OutgoingEntry {
                 seq,
                 packet_id: pid(p),
+                sent: false,
+                on_wire: false,
                 state: OutgoingState::Publish {
                     publish: message(if f == 0 {
                         QoS::AtLeastOnce
                     } else {
                         QoS::ExactlyOnce
                     }),
-                    sent: false,
-                    on_wire: false,
                 },
             })),
             5 => session(SessionOp::PutOutgoing(OutgoingEntry {
                 seq,
                 packet_id: pid(p),
-                state: OutgoingState::PubRel { on_wire: false },
+                sent: true,
+                on_wire: false,
+                state: OutgoingState::PubRel,
             })),
             6 => session(SessionOp::RemoveOutgoing(pid(p))),
             7 => session(SessionOp::PutIncoming(pid(p))),

@@ -18,13 +18,10 @@ pub(crate) fn normalized(mut s: BrokerSnapshot) -> BrokerSnapshot {
     for session in s.sessions.values_mut() {
         session.state.next_packet_id = 0;
         for e in &mut session.state.outgoing {
-            if let OutgoingState::Publish { sent, on_wire, .. } = &mut e.state {
-                *sent = true;
-                *on_wire = false;
+            if let OutgoingState::Publish { .. } = e.state {
+                e.sent = true;
             }
-            if let OutgoingState::PubRel { on_wire } = &mut e.state {
-                *on_wire = false;
-            }
+            e.on_wire = false;
         }
     }
     s

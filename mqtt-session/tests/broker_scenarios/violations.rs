@@ -4,7 +4,7 @@
 use std::num::NonZeroU16;
 
 use mqtt_codec::*;
-use mqtt_session::broker::{BrokerConfig, BrokerEvent, ClientDisconnected, Limit};
+use mqtt_session::broker::{BrokerConfig, BrokerEvent, Limit};
 use mqtt_session::event::CloseCause;
 
 use crate::common::{Harness, lines, pid};
@@ -17,10 +17,10 @@ fn rules_cited(h: &mut Harness) -> Vec<String> {
     h.take_events()
         .into_iter()
         .filter_map(|e| match e {
-            BrokerEvent::Disconnected(ClientDisconnected { disconnected, .. })
-                if disconnected.cause == CloseCause::ProtocolViolation =>
+            BrokerEvent::Disconnected(d)
+                if d.disconnected.cause == CloseCause::ProtocolViolation =>
             {
-                Some(disconnected.rule.unwrap_or("").to_string())
+                Some(d.disconnected.rule.unwrap_or("").to_string())
             }
             _ => None,
         })

@@ -101,7 +101,7 @@ pub(super) fn describe(a: &Action) -> String {
                 e.packet_id,
                 match e.state {
                     crate::inflight::OutgoingState::Publish { .. } => "publish",
-                    crate::inflight::OutgoingState::PubRel { .. } => "pubrel",
+                    crate::inflight::OutgoingState::PubRel => "pubrel",
                 }
             ),
             SessionOp::RemoveOutgoing(i) => format!("persist rm-out {i}"),
