@@ -142,22 +142,36 @@ fn has_nul(b: &[u8]) -> bool {
     b.iter().fold(false, |nul, &c| nul | (c == 0))
 }
 
-/// A topic name from wire bytes, borrowed: [`TopicName`]'s checks, in the same order (so
-/// the same error for the same bytes).
+/// The checks of a topic name from the wire, for [`TopicName::from_wire`] and its borrowed
+/// twin [`topic_name_str`]: U+0000, then UTF-8 (`utf8` turns the bytes into the string
+/// type, `None` if they are not UTF-8), then wildcards. Short plain-ASCII names (most
+/// topics) skip the scan; longer ones are left to `scan`, whose wide compares beat words
+/// of eight bytes.
 #[inline]
-pub(crate) fn topic_name_str(b: &[u8]) -> Result<&str, StringError> {
-    if b.len() < 32 && is_plain_ascii(b) {
-        return core::str::from_utf8(b).map_err(|_| StringError::NotUtf8);
+fn wire_topic<B: AsRef<[u8]>, S>(
+    b: B,
+    utf8: impl FnOnce(B) -> Option<S>,
+) -> Result<S, StringError> {
+    let bytes = b.as_ref();
+    if bytes.len() < 32 && is_plain_ascii(bytes) {
+        return utf8(b).ok_or(StringError::NotUtf8);
     }
-    let sc = scan(b);
+    let sc = scan(bytes);
     if sc.null {
         return Err(StringError::Null);
     }
-    let s = core::str::from_utf8(b).map_err(|_| StringError::NotUtf8)?;
+    let s = utf8(b).ok_or(StringError::NotUtf8)?;
     if sc.plus || sc.hash {
         return Err(StringError::WildcardInTopicName);
     }
     Ok(s)
+}
+
+/// A topic name from wire bytes, borrowed: [`TopicName`]'s checks, so the same error for
+/// the same bytes.
+#[inline]
+pub(crate) fn topic_name_str(b: &[u8]) -> Result<&str, StringError> {
+    wire_topic(b, |b| core::str::from_utf8(b).ok())
 }
 
 impl MqttString {
@@ -307,23 +321,9 @@ impl TopicName {
 
     #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
-        // Longer names are left to `scan`, whose wide compares beat words of eight bytes.
-        // (`topic_name_str` below does the same for a borrowed name.)
-        if b.len() < 32 && is_plain_ascii(&b) {
-            // Still through the checked constructor (an ASCII check), which the crate's
-            // lack of `unsafe` requires; the scan below is what the fast path saves.
-            let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
-            return Ok(Self(MqttString(s)));
-        }
-        let sc = scan(&b);
-        if sc.null {
-            return Err(StringError::Null);
-        }
-        let s = ByteString::try_from(b).map_err(|_| StringError::NotUtf8)?;
-        if sc.plus || sc.hash {
-            return Err(StringError::WildcardInTopicName);
-        }
-        Ok(Self(MqttString(s)))
+        // Through the checked constructor (a UTF-8 check), which the crate's lack of
+        // `unsafe` requires.
+        wire_topic(b, |b| ByteString::try_from(b).ok()).map(|s| Self(MqttString(s)))
     }
 
     /// The topic name.

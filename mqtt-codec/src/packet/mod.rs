@@ -535,8 +535,8 @@ fn decode_other<B: Body, T>(
 /// A packet decoded without taking ownership of the buffer it is read from: a PUBLISH as
 /// a view whose topic and payload borrow from that buffer, any other packet owned.
 ///
-/// Decoding takes no reference count and drops nothing, so a router that reads a packet
-/// and forwards or discards it skips the cost of owning it; [`Packet::decode`] is for a
+/// A PUBLISH view takes no reference count and costs nothing to drop, so a router that
+/// reads a message and forwards or discards it skips the cost of owning it; [`Packet::decode`] is for a
 /// receiver that keeps what it decodes. Both run the same checks and return the same
 /// errors, and a PUBLISH without properties, an acknowledgement or a PING allocates
 /// nothing. CONNECT, SUBSCRIBE and UNSUBSCRIBE, which keep strings of their own, and v5
