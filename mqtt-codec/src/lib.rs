@@ -41,13 +41,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-#![forbid(unsafe_code)]
+// `unsafe` is denied everywhere but in `in_place`, which says why it needs it.
+#![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 extern crate alloc;
 
 mod coding;
 mod error;
+mod in_place;
 mod list;
 mod packet;
 mod properties;

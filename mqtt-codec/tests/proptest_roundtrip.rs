@@ -77,6 +77,46 @@ proptest! {
         prop_assert!(short.iter().all(|&b| b == 0));
     }
 
+    /// Every way `encode` can write gives the same bytes: in place, into a buffer's spare
+    /// room in one piece (after what it holds already); and, when the room is split (a
+    /// chain of two slices, cut anywhere), staged on the stack or field by field.
+    #[test]
+    fn encode_writes_the_same_bytes_whatever_the_buffer(
+        (version, packet) in versioned_packet(),
+        cut in any::<Index>(),
+    ) {
+        let want = encode(&packet, version);
+        let len = want.len();
+
+        let mut after = BytesMut::with_capacity(3 + len);
+        after.extend_from_slice(b"abc");
+        packet.encode(version, &mut after).unwrap();
+        prop_assert_eq!(&after[..3], b"abc");
+        prop_assert_eq!(&after[3..], &want[..]);
+
+        let mut vec = Vec::new();
+        packet.encode(version, &mut vec).unwrap();
+        prop_assert_eq!(&vec[..], &want[..]);
+
+        let cut = cut.index(len);
+        let (mut a, mut b) = (vec![0u8; cut], vec![0u8; len - cut]);
+        let mut chain = bytes::BufMut::chain_mut(&mut a[..], &mut b[..]);
+        packet.encode(version, &mut chain).unwrap();
+        prop_assert_eq!(&a[..], &want[..cut]);
+        prop_assert_eq!(&b[..], &want[cut..]);
+
+        if let Packet::Publish(publish) = &packet {
+            let head_len = len - publish.payload.len();
+            let mut head = vec![0u8; head_len];
+            publish.encode_head(version, &mut &mut head[..]).unwrap();
+            prop_assert_eq!(&head[..], &want[..head_len]);
+            let (mut a, mut b) = (vec![0u8; cut.min(head_len)], vec![0u8; head_len - cut.min(head_len)]);
+            let mut chain = bytes::BufMut::chain_mut(&mut a[..], &mut b[..]);
+            publish.encode_head(version, &mut chain).unwrap();
+            prop_assert_eq!([a, b].concat(), &want[..head_len]);
+        }
+    }
+
     /// `Publish::encode_head` writes everything before the payload: head then payload is
     /// the packet `encode` writes.
     #[test]

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use bytes::BufMut;
 
 use crate::coding::{Body, Reader, rule};
+use crate::in_place::write_in_place;
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     AckProperties, AuthProperties, DecodeError, DisconnectProperties, EncodeError, PacketId,
@@ -154,6 +155,31 @@ impl PubResponse {
             v3_only_success(self.reason_code, &self.properties, packet, version)?;
             Ok(2)
         }
+    }
+
+    /// Whether this is the common acknowledgement, Success without properties: the same
+    /// four bytes in both versions, valid for each of the four packets.
+    #[inline]
+    pub(crate) fn is_plain(&self) -> bool {
+        self.reason_code == ReasonCode::SUCCESS && self.properties.is_empty()
+    }
+
+    /// Encodes a plain acknowledgement (see [`PubResponse::is_plain`]) whose fixed
+    /// header's first byte is `first`: nothing to measure or check but the room.
+    #[inline]
+    pub(crate) fn encode_plain(&self, first: u8, buf: &mut impl BufMut) -> Result<(), EncodeError> {
+        let [hi, lo] = self.packet_id.get().to_be_bytes();
+        let bytes = [first, 2, hi, lo];
+        if buf.remaining_mut() < bytes.len() {
+            return Err(EncodeError::BufferTooSmall {
+                needed: bytes.len(),
+                available: buf.remaining_mut(),
+            });
+        }
+        if !write_in_place(buf, bytes.len(), |w| w.put_slice(&bytes)) {
+            buf.put_slice(&bytes);
+        }
+        Ok(())
     }
 
     pub(crate) fn write(&self, version: ProtocolVersion, buf: &mut impl BufMut) {

@@ -17,6 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::coding::{
     Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
 };
+use crate::in_place::write_in_place;
 use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
 
 /// The largest packet MQTT can describe: a five-byte fixed header and a remaining length
@@ -338,6 +339,26 @@ impl Packet {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
+        // The packets a stream is made of take paths of their own, kept short; the rest
+        // are measured, checked and written by one general path.
+        match self {
+            Self::Publish(p) => p.encode(version, buf),
+            Self::PubAck(a) | Self::PubRec(a) | Self::PubRel(a) | Self::PubComp(a)
+                if a.is_plain() =>
+            {
+                a.encode_plain(self.first_byte(), buf)
+            }
+            _ => self.encode_other(version, buf),
+        }
+    }
+
+    /// The general path of [`Packet::encode`], out of line.
+    #[inline(never)]
+    fn encode_other(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
         let remaining = self.remaining_len(version)?;
         self.write_checked(version, remaining, buf)
     }
@@ -357,27 +378,28 @@ impl Packet {
                 available: buf.remaining_mut(),
             });
         }
-        if let Self::Publish(p) = self
-            && p.write_small(version, remaining, buf).is_some()
-        {
+        if write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
             return Ok(());
         }
         if total <= STAGE {
-            // A small packet is written into a stack buffer first and handed to `buf` in
-            // one call: writes into a slice compile to plain stores, where each write into
-            // a growable buffer is a call that checks its room.
+            // Without the room in one piece (a full growable buffer, a chain), a small
+            // packet is written into a stack buffer first and handed to `buf` in one call
+            // rather than one call per field, each of which checks the room again.
             let mut stage = [0u8; STAGE];
-            let mut w = &mut stage[..];
-            w.put_u8(self.first_byte());
-            put_var_int(&mut w, remaining as u32);
-            self.write_body(version, &mut w);
+            self.write_whole(version, remaining, &mut &mut stage[..]);
             buf.put_slice(&stage[..total]);
             return Ok(());
         }
+        self.write_whole(version, remaining, buf);
+        Ok(())
+    }
+
+    /// Writes the fixed header and the body.
+    #[inline]
+    fn write_whole(&self, version: ProtocolVersion, remaining: usize, buf: &mut impl BufMut) {
         buf.put_u8(self.first_byte());
         put_var_int(buf, remaining as u32);
         self.write_body(version, buf);
-        Ok(())
     }
 
     /// Encodes into a new [`BytesMut`] of exactly the right size.

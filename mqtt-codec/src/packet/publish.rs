@@ -5,6 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::coding::{
     Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len,
 };
+use crate::in_place::write_in_place;
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::string::topic_name_str;
 use crate::{
@@ -103,75 +104,67 @@ impl Publish {
         Ok(1 + var_int_len(n as u32) + n)
     }
 
+    /// Encodes the PUBLISH for `version` into `buf`: what
+    /// [`Packet::encode`](crate::Packet::encode) does for it, without wrapping it in a
+    /// `Packet`. The same checks, the same errors; nothing is written on an error.
+    #[inline]
+    pub fn encode(
+        &self,
+        version: ProtocolVersion,
+        buf: &mut impl BufMut,
+    ) -> Result<(), EncodeError> {
+        let remaining = self.body_len(version)?;
+        if remaining > MAX_VARIABLE_BYTE_INTEGER as usize {
+            return Err(EncodeError::TooLarge {
+                packet: PacketType::Publish,
+                remaining_length: remaining,
+            });
+        }
+        let total = 1 + var_int_len(remaining as u32) + remaining;
+        if buf.remaining_mut() < total {
+            return Err(EncodeError::BufferTooSmall {
+                needed: total,
+                available: buf.remaining_mut(),
+            });
+        }
+        if !write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
+            self.write_split(version, remaining, buf);
+        }
+        Ok(())
+    }
+
+    /// The whole packet into a buffer without the room in one piece (see
+    /// [`Publish::encode`]): out of line, to keep the common path short.
+    #[inline(never)]
+    fn write_split(&self, version: ProtocolVersion, remaining: usize, buf: &mut impl BufMut) {
+        self.write_whole(version, remaining, buf);
+    }
+
+    #[inline(always)]
+    fn write_whole(&self, version: ProtocolVersion, remaining: usize, buf: &mut impl BufMut) {
+        self.write_fixed_and_head(version, remaining, buf);
+        buf.put_slice(&self.payload);
+    }
+
+    #[inline(always)]
     fn write_head(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
         put_binary(buf, self.topic.as_mqtt_str().as_bytes());
         if let Some(id) = self.qos_pid.packet_id() {
             buf.put_u16(id.get());
         }
         if version.is_v5() {
-            self.properties.write(buf);
+            if self.properties.is_empty() {
+                // Property Length 0, without the general writer's call.
+                buf.put_u8(0);
+            } else {
+                self.properties.write(buf);
+            }
         }
     }
 
     pub(crate) fn write(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
         self.write_head(version, buf);
         buf.put_slice(&self.payload);
-    }
-
-    /// Encodes the whole packet when its head is small: the fixed header, topic, packet
-    /// identifier and (empty) properties are gathered on the stack and handed to `buf` in
-    /// one call, with the payload when it fits too (else the payload follows in another),
-    /// instead of one call per field (each of which checks the buffer's room again).
-    /// Returns `None`, having written nothing, when the head does not fit or carries
-    /// properties; `Packet::encode` then writes field by field. The caller has checked the
-    /// packet (`head_len`) and the room in `buf`.
-    #[inline]
-    pub(crate) fn write_small(
-        &self,
-        version: ProtocolVersion,
-        remaining: usize,
-        buf: &mut impl BufMut,
-    ) -> Option<()> {
-        const ROOM: usize = 128;
-        let topic = self.topic.as_mqtt_str().as_bytes();
-        if topic.len() > ROOM - 12 || (version.is_v5() && !self.properties.is_empty()) {
-            return None;
-        }
-        let mut head = [0u8; ROOM];
-        head[0] = ((PacketType::Publish as u8) << 4) | self.flags();
-        let mut n = 1;
-        let mut v = remaining as u32;
-        loop {
-            let byte = (v & 0x7F) as u8;
-            v >>= 7;
-            head[n] = if v > 0 { byte | 0x80 } else { byte };
-            n += 1;
-            if v == 0 {
-                break;
-            }
-        }
-        head[n..n + 2].copy_from_slice(&(topic.len() as u16).to_be_bytes());
-        n += 2;
-        head[n..n + topic.len()].copy_from_slice(topic);
-        n += topic.len();
-        if let Some(id) = self.qos_pid.packet_id() {
-            head[n..n + 2].copy_from_slice(&id.get().to_be_bytes());
-            n += 2;
-        }
-        if version.is_v5() {
-            // Property Length 0.
-            n += 1;
-        }
-        let total = n + self.payload.len();
-        if total <= ROOM {
-            // The whole packet fits: one write instead of two.
-            head[n..total].copy_from_slice(&self.payload);
-            buf.put_slice(&head[..total]);
-        } else {
-            buf.put_slice(&head[..n]);
-            buf.put_slice(&self.payload);
-        }
-        Some(())
     }
 
     /// Encodes everything but the payload: the fixed header, topic, packet identifier and
@@ -197,10 +190,24 @@ impl Publish {
                 available: buf.remaining_mut(),
             });
         }
+        if !write_in_place(buf, total, |w| {
+            self.write_fixed_and_head(version, remaining, w)
+        }) {
+            self.write_fixed_and_head(version, remaining, buf);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn write_fixed_and_head(
+        &self,
+        version: ProtocolVersion,
+        remaining: usize,
+        buf: &mut impl BufMut,
+    ) {
         buf.put_u8(((PacketType::Publish as u8) << 4) | self.flags());
         put_var_int(buf, remaining as u32);
         self.write_head(version, buf);
-        Ok(())
     }
 }
 
