@@ -149,6 +149,12 @@ impl Publish {
     #[inline(always)]
     fn write_head(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
         put_binary(buf, self.topic.as_mqtt_str().as_bytes());
+        self.write_after_topic(version, buf);
+    }
+
+    /// The packet identifier and the properties.
+    #[inline(always)]
+    fn write_after_topic(&self, version: ProtocolVersion, buf: &mut impl BufMut) {
         if let Some(id) = self.qos_pid.packet_id() {
             buf.put_u16(id.get());
         }
@@ -205,9 +211,20 @@ impl Publish {
         remaining: usize,
         buf: &mut impl BufMut,
     ) {
-        buf.put_u8(((PacketType::Publish as u8) << 4) | self.flags());
-        put_var_int(buf, remaining as u32);
-        self.write_head(version, buf);
+        let first = ((PacketType::Publish as u8) << 4) | self.flags();
+        let topic = self.topic.as_mqtt_str().as_bytes();
+        if remaining < 0x80 {
+            // A one-byte remaining length: the fixed header and the topic's length are
+            // four bytes, written at once.
+            let [hi, lo] = (topic.len() as u16).to_be_bytes();
+            buf.put_slice(&[first, remaining as u8, hi, lo]);
+        } else {
+            buf.put_u8(first);
+            put_var_int(buf, remaining as u32);
+            buf.put_u16(topic.len() as u16);
+        }
+        buf.put_slice(topic);
+        self.write_after_topic(version, buf);
     }
 }
 
