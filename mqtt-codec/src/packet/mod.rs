@@ -505,7 +505,7 @@ fn decode_body<T>(
         // here also builds the packet straight into the result instead of moving it again.
         return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p)));
     }
-    decode_other(packet, flags, r, wrap)
+    decode_other(packet, r, wrap)
 }
 
 /// Decodes a body other than a PUBLISH's, from a shared buffer or a borrowed slice: the
@@ -516,27 +516,27 @@ fn decode_body<T>(
 #[inline(never)]
 fn decode_other<B: Body, T>(
     packet: PacketType,
-    flags: u8,
     mut r: Reader<B>,
     wrap: impl FnOnce(Packet) -> T,
 ) -> Result<T, DecodeError> {
     let p = match packet {
         // What keeps strings of its own needs them in a shared buffer: the same one, or
         // for a borrowed slice a copy of the body.
-        PacketType::Connect
-        | PacketType::Publish
-        | PacketType::Subscribe
-        | PacketType::Unsubscribe => {
+        PacketType::Connect | PacketType::Subscribe | PacketType::Unsubscribe => {
             let mut r = r.into_owned();
             let p = match packet {
                 PacketType::Connect => Packet::Connect(Connect::decode(&mut r)?),
                 PacketType::Subscribe => Packet::Subscribe(Subscribe::decode(&mut r)?),
-                PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode(&mut r)?),
-                // PUBLISH: the payload is the rest of the body, nothing is left over.
-                _ => return Publish::decode(flags, &mut r).map(|p| wrap(Packet::Publish(p))),
+                _ => Packet::Unsubscribe(Unsubscribe::decode(&mut r)?),
             };
             r.finish()?;
             return Ok(wrap(p));
+        }
+        // Both callers decode a PUBLISH themselves and never come here with one. A second
+        // call of the PUBLISH decoder here made the compiler keep it out of line under fat
+        // LTO, which cost the owned decoder's PUBLISH path.
+        PacketType::Publish => {
+            return Err(r.malformed("a PUBLISH reached the decoder of other packets"));
         }
         PacketType::ConnAck => Packet::ConnAck(Box::new(ConnAck::decode(&mut r)?)),
         PacketType::PubAck => Packet::PubAck(PubResponse::decode(&mut r)?),
@@ -618,7 +618,7 @@ impl<'a> PacketRef<'a> {
                 let p = if packet == PacketType::Publish {
                     PacketRef::Publish(PublishRef::decode(flags, &mut r)?)
                 } else {
-                    decode_other(packet, flags, r, PacketRef::Packet)?
+                    decode_other(packet, r, PacketRef::Packet)?
                 };
                 Ok(Some((p, total_len)))
             }
