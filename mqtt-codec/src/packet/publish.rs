@@ -213,11 +213,14 @@ impl Publish {
     ) {
         let first = ((PacketType::Publish as u8) << 4) | self.flags();
         let topic = self.topic.as_mqtt_str().as_bytes();
+        let [hi, lo] = (topic.len() as u16).to_be_bytes();
         if remaining < 0x80 {
-            // A one-byte remaining length: the fixed header and the topic's length are
-            // four bytes, written at once.
-            let [hi, lo] = (topic.len() as u16).to_be_bytes();
+            // A remaining length of one byte or two: the fixed header and the topic's
+            // length are written at once.
             buf.put_slice(&[first, remaining as u8, hi, lo]);
+        } else if remaining < 0x4000 {
+            let low = (remaining & 0x7F) as u8 | 0x80;
+            buf.put_slice(&[first, low, (remaining >> 7) as u8, hi, lo]);
         } else {
             buf.put_u8(first);
             put_var_int(buf, remaining as u32);
