@@ -13,6 +13,20 @@ use core::mem::MaybeUninit;
 
 use bytes::BufMut;
 
+use crate::EncodeError;
+
+/// Checks that `buf` can take `needed` more bytes, before anything is written.
+#[inline]
+pub(crate) fn check_room(buf: &impl BufMut, needed: usize) -> Result<(), EncodeError> {
+    if buf.remaining_mut() < needed {
+        return Err(EncodeError::BufferTooSmall {
+            needed,
+            available: buf.remaining_mut(),
+        });
+    }
+    Ok(())
+}
+
 /// Writes exactly `len` bytes with `write` into the spare room of `buf`'s current chunk
 /// and counts them as written. Returns `false`, with nothing counted as written, when
 /// that chunk holds fewer than `len` bytes; the caller then writes another way.

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use bytes::BufMut;
 
 use crate::coding::{Body, Reader, rule};
-use crate::in_place::write_in_place;
+use crate::in_place::{check_room, write_in_place};
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     AckProperties, AuthProperties, DecodeError, DisconnectProperties, EncodeError, PacketId,
@@ -170,12 +170,7 @@ impl PubResponse {
     pub(crate) fn encode_plain(&self, first: u8, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let [hi, lo] = self.packet_id.get().to_be_bytes();
         let bytes = [first, 2, hi, lo];
-        if buf.remaining_mut() < bytes.len() {
-            return Err(EncodeError::BufferTooSmall {
-                needed: bytes.len(),
-                available: buf.remaining_mut(),
-            });
-        }
+        check_room(buf, bytes.len())?;
         if !write_in_place(buf, bytes.len(), |w| w.put_slice(&bytes)) {
             buf.put_slice(&bytes);
         }

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::coding::{
     Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
 };
-use crate::in_place::write_in_place;
+use crate::in_place::{check_room, write_in_place};
 use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
 
 /// The largest packet MQTT can describe: a five-byte fixed header and a remaining length
@@ -372,12 +372,7 @@ impl Packet {
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
         let total = packet_len(remaining);
-        if buf.remaining_mut() < total {
-            return Err(EncodeError::BufferTooSmall {
-                needed: total,
-                available: buf.remaining_mut(),
-            });
-        }
+        check_room(buf, total)?;
         if write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
             return Ok(());
         }

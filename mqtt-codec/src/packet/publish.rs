@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::coding::{
     Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_binary, put_var_int, var_int_len,
 };
-use crate::in_place::write_in_place;
+use crate::in_place::{check_room, write_in_place};
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::string::topic_name_str;
 use crate::{
@@ -94,6 +94,14 @@ impl Publish {
     /// [`Packet::encoded_len`](crate::Packet::encoded_len) gives for it, without wrapping
     /// it in a `Packet`. The same checks, the same errors.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let n = self.remaining_len(version)?;
+        Ok(1 + var_int_len(n as u32) + n)
+    }
+
+    /// Checks the packet and returns its remaining length, which must fit the fixed
+    /// header's variable byte integer.
+    #[inline]
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
         let n = self.body_len(version)?;
         if n > MAX_VARIABLE_BYTE_INTEGER as usize {
             return Err(EncodeError::TooLarge {
@@ -101,7 +109,7 @@ impl Publish {
                 remaining_length: n,
             });
         }
-        Ok(1 + var_int_len(n as u32) + n)
+        Ok(n)
     }
 
     /// Encodes the PUBLISH for `version` into `buf`: what
@@ -113,20 +121,9 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
-        let remaining = self.body_len(version)?;
-        if remaining > MAX_VARIABLE_BYTE_INTEGER as usize {
-            return Err(EncodeError::TooLarge {
-                packet: PacketType::Publish,
-                remaining_length: remaining,
-            });
-        }
+        let remaining = self.remaining_len(version)?;
         let total = 1 + var_int_len(remaining as u32) + remaining;
-        if buf.remaining_mut() < total {
-            return Err(EncodeError::BufferTooSmall {
-                needed: total,
-                available: buf.remaining_mut(),
-            });
-        }
+        check_room(buf, total)?;
         if !write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
             self.write_split(version, remaining, buf);
         }
@@ -181,21 +178,10 @@ impl Publish {
         version: ProtocolVersion,
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
-        let head = self.head_len(version)?;
-        let remaining = head + self.payload.len();
-        if remaining > MAX_VARIABLE_BYTE_INTEGER as usize {
-            return Err(EncodeError::TooLarge {
-                packet: PacketType::Publish,
-                remaining_length: remaining,
-            });
-        }
+        let remaining = self.remaining_len(version)?;
+        let head = remaining - self.payload.len();
         let total = 1 + var_int_len(remaining as u32) + head;
-        if buf.remaining_mut() < total {
-            return Err(EncodeError::BufferTooSmall {
-                needed: total,
-                available: buf.remaining_mut(),
-            });
-        }
+        check_room(buf, total)?;
         if !write_in_place(buf, total, |w| {
             self.write_fixed_and_head(version, remaining, w)
         }) {
