@@ -41,12 +41,13 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![cfg_attr(not(feature = "std"), no_std)]
-// `unsafe` is denied everywhere but in `in_place`, which says why it needs it.
+// `unsafe` is denied everywhere but in `in_place` and `ascii`, which say why they need it.
 #![deny(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 extern crate alloc;
 
+mod ascii;
 mod coding;
 mod error;
 mod in_place;

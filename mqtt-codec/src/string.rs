@@ -10,6 +10,8 @@ use core::{fmt, ops::Deref};
 use bytes::Bytes;
 use bytestring::ByteString;
 
+use crate::ascii::{self, special_bytes};
+
 /// Why a string cannot be used where MQTT asked for one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -92,48 +94,6 @@ fn scan(b: &[u8]) -> Scan {
     s
 }
 
-/// The high bit of every byte of `w` that is not ASCII or is NUL, `+` or `#`: zero for a
-/// word of ordinary topic characters.
-#[inline]
-fn special_bytes(w: u64) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = LO << 7;
-    // With the high bits cleared, adding 0x7F to a byte carries into its high bit exactly
-    // when the byte is not 0, and never into the next byte; XOR first to test for `+`, `#`.
-    let v = w & !HI;
-    let k = 0x7F * LO;
-    let ordinary =
-        (v + k) & ((v ^ (u64::from(b'+') * LO)) + k) & ((v ^ (u64::from(b'#') * LO)) + k);
-    (!ordinary | w) & HI
-}
-
-/// Whether `b` is ASCII without NUL, `+` or `#` (most topic names), found eight bytes at a
-/// time. `false` decides nothing: the full checks then say what is wrong, if anything.
-#[inline]
-fn is_plain_ascii(b: &[u8]) -> bool {
-    let n = b.len();
-    let special = if let Some(last) = b.last_chunk::<8>() {
-        let (words, _) = b.as_chunks::<8>();
-        words
-            .iter()
-            .fold(special_bytes(u64::from_le_bytes(*last)), |s, w| {
-                s | special_bytes(u64::from_le_bytes(*w))
-            })
-    } else if let (Some(first), Some(last)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
-        // 4 to 7 bytes: two overlapping halves.
-        special_bytes(
-            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32),
-        )
-    } else if n > 0 {
-        // 1 to 3 bytes: the first, middle and last cover them all.
-        let w = u32::from_le_bytes([b[0], b[n / 2], b[n - 1], b[0]]);
-        special_bytes(u64::from(w) | (u64::from(w) << 32))
-    } else {
-        0
-    };
-    special == 0
-}
-
 /// Whether `b` contains U+0000. A loop without an early exit, which the compiler turns
 /// into wide compares: MQTT strings are mostly short, where `memchr` (behind
 /// `contains`) spends more on setting up than on searching.
@@ -143,20 +103,20 @@ fn has_nul(b: &[u8]) -> bool {
 }
 
 /// The checks of a topic name from the wire, for [`TopicName::from_wire`] and its borrowed
-/// twin [`topic_name_str`]: U+0000, then UTF-8 (`utf8` turns the bytes into the string
-/// type, `None` if they are not UTF-8), then wildcards. Short plain-ASCII names (most
-/// topics) skip the scan; longer ones are left to `scan`, whose wide compares beat words
-/// of eight bytes.
+/// twin [`topic_name_str`]: U+0000, then UTF-8, then wildcards. `plain` takes the common
+/// case in one pass (plain ASCII, see `ascii`) or hands the bytes back; `utf8` turns
+/// them into the string type after the full scan (`None` if they are not UTF-8).
 #[inline]
 fn wire_topic<B: AsRef<[u8]>, S>(
     b: B,
+    plain: impl FnOnce(B) -> Result<S, B>,
     utf8: impl FnOnce(B) -> Option<S>,
 ) -> Result<S, StringError> {
-    let bytes = b.as_ref();
-    if bytes.len() < 32 && is_plain_ascii(bytes) {
-        return utf8(b).ok_or(StringError::NotUtf8);
-    }
-    let sc = scan(bytes);
+    let b = match plain(b) {
+        Ok(s) => return Ok(s),
+        Err(b) => b,
+    };
+    let sc = scan(b.as_ref());
     if sc.null {
         return Err(StringError::Null);
     }
@@ -171,7 +131,11 @@ fn wire_topic<B: AsRef<[u8]>, S>(
 /// the same bytes.
 #[inline]
 pub(crate) fn topic_name_str(b: &[u8]) -> Result<&str, StringError> {
-    wire_topic(b, |b| core::str::from_utf8(b).ok())
+    wire_topic(
+        b,
+        |b| ascii::plain_ascii_str(b).ok_or(b),
+        |b| core::str::from_utf8(b).ok(),
+    )
 }
 
 impl MqttString {
@@ -323,7 +287,10 @@ impl TopicName {
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
         // Through the checked constructor (a UTF-8 check), which the crate's lack of
         // `unsafe` requires.
-        wire_topic(b, |b| ByteString::try_from(b).ok()).map(|s| Self(MqttString(s)))
+        wire_topic(b, ascii::plain_ascii_byte_string, |b| {
+            ByteString::try_from(b).ok()
+        })
+        .map(|s| Self(MqttString(s)))
     }
 
     /// The topic name.
@@ -548,7 +515,7 @@ string_traits!(TopicFilter);
 
 #[cfg(test)]
 mod tests {
-    use super::{StringError, check_filter, is_plain_ascii, scan};
+    use super::{StringError, check_filter, scan};
 
     /// The rules of a topic filter stated level by level: not empty ([MQTT-4.7.3-1]), no
     /// U+0000 ([MQTT-1.5.4-2]), `#` only as the whole last level ([MQTT-4.7.1-1]), `+` only
@@ -606,31 +573,6 @@ mod tests {
             }
         }
         assert!(checked > 200_000);
-    }
-
-    /// The word-at-a-time check accepts exactly the ASCII strings without U+0000, `+` and
-    /// `#`, whatever the length (covering the 1-3, 4-7 and 8+ byte branches) and wherever
-    /// the offending byte is ([MQTT-1.5.4-2], [MQTT-3.3.2-2]).
-    #[test]
-    fn plain_ascii_check_rejects_nul_wildcards_and_non_ascii_at_every_position() {
-        let plain = |b: &[u8]| {
-            b.iter()
-                .all(|&c| c.is_ascii() && !matches!(c, 0 | b'+' | b'#'))
-        };
-        for len in 0..=40 {
-            for filler in [b'a', b'/', b'$', 0x7F, 0x01, b'*', b'"', b'+' - 1, b'#' + 1] {
-                let base = vec![filler; len];
-                assert!(is_plain_ascii(&base), "{base:?}");
-                for at in 0..len {
-                    for special in [0u8, b'+', b'#', 0x80, 0xAB, 0xC3, 0xFF] {
-                        let mut b = base.clone();
-                        b[at] = special;
-                        assert_eq!(is_plain_ascii(&b), plain(&b), "{b:?}");
-                        assert!(!is_plain_ascii(&b), "{b:?}");
-                    }
-                }
-            }
-        }
     }
 
     /// Both ways of scanning (short strings by table, long ones by wide compares) find
