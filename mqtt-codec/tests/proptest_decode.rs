@@ -361,3 +361,57 @@ proptest! {
         }
     }
 }
+
+/// Acknowledgements and PINGs take a short path in the stream and borrowing decoders,
+/// while `decode_exact` reads every body with the general reader. Every packet type with
+/// every body of up to three bytes (packet identifier 0 among them, [MQTT-2.3.1-1] and
+/// [MQTT-2.2.1-3]) decodes to the same packet, or fails with the same error, on every
+/// path, in every version.
+#[test]
+fn short_bodies_decode_alike_on_every_path() {
+    const BYTES: [u8; 5] = [0x00, 0x01, 0x02, 0x80, 0xFF];
+    let mut decoded = 0;
+    for version in [
+        ProtocolVersion::V3_1,
+        ProtocolVersion::V3_1_1,
+        ProtocolVersion::V5,
+    ] {
+        let cx = DecodeContext::new(version);
+        for t in 1u8..=15 {
+            let Some(packet) = PacketType::from_nibble(t) else {
+                continue;
+            };
+            let first = (t << 4) | packet.fixed_flags().unwrap_or(0);
+            for len in 0..=3u32 {
+                for code in 0..BYTES.len().pow(len) {
+                    let mut wire = vec![first, len as u8];
+                    let mut c = code;
+                    for _ in 0..len {
+                        wire.push(BYTES[c % BYTES.len()]);
+                        c /= BYTES.len();
+                    }
+                    let exact = Packet::decode_exact(Bytes::copy_from_slice(&wire), &cx);
+                    let mut buf = BytesMut::from(&wire[..]);
+                    let stream = match Packet::decode_stream(&mut buf, &cx) {
+                        Ok(Decoded::Packet(p)) => Ok(p),
+                        Ok(Decoded::Incomplete { needed }) => panic!("{wire:02x?}: {needed}"),
+                        Err(e) => Err(e),
+                    };
+                    assert_eq!(stream, exact, "{version:?} {wire:02x?}");
+                    let plain = Packet::decode(&mut BytesMut::from(&wire[..]), &cx)
+                        .map(|p| p.expect("a whole packet"));
+                    assert_eq!(plain, exact, "{version:?} {wire:02x?}");
+                    let borrowed = PacketRef::decode(&wire, &cx).map(|p| {
+                        let (p, used) = p.expect("a whole packet");
+                        assert_eq!(used, wire.len());
+                        p.to_packet().expect("valid")
+                    });
+                    assert_eq!(borrowed, exact, "{version:?} {wire:02x?}");
+                    decoded += usize::from(exact.is_ok());
+                }
+            }
+        }
+    }
+    // Plain acknowledgements and PINGs at least, in all three versions.
+    assert!(decoded > 3 * (4 * 24 + 2), "{decoded}");
+}

@@ -276,6 +276,12 @@ impl Packet {
                 header_len,
                 total_len,
             } => {
+                if packet != PacketType::Publish
+                    && let Some(p) = decode_plain(packet, &buf[header_len..total_len])
+                {
+                    bytes::Buf::advance(buf, total_len);
+                    return Ok(Some(p));
+                }
                 let (flags, body) = split_body(buf, header_len, total_len);
                 decode_body(packet, flags, body, cx, Some)
             }
@@ -293,6 +299,12 @@ impl Packet {
                 header_len,
                 total_len,
             } => {
+                if packet != PacketType::Publish
+                    && let Some(p) = decode_plain(packet, &buf[header_len..total_len])
+                {
+                    bytes::Buf::advance(buf, total_len);
+                    return Ok(Decoded::Packet(p));
+                }
                 let (flags, body) = split_body(buf, header_len, total_len);
                 decode_body(packet, flags, body, cx, Decoded::Packet)
             }
@@ -482,6 +494,30 @@ fn split_body(buf: &mut BytesMut, header_len: usize, total_len: usize) -> (u8, B
     (flags, body)
 }
 
+/// The packets of a busy stream that carry no more than a packet identifier, decoded
+/// without the general reader: a PUBACK, PUBREC, PUBREL or PUBCOMP of two bytes (Success
+/// without properties, in either version) and a PINGREQ or PINGRESP. `None` for anything
+/// else, an identifier of 0 included: the general decoder then reports what is wrong.
+/// `check_frame` has checked the fixed header's flags.
+#[inline(always)]
+fn decode_plain(packet: PacketType, body: &[u8]) -> Option<Packet> {
+    match (packet, body) {
+        (PacketType::PingReq, []) => Some(Packet::PingReq),
+        (PacketType::PingResp, []) => Some(Packet::PingResp),
+        (_, &[hi, lo]) => {
+            let ack = PubResponse::new(crate::PacketId::new(u16::from_be_bytes([hi, lo]))?);
+            match packet {
+                PacketType::PubAck => Some(Packet::PubAck(ack)),
+                PacketType::PubRec => Some(Packet::PubRec(ack)),
+                PacketType::PubRel => Some(Packet::PubRel(ack)),
+                PacketType::PubComp => Some(Packet::PubComp(ack)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Decodes a body whose fixed header `check_frame` accepted.
 #[inline]
 fn decode_body<T>(
@@ -609,9 +645,12 @@ impl<'a> PacketRef<'a> {
             } => {
                 let flags = buf[0] & 0x0F;
                 let version = cx.version.unwrap_or(ProtocolVersion::V5);
-                let mut r = Reader::new(&buf[header_len..total_len], packet, version);
+                let body = &buf[header_len..total_len];
+                let mut r = Reader::new(body, packet, version);
                 let p = if packet == PacketType::Publish {
                     PacketRef::Publish(PublishRef::decode(flags, &mut r)?)
+                } else if let Some(p) = decode_plain(packet, body) {
+                    PacketRef::Packet(p)
                 } else {
                     decode_other(packet, r, PacketRef::Packet)?
                 };
