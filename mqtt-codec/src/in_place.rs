@@ -61,3 +61,18 @@ pub(crate) fn write_in_place<B: BufMut + ?Sized>(
     unsafe { buf.advance_mut(len) };
     true
 }
+
+/// Writes a packet of a few fixed bytes: in place if the chunk has the room, else checked
+/// and put in one call. Nothing is written on an error.
+#[inline(always)]
+pub(crate) fn put_array<const N: usize>(
+    buf: &mut impl BufMut,
+    bytes: [u8; N],
+) -> Result<(), EncodeError> {
+    if write_in_place(buf, N, |w| w.put_slice(&bytes)) {
+        return Ok(());
+    }
+    check_room(buf, N)?;
+    buf.put_slice(&bytes);
+    Ok(())
+}

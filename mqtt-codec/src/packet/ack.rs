@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use bytes::BufMut;
 
 use crate::coding::{Body, Reader, rule};
-use crate::in_place::{check_room, write_in_place};
+use crate::in_place::put_array;
 use crate::properties::{Properties, PropertySet, encoded_props_len};
 use crate::{
     AckProperties, AuthProperties, DecodeError, DisconnectProperties, EncodeError, PacketId,
@@ -169,12 +169,7 @@ impl PubResponse {
     #[inline]
     pub(crate) fn encode_plain(&self, first: u8, buf: &mut impl BufMut) -> Result<(), EncodeError> {
         let [hi, lo] = self.packet_id.get().to_be_bytes();
-        let bytes = [first, 2, hi, lo];
-        check_room(buf, bytes.len())?;
-        if !write_in_place(buf, bytes.len(), |w| w.put_slice(&bytes)) {
-            buf.put_slice(&bytes);
-        }
-        Ok(())
+        put_array(buf, [first, 2, hi, lo])
     }
 
     pub(crate) fn write(&self, version: ProtocolVersion, buf: &mut impl BufMut) {

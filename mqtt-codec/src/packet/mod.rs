@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::coding::{
     Body, MAX_VARIABLE_BYTE_INTEGER, Reader, put_var_int, read_var_int, rule, var_int_len,
 };
-use crate::in_place::{check_room, write_in_place};
+use crate::in_place::{check_room, put_array, write_in_place};
 use crate::{DecodeError, DecodeErrorKind, EncodeError, PacketType, ProtocolVersion};
 
 /// The largest packet MQTT can describe: a five-byte fixed header and a remaining length
@@ -364,6 +364,8 @@ impl Packet {
             {
                 a.encode_plain(self.first_byte(), buf)
             }
+            Self::PingReq => put_array(buf, [(PacketType::PingReq as u8) << 4, 0]),
+            Self::PingResp => put_array(buf, [(PacketType::PingResp as u8) << 4, 0]),
             _ => self.encode_other(version, buf),
         }
     }
@@ -388,10 +390,10 @@ impl Packet {
         buf: &mut impl BufMut,
     ) -> Result<(), EncodeError> {
         let total = packet_len(remaining);
-        check_room(buf, total)?;
         if write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
             return Ok(());
         }
+        check_room(buf, total)?;
         if total <= STAGE {
             // Without the room in one piece (a full growable buffer, a chain), a small
             // packet is written into a stack buffer first and handed to `buf` in one call

@@ -123,8 +123,8 @@ impl Publish {
     ) -> Result<(), EncodeError> {
         let remaining = self.remaining_len(version)?;
         let total = 1 + var_int_len(remaining as u32) + remaining;
-        check_room(buf, total)?;
         if !write_in_place(buf, total, |w| self.write_whole(version, remaining, w)) {
+            check_room(buf, total)?;
             self.write_split(version, remaining, buf);
         }
         Ok(())
@@ -181,10 +181,10 @@ impl Publish {
         let remaining = self.remaining_len(version)?;
         let head = remaining - self.payload.len();
         let total = 1 + var_int_len(remaining as u32) + head;
-        check_room(buf, total)?;
         if !write_in_place(buf, total, |w| {
             self.write_fixed_and_head(version, remaining, w)
         }) {
+            check_room(buf, total)?;
             self.write_fixed_and_head(version, remaining, buf);
         }
         Ok(())
