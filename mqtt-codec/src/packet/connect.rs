@@ -238,8 +238,6 @@ impl Connect {
 
     pub(crate) fn write(&self, buf: &mut impl BufMut) {
         let v = self.protocol;
-        put_binary(buf, v.protocol_name().as_bytes());
-        buf.put_u8(v.level());
         let mut flags = 0u8;
         if self.clean_start {
             flags |= 0x02;
@@ -256,8 +254,17 @@ impl Connect {
         if self.username.is_some() {
             flags |= 0x80;
         }
-        buf.put_u8(flags);
-        buf.put_u16(self.keep_alive);
+        // The variable header up to the properties in one write: protocol name, level,
+        // flags and Keep Alive.
+        let [ka_hi, ka_lo] = self.keep_alive.to_be_bytes();
+        match v {
+            ProtocolVersion::V3_1 => buf.put_slice(&[
+                0, 6, b'M', b'Q', b'I', b's', b'd', b'p', 3, flags, ka_hi, ka_lo,
+            ]),
+            ProtocolVersion::V3_1_1 | ProtocolVersion::V5 => {
+                buf.put_slice(&[0, 4, b'M', b'Q', b'T', b'T', v.level(), flags, ka_hi, ka_lo])
+            }
+        }
         if v.is_v5() {
             self.properties.write(buf);
         }
