@@ -107,10 +107,10 @@ pub(crate) fn plain_ascii_byte_string(b: Bytes) -> Result<ByteString, Bytes> {
 mod tests {
     use super::{is_plain_ascii, plain_ascii_str};
 
-    /// The word-at-a-time check accepts exactly the ASCII strings without U+0000, `+` and
-    /// `#`, whatever the length (covering the 1-3, 4-7, 8-15 and 16+ byte branches) and wherever
-    /// the offending byte is ([MQTT-1.5.4-2], [MQTT-3.3.2-2]). A string it accepts is
-    /// handed out without UTF-8 validation, so every byte value is tried at every place.
+    /// The check accepts exactly the ASCII strings without U+0000, `+` and `#`, whatever
+    /// the length (its 1-3, 4-7, 8-15 and 16+ byte branches) and wherever the offending
+    /// byte is ([MQTT-1.5.4-2], [MQTT-3.3.2-2]). A string it accepts is handed out without
+    /// UTF-8 validation, so every byte value is tried at every place.
     #[test]
     fn plain_ascii_check_rejects_nul_wildcards_and_non_ascii_at_every_position() {
         let plain = |b: &[u8]| {
