@@ -412,6 +412,7 @@ impl<T: EmptyProperties + PropertySet> PropertySet for Properties<T> {
         self.0.as_deref().is_none_or(PropertySet::is_empty)
     }
 
+    #[inline]
     fn invalid(&self) -> Option<&'static str> {
         self.0.as_deref().and_then(PropertySet::invalid)
     }
