@@ -52,7 +52,7 @@ fn special_block(b: &[u8; 16]) -> u8 {
 /// time (the last block overlapping the one before), or for shorter names in one or two
 /// words. `false` decides nothing: the full checks then say what is wrong, if anything.
 #[inline(always)]
-pub(crate) fn is_plain_ascii(b: &[u8]) -> bool {
+fn is_plain_ascii(b: &[u8]) -> bool {
     let n = b.len();
     if let Some(last) = b.last_chunk::<16>() {
         let (blocks, _) = b.as_chunks::<16>();

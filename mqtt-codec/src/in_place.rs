@@ -1,5 +1,5 @@
-//! Writing a measured packet straight into the spare room of the caller's buffer: the one
-//! place in the codec with `unsafe` code.
+//! Writing a measured packet straight into the spare room of the caller's buffer: one of
+//! the codec's two places with `unsafe` code (the other is `ascii`).
 //!
 //! `BufMut` offers two ways to write. One call per field (`put_u8`, `put_slice`) checks
 //! the buffer's room each time and, for a growable buffer, is a call of its own; writing

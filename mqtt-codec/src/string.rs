@@ -285,8 +285,8 @@ impl TopicName {
 
     #[inline]
     pub(crate) fn from_wire(b: Bytes) -> Result<Self, StringError> {
-        // Through the checked constructor (a UTF-8 check), which the crate's lack of
-        // `unsafe` requires.
+        // A plain-ASCII name without a second pass (see `ascii`), anything else through
+        // the checked constructor.
         wire_topic(b, ascii::plain_ascii_byte_string, |b| {
             ByteString::try_from(b).ok()
         })
