@@ -275,16 +275,7 @@ impl Packet {
                 packet,
                 header_len,
                 total_len,
-            } => {
-                if packet != PacketType::Publish
-                    && let Some(p) = decode_plain(packet, &buf[header_len..total_len])
-                {
-                    bytes::Buf::advance(buf, total_len);
-                    return Ok(Some(p));
-                }
-                let (flags, body) = split_body(buf, header_len, total_len);
-                decode_body(packet, flags, body, cx, Some)
-            }
+            } => decode_frame(buf, packet, header_len, total_len, cx, Some),
         }
     }
 
@@ -298,16 +289,7 @@ impl Packet {
                 packet,
                 header_len,
                 total_len,
-            } => {
-                if packet != PacketType::Publish
-                    && let Some(p) = decode_plain(packet, &buf[header_len..total_len])
-                {
-                    bytes::Buf::advance(buf, total_len);
-                    return Ok(Decoded::Packet(p));
-                }
-                let (flags, body) = split_body(buf, header_len, total_len);
-                decode_body(packet, flags, body, cx, Decoded::Packet)
-            }
+            } => decode_frame(buf, packet, header_len, total_len, cx, Decoded::Packet),
         }
     }
 
@@ -498,6 +480,28 @@ fn split_body(buf: &mut BytesMut, header_len: usize, total_len: usize) -> (u8, B
     let mut body = buf.split_to(total_len).freeze();
     bytes::Buf::advance(&mut body, header_len);
     (flags, body)
+}
+
+/// Decodes the whole packet `check_frame` found at the front of `buf` and removes it
+/// from `buf`: a packet that carries no more than a packet identifier in place, any other
+/// from its body split off as a shared buffer.
+#[inline]
+fn decode_frame<T>(
+    buf: &mut BytesMut,
+    packet: PacketType,
+    header_len: usize,
+    total_len: usize,
+    cx: &DecodeContext,
+    wrap: impl FnOnce(Packet) -> T,
+) -> Result<T, DecodeError> {
+    if packet != PacketType::Publish
+        && let Some(p) = decode_plain(packet, &buf[header_len..total_len])
+    {
+        bytes::Buf::advance(buf, total_len);
+        return Ok(wrap(p));
+    }
+    let (flags, body) = split_body(buf, header_len, total_len);
+    decode_body(packet, flags, body, cx, wrap)
 }
 
 /// The packets of a busy stream that carry no more than a packet identifier, decoded
