@@ -346,8 +346,7 @@ impl Packet {
             {
                 a.encode_plain(self.first_byte(), buf)
             }
-            Self::PingReq => put_array(buf, [(PacketType::PingReq as u8) << 4, 0]),
-            Self::PingResp => put_array(buf, [(PacketType::PingResp as u8) << 4, 0]),
+            Self::PingReq | Self::PingResp => put_array(buf, [self.first_byte(), 0]),
             _ => self.encode_other(version, buf),
         }
     }
